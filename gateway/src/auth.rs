@@ -1,0 +1,159 @@
+//! Project API keys: parse the credentials a client sent, verify them against the key store
+//! the way Langfuse does (`fast_hashed_secret_key`, reference §4.2), cache hits and misses.
+//! The project always comes from the key, never from the payload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::IngestError;
+
+/// Who is sending: the project a verified key belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    pub project_id: String,
+    pub api_key_id: String,
+}
+
+/// A stored API key as the gateway needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    pub id: String,
+    pub project_id: String,
+    pub public_key: String,
+    pub fast_hashed_secret_key: String,
+}
+
+/// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres (production).
+#[async_trait]
+pub trait KeyStore: Send + Sync + 'static {
+    async fn find_by_fast_hash(&self, fast_hash: &str) -> Result<Option<ApiKeyRecord>, String>;
+}
+
+/// Langfuse's `createShaHash(sk, salt)`: lowercase hex of SHA-256 over
+/// `sk ‖ hex(SHA-256(salt))`. Keeping it identical lets us read an existing Langfuse database.
+pub fn fast_hash(secret_key: &str, salt: &str) -> String {
+    let salt_hex = hex::encode(Sha256::digest(salt.as_bytes()));
+    let mut hasher = Sha256::new();
+    hasher.update(secret_key.as_bytes());
+    hasher.update(salt_hex.as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// Credentials as sent: `Basic base64(pk:sk)` or `Bearer sk`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Credentials {
+    pub public_key: Option<String>,
+    pub secret_key: String,
+}
+
+/// Parses an `Authorization` header value (HTTP header or gRPC metadata).
+pub fn parse_authorization(value: Option<&str>) -> Result<Credentials, IngestError> {
+    let value = value.ok_or_else(|| {
+        IngestError::Unauthenticated(
+            "missing Authorization header: send `Basic base64(public_key:secret_key)` or `Bearer secret_key`".into(),
+        )
+    })?;
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let rest = rest.trim();
+    if scheme.eq_ignore_ascii_case("basic") {
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| IngestError::Unauthenticated("malformed Basic credentials: not base64 of `public_key:secret_key`".into()))?;
+        let (public_key, secret_key) = decoded.split_once(':').ok_or_else(|| {
+            IngestError::Unauthenticated("malformed Basic credentials: expected `public_key:secret_key`".into())
+        })?;
+        if secret_key.is_empty() {
+            return Err(IngestError::Unauthenticated("empty secret key".into()));
+        }
+        Ok(Credentials { public_key: Some(public_key.to_owned()), secret_key: secret_key.to_owned() })
+    } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
+        Ok(Credentials { public_key: None, secret_key: rest.to_owned() })
+    } else {
+        Err(IngestError::Unauthenticated(
+            "unsupported Authorization scheme: use `Basic base64(public_key:secret_key)` or `Bearer secret_key`".into(),
+        ))
+    }
+}
+
+/// Verifies credentials with a bounded TTL cache in front of the key store. Misses are cached
+/// too, so a client hammering with a wrong key does not hammer the database. The cache key is
+/// the salted hash, never the secret itself.
+#[derive(Clone)]
+pub struct Authenticator {
+    store: Arc<dyn KeyStore>,
+    salt: String,
+    cache: moka::future::Cache<String, Option<ApiKeyRecord>>,
+}
+
+impl Authenticator {
+    pub fn new(store: Arc<dyn KeyStore>, salt: String, cache_ttl: Duration, cache_capacity: u64) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(cache_capacity)
+            .time_to_live(cache_ttl)
+            .build();
+        Self { store, salt, cache }
+    }
+
+    /// Resolves an `Authorization` header to its project, or a 401 / 503 error.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Project, IngestError> {
+        let credentials = parse_authorization(authorization)?;
+        let hash = fast_hash(&credentials.secret_key, &self.salt);
+        let record = match self.cache.get(&hash).await {
+            Some(cached) => cached,
+            None => {
+                let found = self
+                    .store
+                    .find_by_fast_hash(&hash)
+                    .await
+                    .map_err(|error| {
+                        tracing::warn!(%error, "key store unavailable");
+                        IngestError::Unavailable("key store unavailable, retry later".into())
+                    })?;
+                self.cache.insert(hash.clone(), found.clone()).await;
+                found
+            }
+        };
+        let record = record
+            .filter(|record| bool::from(record.fast_hashed_secret_key.as_bytes().ct_eq(hash.as_bytes())))
+            .ok_or_else(|| IngestError::Unauthenticated("invalid API key".into()))?;
+        if let Some(public_key) = &credentials.public_key
+            && !bool::from(public_key.as_bytes().ct_eq(record.public_key.as_bytes()))
+        {
+            return Err(IngestError::Unauthenticated("public key does not match the secret key".into()));
+        }
+        Ok(Project { project_id: record.project_id, api_key_id: record.id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_hash_matches_langfuse() {
+        // sha256("salt") hex appended to the secret, hashed again.
+        let salt_hex = hex::encode(Sha256::digest(b"salt"));
+        let expected = hex::encode(Sha256::digest(format!("sk-lf-1{salt_hex}").as_bytes()));
+        assert_eq!(fast_hash("sk-lf-1", "salt"), expected);
+    }
+
+    #[test]
+    fn parses_basic_and_bearer() {
+        let basic = base64::engine::general_purpose::STANDARD.encode("pk-lf-1:sk-lf-2:x");
+        let credentials = parse_authorization(Some(&format!("Basic {basic}"))).unwrap();
+        assert_eq!(credentials.public_key.as_deref(), Some("pk-lf-1"));
+        assert_eq!(credentials.secret_key, "sk-lf-2:x");
+        let bearer = parse_authorization(Some("bearer sk-lf-3")).unwrap();
+        assert_eq!(bearer, Credentials { public_key: None, secret_key: "sk-lf-3".into() });
+        assert!(parse_authorization(None).is_err());
+        assert!(parse_authorization(Some("Basic !!!")).is_err());
+        assert!(parse_authorization(Some("Token abc")).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! Trace-level fields across one export request (beyond Langfuse, reference §3.3 and
+//! genai-semconv §8.9). Langfuse's events path takes trace name, user, session, tags, release
+//! and public from each span's *own* attributes, so a trace whose root span is exported later
+//! or filtered out has none of them, and `gen_ai.conversation.id` on a child never reaches the
+//! trace. Here a value found on any span of the trace is copied onto every row of that trace
+//! in the request: root spans first, then the others in request order.
+
+use spanbridge_proto::EventRow;
+
+use super::row::TraceHints;
+
+/// Reconciles the rows of one trace in place. `rows` and `hints` are parallel.
+pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
+    // Root spans first, then the rest, each group in request order.
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by_key(|&i| !hints[i].is_root);
+
+    let first = |pick: &dyn Fn(usize) -> Option<String>| order.iter().find_map(|&i| pick(i).filter(|s| !s.is_empty()));
+    let name = first(&|i| hints[i].explicit_name.clone())
+        .or_else(|| first(&|i| hints[i].workflow_name.clone()))
+        .or_else(|| first(&|i| hints[i].is_root.then(|| rows[i].name.clone())))
+        .or_else(|| first(&|i| hints[i].fallback_name.clone()))
+        .unwrap_or_default();
+    let user_id = first(&|i| Some(rows[i].user_id.clone())).unwrap_or_default();
+    let session_id = first(&|i| Some(rows[i].session_id.clone())).unwrap_or_default();
+    let release = first(&|i| Some(rows[i].release.clone()));
+    let public = rows.iter().any(|r| r.public);
+    let mut tags: Vec<String> = Vec::new();
+    for &i in &order {
+        for tag in &rows[i].tags {
+            if !tags.contains(tag) {
+                tags.push(tag.clone());
+            }
+        }
+    }
+
+    for row in rows.iter_mut() {
+        row.trace_name.clone_from(&name);
+        row.user_id.clone_from(&user_id);
+        row.session_id.clone_from(&session_id);
+        row.tags.clone_from(&tags);
+        row.public = public;
+        if row.release.is_empty() {
+            if let Some(release) = &release {
+                row.release.clone_from(release);
+            }
+        }
+    }
+}

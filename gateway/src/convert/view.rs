@@ -1,0 +1,131 @@
+//! One borrowed view per span, built once: every rule reads attributes through these indexes
+//! and never re-scans an attribute list (STYLE.md §2).
+
+use std::collections::BTreeMap;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use serde_json::Value;
+
+use super::value;
+
+/// An attribute list indexed by key. The last duplicate key wins, as in Langfuse's reduce.
+/// Ordered, so a prefix (`gen_ai.usage.`, `llm.input_messages.`) is one range scan.
+#[derive(Debug, Default)]
+pub struct Attrs<'a> {
+    by_key: BTreeMap<&'a str, &'a AnyValue>,
+}
+
+impl<'a> Attrs<'a> {
+    pub fn new(list: &'a [KeyValue]) -> Self {
+        let mut by_key = BTreeMap::new();
+        for pair in list {
+            if let Some(v) = &pair.value {
+                by_key.insert(pair.key.as_str(), v);
+            }
+        }
+        Attrs { by_key }
+    }
+
+    /// The decoded value, or `None` when the key is missing.
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.by_key.get(key).map(|v| value::to_json(v))
+    }
+
+    /// The decoded value when present in the sense of [`value::is_present`].
+    pub fn present(&self, key: &str) -> Option<Value> {
+        self.get(key).filter(value::is_present)
+    }
+
+    /// The value as text when it is a non-empty string attribute; other types are `None`.
+    pub fn str(&self, key: &str) -> Option<&'a str> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
+        match self.by_key.get(key).and_then(|v| v.value.as_ref()) {
+            Some(V::StringValue(s)) if !s.is_empty() => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    pub fn contains(&self, key: &str) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// Every `(rest, value)` whose key is `prefix` + `rest`, in key order. `prefix` should end
+    /// with the separator (`"gen_ai.usage."`).
+    pub fn with_prefix<'s>(
+        &'s self,
+        prefix: &'s str,
+    ) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + 's {
+        self.by_key
+            .range(prefix..)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(move |(k, v)| (&k[prefix.len()..], *v))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + '_ {
+        self.by_key.iter().map(|(k, v)| (*k, *v))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+}
+
+/// One span event with its attributes indexed (GenAI content events, `exception`).
+#[derive(Debug)]
+pub struct EventView<'a> {
+    pub name: &'a str,
+    pub time_unix_nano: u64,
+    pub attrs: Attrs<'a>,
+}
+
+/// Everything a rule may read about one span.
+#[derive(Debug)]
+pub struct SpanView<'a> {
+    pub resource: Attrs<'a>,
+    pub scope: Option<&'a InstrumentationScope>,
+    pub scope_attrs: Attrs<'a>,
+    pub span: &'a Span,
+    pub attrs: Attrs<'a>,
+    pub events: Vec<EventView<'a>>,
+}
+
+impl<'a> SpanView<'a> {
+    pub fn new(
+        resource: &'a [KeyValue],
+        scope: Option<&'a InstrumentationScope>,
+        span: &'a Span,
+    ) -> Self {
+        SpanView {
+            resource: Attrs::new(resource),
+            scope,
+            scope_attrs: Attrs::new(scope.map(|s| s.attributes.as_slice()).unwrap_or(&[])),
+            span,
+            attrs: Attrs::new(&span.attributes),
+            events: span
+                .events
+                .iter()
+                .map(|e| EventView {
+                    name: e.name.as_str(),
+                    time_unix_nano: e.time_unix_nano,
+                    attrs: Attrs::new(&e.attributes),
+                })
+                .collect(),
+        }
+    }
+
+    /// Instrumentation scope name, `""` when absent. Several conventions are gated on it
+    /// (`ai`, `genkit-tracer`, `pydantic-ai`), as Langfuse gates them.
+    pub fn scope_name(&self) -> &'a str {
+        self.scope.map(|s| s.name.as_str()).unwrap_or("")
+    }
+
+    pub fn scope_version(&self) -> &'a str {
+        self.scope.map(|s| s.version.as_str()).unwrap_or("")
+    }
+
+    /// Span attribute first, then resource attribute (Langfuse's environment lookup).
+    pub fn attr_or_resource(&self, key: &str) -> Option<Value> {
+        self.attrs.present(key).or_else(|| self.resource.present(key))
+    }
+}

@@ -1,0 +1,101 @@
+//! The protocol-independent request path: both receivers decode into the same
+//! `ExportTraceServiceRequest` and call [`Gateway::ingest`]; nothing below knows the protocol.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
+
+use crate::auth::{Authenticator, Project};
+use crate::convert::convert;
+use crate::error::IngestError;
+use crate::publish::{PublishError, Publisher};
+use crate::read::TraceReader;
+
+/// Settings the receivers enforce.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest accepted request body after decompression, in bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Which SDK sent the request (Langfuse's ingestion attribution headers), `unknown` if absent.
+#[derive(Debug, Clone)]
+pub struct SdkInfo {
+    pub name: String,
+    pub version: String,
+}
+
+impl SdkInfo {
+    pub fn new(name: Option<&str>, version: Option<&str>) -> Self {
+        let clean = |value: Option<&str>| {
+            value
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| v.chars().take(64).collect())
+                .unwrap_or_else(|| "unknown".to_owned())
+        };
+        Self { name: clean(name), version: clean(version) }
+    }
+}
+
+/// Everything a receiver needs: authentication, conversion, publishing, reading back.
+pub struct Gateway {
+    pub auth: Authenticator,
+    pub publisher: Arc<dyn Publisher>,
+    pub reader: Arc<dyn TraceReader>,
+    pub limits: Limits,
+}
+
+impl Gateway {
+    /// Converts and publishes one export request for an authenticated project. Returns only
+    /// after every row is durable; invalid spans are reported in `partial_success`.
+    pub async fn ingest(
+        &self,
+        project: &Project,
+        sdk: &SdkInfo,
+        request: ExportTraceServiceRequest,
+    ) -> Result<ExportTraceServiceResponse, IngestError> {
+        let received_at_us = now_us();
+        let converted = convert(&request, received_at_us);
+        drop(request);
+        let batches: Vec<EventBatch> = converted
+            .traces
+            .into_iter()
+            .map(|(_, rows)| EventBatch {
+                schema_version: SCHEMA_VERSION,
+                project_id: project.project_id.clone(),
+                api_key_id: project.api_key_id.clone(),
+                sdk_name: sdk.name.clone(),
+                sdk_version: sdk.version.clone(),
+                received_at_us,
+                rows,
+            })
+            .collect();
+        if !batches.is_empty() {
+            self.publisher.publish(batches).await.map_err(|error| match error {
+                PublishError::Full => IngestError::Unavailable(error.to_string()),
+                PublishError::Closed => IngestError::Unavailable(error.to_string()),
+                PublishError::Store(_) => {
+                    tracing::warn!(%error, "publish failed");
+                    IngestError::Unavailable("the store is unavailable, retry later".into())
+                }
+            })?;
+        }
+        let partial_success = (converted.rejected_spans > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: converted.rejected_spans,
+            error_message: converted.rejection_message,
+        });
+        Ok(ExportTraceServiceResponse { partial_success })
+    }
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}

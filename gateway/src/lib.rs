@@ -1,0 +1,14 @@
+//! The Spanbridge gateway: OTLP receivers (gRPC, HTTP), authentication, conversion of GenAI
+//! spans into `EventRow`s, and publishing to the sink (Kafka or in-process).
+//!
+//! Request path, in folder order: `receive/` → `auth` → `convert/` → `publish/`.
+
+pub mod auth;
+pub mod convert;
+pub mod error;
+pub mod ingest;
+pub mod publish;
+pub mod read;
+pub mod receive;
+
+pub use ingest::{Gateway, Limits, SdkInfo};

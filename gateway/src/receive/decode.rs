@@ -1,0 +1,134 @@
+//! OTLP/HTTP body handling: content type, `Content-Encoding`, the size limit (enforced on the
+//! decompressed size, so a small gzip bomb cannot expand past it), protobuf and JSON decoding.
+
+use std::io::Read;
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use crate::error::IngestError;
+
+/// The request's encoding, which is also the response's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    /// Maps a `Content-Type` (parameters and case ignored) to an OTLP encoding.
+    pub fn from_content_type(content_type: Option<&str>) -> Result<Self, IngestError> {
+        let essence = content_type
+            .and_then(|value| value.split(';').next())
+            .map(|value| value.trim().to_ascii_lowercase());
+        match essence.as_deref() {
+            Some("application/x-protobuf") | Some("application/protobuf") => Ok(Self::Protobuf),
+            Some("application/json") => Ok(Self::Json),
+            _ => Err(IngestError::UnsupportedMediaType(
+                "Content-Type must be application/x-protobuf or application/json".into(),
+            )),
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Protobuf => "protobuf",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// Undoes `Content-Encoding` (gzip, zstd, deflate, identity), refusing output over `limit`.
+pub fn decompress(body: &[u8], content_encoding: Option<&str>, limit: usize) -> Result<Vec<u8>, IngestError> {
+    let encoding = content_encoding.map(|value| value.trim().to_ascii_lowercase());
+    let reader: Box<dyn Read + '_> = match encoding.as_deref() {
+        None | Some("") | Some("identity") => {
+            if body.len() > limit {
+                return Err(IngestError::PayloadTooLarge { limit });
+            }
+            return Ok(body.to_vec());
+        }
+        Some("gzip") | Some("x-gzip") => Box::new(flate2::read::GzDecoder::new(body)),
+        // HTTP "deflate" is the zlib format; some clients send raw deflate, so accept both.
+        Some("deflate") if has_zlib_header(body) => {
+            Box::new(flate2::read::ZlibDecoder::new(body))
+        }
+        Some("deflate") => Box::new(flate2::read::DeflateDecoder::new(body)),
+        Some("zstd") => Box::new(
+            zstd::stream::read::Decoder::new(body)
+                .map_err(|_| IngestError::BadRequest("invalid zstd body".into()))?,
+        ),
+        Some(other) => {
+            return Err(IngestError::UnsupportedMediaType(format!(
+                "unsupported Content-Encoding `{other}`: use gzip, zstd, deflate or identity"
+            )));
+        }
+    };
+    let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(limit));
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|error| IngestError::BadRequest(format!("could not decompress the body: {error}")))?;
+    if out.len() > limit {
+        return Err(IngestError::PayloadTooLarge { limit });
+    }
+    Ok(out)
+}
+
+/// RFC 1950 header check: compression method 8 and a header checksum divisible by 31.
+fn has_zlib_header(body: &[u8]) -> bool {
+    matches!(body, [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0)
+}
+
+/// Decodes an OTLP trace export in the given encoding.
+pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, IngestError> {
+    match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
+            .map_err(|error| IngestError::BadRequest(format!("invalid OTLP protobuf: {error}"))),
+        Encoding::Json => serde_json::from_slice(body)
+            .map_err(|error| IngestError::BadRequest(format!("invalid OTLP JSON: {error}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn gzip_bomb_is_stopped_at_the_limit() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 1 << 20]).unwrap();
+        let compressed = encoder.finish().unwrap();
+        assert!(compressed.len() < 10_000);
+        let error = decompress(&compressed, Some("gzip"), 64 * 1024).unwrap_err();
+        assert!(matches!(error, IngestError::PayloadTooLarge { .. }));
+        assert_eq!(decompress(&compressed, Some("gzip"), 1 << 20).unwrap().len(), 1 << 20);
+    }
+
+    #[test]
+    fn deflate_accepts_zlib_and_raw() {
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(b"hello").unwrap();
+        assert_eq!(decompress(&zlib.finish().unwrap(), Some("deflate"), 100).unwrap(), b"hello");
+        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(b"hello").unwrap();
+        assert_eq!(decompress(&raw.finish().unwrap(), Some("deflate"), 100).unwrap(), b"hello");
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(Encoding::from_content_type(Some("Application/JSON; charset=utf-8")).unwrap(), Encoding::Json);
+        assert_eq!(Encoding::from_content_type(Some("application/x-protobuf")).unwrap(), Encoding::Protobuf);
+        assert!(Encoding::from_content_type(Some("text/plain")).is_err());
+        assert!(Encoding::from_content_type(None).is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! OTLP/HTTP receiver (`POST /v1/traces`, `POST /api/public/otel/v1/traces`), the read API and
+//! `GET /health`. Replies in the request's encoding; errors carry a `google.rpc.Status` body as
+//! the OTLP/HTTP spec asks, and `Retry-After` when the client should retry.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use prost::Message;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::Project;
+use crate::error::{IngestError, RETRY_AFTER_SECS};
+use crate::ingest::{Gateway, SdkInfo};
+use crate::receive::decode::{Encoding, decode_request, decompress};
+
+/// `google.rpc.Status`, the OTLP/HTTP error body.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// All HTTP routes of the gateway port.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/v1/traces", post(export_traces))
+        .route("/api/public/otel/v1/traces", post(export_traces))
+        .route("/api/public/traces/{trace_id}", get(get_trace))
+        .route("/api/public/observations", get(list_observations))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(gateway)
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+async fn export_traces(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+    // Errors before the content type is known are answered in JSON.
+    let encoding = Encoding::from_content_type(header_str(&headers, "content-type"));
+    let reply_encoding = *encoding.as_ref().unwrap_or(&Encoding::Json);
+    match export(&gateway, &headers, encoding, body).await {
+        Ok(response) => {
+            let bytes = match reply_encoding {
+                Encoding::Protobuf => response.encode_to_vec(),
+                Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+            };
+            ([(header::CONTENT_TYPE, reply_encoding.content_type())], bytes).into_response()
+        }
+        Err(error) => {
+            tracing::info!(protocol = "http", encoding = reply_encoding.label(), reason = error.reason(), %error, "export rejected");
+            error_response(&error, reply_encoding)
+        }
+    }
+}
+
+async fn export(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    encoding: Result<Encoding, IngestError>,
+    body: Body,
+) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse, IngestError> {
+    // Authenticate before reading the body: a bad key costs us nothing.
+    let project = gateway.auth.authenticate(header_str(headers, "authorization")).await?;
+    let encoding = encoding?;
+    let limit = gateway.limits.max_body_bytes;
+    let raw = read_body(body, limit).await?;
+    let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
+    drop(raw);
+    let request = decode_request(&plain, encoding)?;
+    drop(plain);
+    let sdk = SdkInfo::new(
+        header_str(headers, "x-langfuse-sdk-name").or(header_str(headers, "x_langfuse_sdk_name")),
+        header_str(headers, "x-langfuse-sdk-version").or(header_str(headers, "x_langfuse_sdk_version")),
+    );
+    gateway.ingest(&project, &sdk, request).await
+}
+
+/// Reads the (still compressed) body, refusing more than `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let too_large = std::error::Error::source(&error)
+            .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            IngestError::PayloadTooLarge { limit }
+        } else {
+            IngestError::BadRequest(format!("could not read the request body: {error}"))
+        }
+    })
+}
+
+fn error_response(error: &IngestError, encoding: Encoding) -> Response {
+    let status = RpcStatus { code: error.grpc_code() as i32, message: error.to_string() };
+    let body = match encoding {
+        Encoding::Protobuf => status.encode_to_vec(),
+        Encoding::Json => serde_json::to_vec(&json!({"code": status.code, "message": status.message}))
+            .unwrap_or_default(),
+    };
+    let mut response = (error.http_status(), [(header::CONTENT_TYPE, encoding.content_type())], body).into_response();
+    if error.is_retryable() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
+}
+
+/// Read API errors use Langfuse's public API body `{"message", "error"}`.
+fn api_error(status: StatusCode, message: &str) -> Response {
+    let error = status.canonical_reason().unwrap_or("Error");
+    let mut response = (status, axum::Json(json!({"message": message, "error": error}))).into_response();
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    }
+    response
+}
+
+async fn read_project(gateway: &Gateway, headers: &HeaderMap) -> Result<Project, Response> {
+    gateway
+        .auth
+        .authenticate(header_str(headers, "authorization"))
+        .await
+        .map_err(|error| api_error(error.http_status(), &error.to_string()))
+}
+
+fn store_unavailable(error: String) -> Response {
+    tracing::warn!(%error, "read query failed");
+    api_error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable, retry later")
+}
+
+async fn get_trace(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(trace_id): Path<String>) -> Response {
+    let project = match read_project(&gateway, &headers).await {
+        Ok(project) => project,
+        Err(response) => return response,
+    };
+    match gateway.reader.trace(&project.project_id, &trace_id).await {
+        Ok(Some(trace)) => axum::Json(trace).into_response(),
+        Ok(None) => api_error(StatusCode::NOT_FOUND, &format!("Trace {trace_id} not found within authorized project")),
+        Err(error) => store_unavailable(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct ObservationsQuery {
+    #[serde(rename = "traceId")]
+    trace_id: Option<String>,
+}
+
+async fn list_observations(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(query): Query<ObservationsQuery>,
+) -> Response {
+    let project = match read_project(&gateway, &headers).await {
+        Ok(project) => project,
+        Err(response) => return response,
+    };
+    let Some(trace_id) = query.trace_id.filter(|id| !id.is_empty()) else {
+        return api_error(StatusCode::BAD_REQUEST, "the traceId query parameter is required");
+    };
+    match gateway.reader.observations(&project.project_id, &trace_id).await {
+        Ok(data) => {
+            let total = data.len();
+            axum::Json(json!({
+                "data": data,
+                "meta": {"page": 1, "limit": total, "totalItems": total, "totalPages": 1},
+            }))
+            .into_response()
+        }
+        Err(error) => store_unavailable(error),
+    }
+}

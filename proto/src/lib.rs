@@ -1,0 +1,11 @@
+//! The contract between gateway and sink (`spanbridge.v1`): prost types generated from
+//! `proto/spanbridge/v1/events.proto`. Nothing else is shared between the two halves.
+
+/// Major version written into every [`v1::EventBatch`]; sinks reject other majors.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub mod v1 {
+    include!(concat!(env!("OUT_DIR"), "/spanbridge.v1.rs"));
+}
+
+pub use v1::{EventBatch, EventRow};

@@ -1,0 +1,13 @@
+//! The Spanbridge sink: takes `EventBatch`es (from Kafka, or in-process in embedded mode),
+//! enriches them (usage totals, costs), batches them and writes them to the event store; keeps
+//! project metadata (projects, API keys) and answers the read API.
+//!
+//! Path, in module order: `local` (input) → `enrich` → `batch` → `store/`.
+
+pub mod batch;
+pub mod db;
+pub mod enrich;
+pub mod local;
+pub mod meta;
+pub mod read;
+pub mod store;

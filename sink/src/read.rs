@@ -1,0 +1,208 @@
+//! The read API's answers in Langfuse's public API shape (`GET /api/public/traces/{id}`,
+//! `GET /api/public/observations`), built from stored rows of any store.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+use time::OffsetDateTime;
+use time::macros::format_description;
+
+/// One stored row, as the read API needs it.
+#[derive(Debug, Clone, Default)]
+pub struct EventRecord {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: String,
+    pub start_time_us: i64,
+    pub end_time_us: Option<i64>,
+    pub completion_start_time_us: Option<i64>,
+    pub name: String,
+    pub r#type: String,
+    pub environment: String,
+    pub version: String,
+    pub release: String,
+    pub trace_name: String,
+    pub user_id: String,
+    pub session_id: String,
+    pub tags: Vec<String>,
+    pub level: String,
+    pub status_message: String,
+    pub public: bool,
+    pub is_app_root: bool,
+    pub prompt_name: String,
+    pub prompt_version: Option<u32>,
+    pub provided_model_name: String,
+    pub model_id: String,
+    pub model_parameters: String,
+    pub usage_details: BTreeMap<String, u64>,
+    pub cost_details: BTreeMap<String, f64>,
+    pub input: String,
+    pub output: String,
+    pub metadata_names: Vec<String>,
+    pub metadata_values: Vec<String>,
+}
+
+/// ISO-8601 UTC with millisecond precision, as Langfuse's API returns times.
+pub fn iso_time(us: i64) -> Value {
+    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .ok()
+        .and_then(|time| time.format(&format).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+fn text_or_null(text: &str) -> Value {
+    if text.is_empty() { Value::Null } else { Value::String(text.to_owned()) }
+}
+
+/// Content that arrived as JSON text is returned as JSON; other text as a string.
+pub fn content(text: &str) -> Value {
+    if text.is_empty() {
+        return Value::Null;
+    }
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+}
+
+/// Rebuilds the metadata object from its flattened dot-paths. A leaf that was a JSON object or
+/// array (stringified on the way in) is returned parsed.
+pub fn metadata(names: &[String], values: &[String]) -> Value {
+    let mut root = Map::new();
+    for (name, value) in names.iter().zip(values) {
+        let leaf = match serde_json::from_str::<Value>(value) {
+            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => parsed,
+            _ => Value::String(value.clone()),
+        };
+        if !insert_path(&mut root, name, leaf.clone()) {
+            // A path that collides with an existing leaf keeps its full name at the top level.
+            root.insert(name.clone(), leaf);
+        }
+    }
+    Value::Object(root)
+}
+
+fn insert_path(map: &mut Map<String, Value>, path: &str, leaf: Value) -> bool {
+    match path.split_once('.') {
+        None => {
+            if map.get(path).is_some_and(Value::is_object) {
+                return false;
+            }
+            map.insert(path.to_owned(), leaf);
+            true
+        }
+        Some((head, rest)) => match map.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new())) {
+            Value::Object(child) => insert_path(child, rest, leaf),
+            _ => false,
+        },
+    }
+}
+
+fn total_cost(record: &EventRecord) -> Value {
+    record.cost_details.get("total").map_or(Value::Null, |total| json!(total))
+}
+
+/// One observation in the public API shape.
+pub fn observation(record: &EventRecord) -> Value {
+    json!({
+        "id": record.span_id,
+        "traceId": record.trace_id,
+        "parentObservationId": text_or_null(&record.parent_span_id),
+        "type": record.r#type,
+        "name": record.name,
+        "startTime": iso_time(record.start_time_us),
+        "endTime": record.end_time_us.map_or(Value::Null, iso_time),
+        "completionStartTime": record.completion_start_time_us.map_or(Value::Null, iso_time),
+        "level": record.level,
+        "statusMessage": text_or_null(&record.status_message),
+        "environment": record.environment,
+        "version": text_or_null(&record.version),
+        "model": text_or_null(&record.provided_model_name),
+        "modelId": text_or_null(&record.model_id),
+        "modelParameters": content(&record.model_parameters),
+        "usageDetails": record.usage_details,
+        "costDetails": record.cost_details,
+        "totalCost": total_cost(record),
+        "promptName": text_or_null(&record.prompt_name),
+        "promptVersion": record.prompt_version,
+        "input": content(&record.input),
+        "output": content(&record.output),
+        "metadata": metadata(&record.metadata_names, &record.metadata_values),
+    })
+}
+
+/// The trace (its fields taken from the root row, trace-level fields from any row, root first)
+/// with all its observations; None when there are no rows.
+pub fn trace(records: &[EventRecord]) -> Option<Value> {
+    let first = records.first()?;
+    let root = records
+        .iter()
+        .find(|r| r.is_app_root)
+        .or_else(|| records.iter().find(|r| r.parent_span_id.is_empty()));
+    // Root first, then the others in start order: the first non-empty value wins.
+    let ordered: Vec<&EventRecord> = root.into_iter().chain(records.iter()).collect();
+    let pick = |field: fn(&EventRecord) -> &str| {
+        ordered.iter().map(|r| field(r)).find(|v| !v.is_empty()).map_or(Value::Null, |v| Value::String(v.to_owned()))
+    };
+    let name = match pick(|r| &r.trace_name) {
+        Value::Null => root.map_or(Value::Null, |r| Value::String(r.name.clone())),
+        name => name,
+    };
+    let tags = ordered.iter().map(|r| &r.tags).find(|t| !t.is_empty()).cloned().unwrap_or_default();
+    let start = records.iter().map(|r| r.start_time_us).min().unwrap_or(first.start_time_us);
+    let end = records.iter().filter_map(|r| r.end_time_us).max().unwrap_or(start);
+    let total_cost: f64 = records.iter().filter_map(|r| r.cost_details.get("total")).sum();
+    Some(json!({
+        "id": first.trace_id,
+        "name": name,
+        "timestamp": iso_time(root.map_or(start, |r| r.start_time_us)),
+        "environment": root.unwrap_or(first).environment,
+        "userId": pick(|r| &r.user_id),
+        "sessionId": pick(|r| &r.session_id),
+        "tags": tags,
+        "release": pick(|r| &r.release),
+        "version": pick(|r| &r.version),
+        "public": ordered.iter().any(|r| r.public),
+        "input": root.map_or(Value::Null, |r| content(&r.input)),
+        "output": root.map_or(Value::Null, |r| content(&r.output)),
+        "metadata": root.map_or_else(|| json!({}), |r| metadata(&r.metadata_names, &r.metadata_values)),
+        "latency": (end - start) as f64 / 1e6,
+        "totalCost": total_cost,
+        "observations": records.iter().map(observation).collect::<Vec<_>>(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_iso_milliseconds() {
+        assert_eq!(iso_time(1_746_026_930_686_364), json!("2025-04-30T15:28:50.686Z"));
+    }
+
+    #[test]
+    fn metadata_is_unflattened() {
+        let names = ["resourceAttributes.service.name", "key1", "tools"].map(String::from);
+        let values = ["svc", "value1", "[1,2]"].map(String::from);
+        assert_eq!(
+            metadata(&names, &values),
+            json!({"resourceAttributes": {"service": {"name": "svc"}}, "key1": "value1", "tools": [1, 2]})
+        );
+    }
+
+    #[test]
+    fn content_parses_json_text_only() {
+        assert_eq!(content("{\"a\":1}"), json!({"a": 1}));
+        assert_eq!(content("hello"), json!("hello"));
+        assert_eq!(content(""), Value::Null);
+    }
+
+    #[test]
+    fn trace_name_falls_back_to_the_root_span() {
+        let root = EventRecord { trace_id: "t".into(), span_id: "a".into(), name: "root".into(), ..Default::default() };
+        let child = EventRecord { parent_span_id: "a".into(), span_id: "b".into(), user_id: "u1".into(), ..root.clone() };
+        let trace = trace(&[root, child]).unwrap();
+        assert_eq!(trace["name"], "root");
+        assert_eq!(trace["userId"], "u1");
+        assert_eq!(trace["observations"].as_array().unwrap().len(), 2);
+    }
+}

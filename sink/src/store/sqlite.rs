@@ -1,0 +1,180 @@
+//! The embedded event store: `events` in the SQLite file, one transaction per batch.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::{Row, SqlitePool};
+
+use super::{Store, StoreError};
+use crate::enrich::StoredRow;
+use crate::read::EventRecord;
+
+/// `events` over a SQLite pool.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const INSERT: &str = "INSERT OR REPLACE INTO events (
+    project_id, trace_id, span_id, parent_span_id, start_time, end_time, name, type, environment,
+    version, release, trace_name, user_id, session_id, tags, level, status_message,
+    completion_start_time, is_app_root, public, prompt_name, prompt_version,
+    provided_model_name, model_parameters, provided_usage_details, usage_details,
+    provided_cost_details, cost_details, tool_definitions, tool_calls, tool_call_names, input,
+    output, metadata_names, metadata_values, experiment_id, experiment_name,
+    experiment_metadata_names, experiment_metadata_values, experiment_description,
+    experiment_dataset_id, experiment_item_id, experiment_item_version,
+    experiment_item_expected_output, experiment_item_metadata_names,
+    experiment_item_metadata_values, experiment_item_root_span_id, source, service_name,
+    service_version, scope_name, scope_version, telemetry_sdk_language, telemetry_sdk_name,
+    telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, is_deleted,
+    ingestion_api_key, ingestion_sdk_name, ingestion_sdk_version
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+          ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0,
+          ?, ?, ?)";
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn from_json<T: DeserializeOwned + Default>(text: &str) -> T {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+impl SqliteStore {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Every stored row of one trace of one project, ordered by start time.
+    pub async fn events_of_trace(&self, project_id: &str, trace_id: &str) -> Result<Vec<EventRecord>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT trace_id, span_id, parent_span_id, start_time, end_time, completion_start_time,
+                    name, type, environment, version, release, trace_name, user_id, session_id,
+                    tags, level, status_message, public, is_app_root, prompt_name, prompt_version,
+                    provided_model_name, model_id, model_parameters, usage_details, cost_details,
+                    input, output, metadata_names, metadata_values
+             FROM events WHERE project_id = ? AND trace_id = ? AND is_deleted = 0
+             ORDER BY start_time, span_id",
+        )
+        .bind(project_id)
+        .bind(trace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| EventRecord {
+                trace_id: row.get("trace_id"),
+                span_id: row.get("span_id"),
+                parent_span_id: row.get("parent_span_id"),
+                start_time_us: row.get("start_time"),
+                end_time_us: row.get("end_time"),
+                completion_start_time_us: row.get("completion_start_time"),
+                name: row.get("name"),
+                r#type: row.get("type"),
+                environment: row.get("environment"),
+                version: row.get("version"),
+                release: row.get("release"),
+                trace_name: row.get("trace_name"),
+                user_id: row.get("user_id"),
+                session_id: row.get("session_id"),
+                tags: from_json(row.get("tags")),
+                level: row.get("level"),
+                status_message: row.get("status_message"),
+                public: row.get("public"),
+                is_app_root: row.get("is_app_root"),
+                prompt_name: row.get("prompt_name"),
+                prompt_version: row.get("prompt_version"),
+                provided_model_name: row.get("provided_model_name"),
+                model_id: row.get("model_id"),
+                model_parameters: row.get("model_parameters"),
+                usage_details: from_json::<BTreeMap<String, u64>>(row.get("usage_details")),
+                cost_details: from_json::<BTreeMap<String, f64>>(row.get("cost_details")),
+                input: row.get("input"),
+                output: row.get("output"),
+                metadata_names: from_json(row.get("metadata_names")),
+                metadata_values: from_json(row.get("metadata_values")),
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
+        let error = |e: sqlx::Error| StoreError(format!("SQLite write failed: {e}"));
+        let mut tx = self.pool.begin().await.map_err(error)?;
+        for stored in rows {
+            let r = &stored.row;
+            sqlx::query(INSERT)
+                .bind(&stored.project_id)
+                .bind(&r.trace_id)
+                .bind(&r.span_id)
+                .bind(&r.parent_span_id)
+                .bind(r.start_time_us)
+                .bind(r.end_time_us)
+                .bind(&r.name)
+                .bind(&r.r#type)
+                .bind(&r.environment)
+                .bind(&r.version)
+                .bind(&r.release)
+                .bind(&r.trace_name)
+                .bind(&r.user_id)
+                .bind(&r.session_id)
+                .bind(json(&r.tags))
+                .bind(&r.level)
+                .bind(&r.status_message)
+                .bind(r.completion_start_time_us)
+                .bind(r.is_app_root)
+                .bind(r.public)
+                .bind(&r.prompt_name)
+                .bind(r.prompt_version)
+                .bind(&r.provided_model_name)
+                .bind(&r.model_parameters)
+                .bind(json(&r.provided_usage_details))
+                .bind(json(&stored.usage_details))
+                .bind(json(&r.provided_cost_details))
+                .bind(json(&stored.cost_details))
+                .bind(json(&r.tool_definitions))
+                .bind(json(&r.tool_calls))
+                .bind(json(&r.tool_call_names))
+                .bind(&r.input)
+                .bind(&r.output)
+                .bind(json(&r.metadata_names))
+                .bind(json(&r.metadata_values))
+                .bind(&r.experiment_id)
+                .bind(&r.experiment_name)
+                .bind(json(&r.experiment_metadata_names))
+                .bind(json(&r.experiment_metadata_values))
+                .bind(&r.experiment_description)
+                .bind(&r.experiment_dataset_id)
+                .bind(&r.experiment_item_id)
+                .bind(r.experiment_item_version_us)
+                .bind(&r.experiment_item_expected_output)
+                .bind(json(&r.experiment_item_metadata_names))
+                .bind(json(&r.experiment_item_metadata_values))
+                .bind(&r.experiment_item_root_span_id)
+                .bind(&r.source)
+                .bind(&r.service_name)
+                .bind(&r.service_version)
+                .bind(&r.scope_name)
+                .bind(&r.scope_version)
+                .bind(&r.telemetry_sdk_language)
+                .bind(&r.telemetry_sdk_name)
+                .bind(&r.telemetry_sdk_version)
+                .bind(stored.event_bytes as i64)
+                .bind(stored.event_ts_us)
+                .bind(stored.event_ts_us)
+                .bind(stored.event_ts_us)
+                .bind(&stored.ingestion_api_key)
+                .bind(&stored.ingestion_sdk_name)
+                .bind(&stored.ingestion_sdk_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(error)?;
+        }
+        tx.commit().await.map_err(error)
+    }
+}

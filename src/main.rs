@@ -1,0 +1,184 @@
+//! `spanbridge`: the one binary. `serve` (the default) runs the gateway and the sink together;
+//! `keys` manages project API keys; `config` prints the effective settings.
+
+mod config;
+mod keys;
+mod wiring;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use figment::Figment;
+use figment::providers::Serialized;
+use serde_json::json;
+use spanbridge_sink::meta::sqlite::SqliteMeta;
+
+use crate::config::{LogFormat, Settings};
+
+/// OpenTelemetry-native ingestion gateway for LLM observability.
+///
+/// Receives OTLP traces (gRPC :4317, HTTP :4318 at /v1/traces and /api/public/otel/v1/traces),
+/// authenticates Langfuse-style project keys, converts GenAI spans into Langfuse-compatible
+/// rows and stores them; with nothing configured it runs on one machine with SQLite.
+#[derive(Parser)]
+#[command(name = "spanbridge", version, about, long_about)]
+struct Cli {
+    /// TOML settings file (every key is documented in config/spanbridge.toml).
+    #[arg(long, short, global = true, env = "SPANBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway and the sink in one process (the default command).
+    Serve(ServeArgs),
+    /// Manage project API keys (pk-lf-… / sk-lf-…).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Print the effective settings (file + environment + defaults), secrets masked.
+    Config,
+}
+
+/// CLI flags that override the settings file and the environment.
+#[derive(Args, Default)]
+struct ServeArgs {
+    /// OTLP/HTTP listen address [setting: gateway.http_addr].
+    #[arg(long)]
+    http_addr: Option<SocketAddr>,
+    /// OTLP/gRPC listen address [setting: gateway.grpc_addr].
+    #[arg(long)]
+    grpc_addr: Option<SocketAddr>,
+    /// SQLite file of the embedded store [setting: embedded.path].
+    #[arg(long)]
+    db: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Create a key pair for a project (created if absent); the secret is printed once.
+    Create {
+        /// Project name.
+        #[arg(long)]
+        project: String,
+        /// Free-text note stored with the key.
+        #[arg(long)]
+        note: Option<String>,
+        /// Print the new pair as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List keys (public key and masked secret; secrets are never shown again).
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke (delete) a key by its public key. Cached lookups expire within auth.cache_ttl_secs.
+    Revoke {
+        /// The pk-lf-… public key.
+        public_key: String,
+    },
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> Figment {
+        let mut figment = Figment::new();
+        if let Some(addr) = self.http_addr {
+            figment = figment.merge(Serialized::default("gateway.http_addr", addr));
+        }
+        if let Some(addr) = self.grpc_addr {
+            figment = figment.merge(Serialized::default("gateway.grpc_addr", addr));
+        }
+        if let Some(path) = &self.db {
+            figment = figment.merge(Serialized::default("embedded.path", path));
+        }
+        figment
+    }
+}
+
+fn init_logging(settings: &Settings) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
+        .map_err(|error| format!("invalid configuration: log.level `{}`: {error}", settings.log.level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    Ok(())
+}
+
+async fn open_meta(settings: &Settings) -> Result<SqliteMeta, String> {
+    Ok(SqliteMeta::new(spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?))
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    let overrides = match &command {
+        Command::Serve(args) => args.overrides(),
+        _ => Figment::new(),
+    };
+    let settings = Settings::load(cli.config.as_deref(), overrides)?;
+    match command {
+        Command::Serve(_) => {
+            init_logging(&settings)?;
+            wiring::serve_embedded(settings).await
+        }
+        Command::Config => {
+            print!("{}", settings.to_masked_toml());
+            Ok(())
+        }
+        Command::Keys(keys_command) => {
+            let meta = open_meta(&settings).await?;
+            match keys_command {
+                KeysCommand::Create { project, note, json } => {
+                    let key = keys::create(&meta, &project, &settings.auth.salt, note).await?;
+                    if json {
+                        let out = json!({"project": project, "projectId": key.project_id, "publicKey": key.public_key, "secretKey": key.secret_key});
+                        println!("{out}");
+                    } else {
+                        keys::print_created(&project, &key);
+                    }
+                }
+                KeysCommand::List { json } => {
+                    let list = meta.list_keys().await.map_err(|error| error.to_string())?;
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                    } else {
+                        println!("{:<44} {:<16} {:<24} {:<27} created", "public key", "secret", "project", "project id");
+                        for key in list {
+                            println!(
+                                "{:<44} {:<16} {:<24} {:<27} {}",
+                                key.public_key, key.display_secret_key, key.project_name, key.project_id, key.created_at
+                            );
+                        }
+                    }
+                }
+                KeysCommand::Revoke { public_key } => {
+                    if !meta.revoke(&public_key).await.map_err(|error| error.to_string())? {
+                        return Err(format!("no key with public key {public_key}"));
+                    }
+                    println!(
+                        "Revoked {public_key}. Running servers stop accepting it within auth.cache_ttl_secs ({} s).",
+                        settings.auth.cache_ttl_secs
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("spanbridge: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
