@@ -116,7 +116,7 @@ impl Settings {
         figment
             .merge(
                 Env::prefixed("SPANBRIDGE_")
-                    .filter(|key| !NON_SETTING_ENV.contains(&key.as_str()))
+                    .filter(|key| !NON_SETTING_ENV.iter().any(|name| key.as_str().eq_ignore_ascii_case(name)))
                     .split("__"),
             )
             .merge(overrides)

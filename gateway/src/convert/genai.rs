@@ -58,13 +58,18 @@ pub fn exception_message(view: &SpanView) -> Option<Value> {
 }
 
 /// Time to first chunk in seconds after the span start (semconv 1.38+ and Vercel v7 /
-/// pydantic-ai `gen_ai.client.operation.time_to_first_chunk`), as µs.
+/// pydantic-ai `gen_ai.client.operation.time_to_first_chunk`), else the time of the AI SDK's
+/// `ai.stream.firstChunk` event, as µs.
 pub fn completion_start_time(view: &SpanView) -> Option<Value> {
     let seconds = ["gen_ai.response.time_to_first_chunk", "gen_ai.client.operation.time_to_first_chunk"]
         .iter()
-        .find_map(|k| view.attrs.get(k).and_then(|v| value::as_f64(&v)))?;
+        .find_map(|k| view.attrs.get(k).and_then(|v| value::as_f64(&v)));
     let start_us = (view.span.start_time_unix_nano / 1000) as i64;
-    (start_us > 0 && seconds >= 0.0).then(|| Value::from(start_us + (seconds * 1e6).round() as i64))
+    if let Some(seconds) = seconds.filter(|s| *s >= 0.0 && start_us > 0) {
+        return Some(Value::from(start_us + (seconds * 1e6).round() as i64));
+    }
+    let event = view.events.iter().find(|e| e.name == "ai.stream.firstChunk")?;
+    (event.time_unix_nano > 0).then(|| Value::from((event.time_unix_nano / 1000) as i64))
 }
 
 /// `gen_ai.system_instructions` as a system message: a string as is, a parts array as its
@@ -173,10 +178,15 @@ pub fn message_events_io(view: &SpanView) -> Option<Io> {
 }
 
 /// Rule 7: legacy `gen_ai.content.prompt` / `gen_ai.content.completion` events (Semantic
-/// Kernel, OpenLIT) carry `gen_ai.prompt` / `gen_ai.completion` attributes.
+/// Kernel, OpenLIT) carry `gen_ai.prompt` / `gen_ai.completion`; an event without that key
+/// contributes its whole attribute object, as Langfuse's recursive extraction does.
 pub fn legacy_content_events_io(view: &SpanView) -> Option<Io> {
     let find = |name: &str, key: &str| {
-        view.events.iter().filter(|e| e.name == name).find_map(|e| e.attrs.present(key))
+        let event = view.events.iter().find(|e| e.name == name)?;
+        event.attrs.present(key).or_else(|| {
+            let object = attrs_object(&event.attrs);
+            (!object.is_empty()).then_some(Value::Object(object))
+        })
     };
     let input = find("gen_ai.content.prompt", "gen_ai.prompt");
     let output = find("gen_ai.content.completion", "gen_ai.completion");

@@ -57,9 +57,6 @@ const OUTPUT_FALLBACK: &[fn(&SpanView) -> Option<Value>] = &[
     genai::retrieval_documents,
 ];
 
-/// Trace-level input/output: `langfuse.trace.input` / `.output` (any span).
-pub const TRACE_IO: (&str, &str) = ("langfuse.trace.input", "langfuse.trace.output");
-
 /// Attribute keys that are content, removed from `metadata.attributes` whichever rule fired
 /// (§3.9) so content is stored once.
 pub const CONTENT_KEYS: &[&str] = &[
@@ -108,9 +105,4 @@ pub fn extract(view: &SpanView) -> Io {
         io.output = OUTPUT_FALLBACK.iter().find_map(|f| f(view)).filter(value::is_present);
     }
     io
-}
-
-/// The trace's own input/output when a span sets them explicitly.
-pub fn extract_trace(view: &SpanView) -> Io {
-    Io { input: view.attrs.present(TRACE_IO.0), output: view.attrs.present(TRACE_IO.1) }
 }

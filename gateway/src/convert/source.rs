@@ -16,14 +16,11 @@ pub enum Source {
     Resource(&'static str),
     /// A span attribute, else the same key on the resource (Langfuse's environment lookup).
     AttrOrResource(&'static str),
-    /// A span attribute read only when the instrumentation scope has this name (Langfuse gates
-    /// Vercel, Genkit and pydantic-ai parsing on the scope).
-    InScope(&'static str, &'static str),
     /// Anything more than a lookup: a small function in the convention's module.
     Derived(fn(&SpanView) -> Option<Value>),
 }
 
-pub use Source::{Attr, AttrOrResource, Derived, InScope, Resource};
+pub use Source::{Attr, AttrOrResource, Derived, Resource};
 
 impl Source {
     fn read(&self, view: &SpanView) -> Option<Value> {
@@ -31,8 +28,6 @@ impl Source {
             Attr(key) => view.attrs.present(key),
             Resource(key) => view.resource.present(key),
             AttrOrResource(key) => view.attr_or_resource(key),
-            InScope(scope, key) if view.scope_name() == *scope => view.attrs.present(key),
-            InScope(..) => None,
             Derived(f) => f(view).filter(value::is_present),
         }
     }

@@ -1,1 +1,196 @@
+//! Behaviour tests of `convert` on small OTLP/JSON requests. The golden files
+//! (gateway/tests/golden.rs) cover whole instrumentations; these pin single rules.
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::{Value, json};
+use spanbridge_proto::EventRow;
+
+use super::convert;
+
+const TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+
+fn span(span_id: &str, parent: &str, attributes: Value) -> Value {
+    json!({
+        "traceId": TRACE, "spanId": span_id, "parentSpanId": parent, "name": format!("span-{span_id}"),
+        "startTimeUnixNano": "1786003200000000000", "endTimeUnixNano": "1786003201500000000",
+        "attributes": attributes,
+    })
+}
+
+fn attr(key: &str, value: Value) -> Value {
+    let typed = match value {
+        Value::String(s) => json!({"stringValue": s}),
+        Value::Bool(b) => json!({"boolValue": b}),
+        Value::Number(n) if n.is_i64() => json!({"intValue": n.to_string()}),
+        Value::Number(n) => json!({"doubleValue": n}),
+        other => panic!("unsupported test value {other}"),
+    };
+    json!({"key": key, "value": typed})
+}
+
+fn request(resource: Value, scope: Value, spans: Vec<Value>) -> ExportTraceServiceRequest {
+    let body = json!({"resourceSpans": [{"resource": {"attributes": resource}, "scopeSpans": [{"scope": scope, "spans": spans}]}]});
+    serde_json::from_value(body).expect("test request is valid OTLP/JSON")
+}
+
+fn rows(request: &ExportTraceServiceRequest) -> Vec<EventRow> {
+    convert(request, 42).traces.into_iter().flat_map(|(_, rows)| rows).collect()
+}
+
+fn metadata(row: &EventRow, name: &str) -> Option<String> {
+    row.metadata_names.iter().position(|n| n == name).map(|i| row.metadata_values[i].clone())
+}
+
+#[test]
+fn ids_are_lowercase_hex_and_empty_parent_is_root() {
+    let req = request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", json!([]))]);
+    let converted = convert(&req, 0);
+    assert_eq!(converted.traces.len(), 1);
+    let (trace_id, rows) = &converted.traces[0];
+    assert_eq!(trace_id, TRACE);
+    assert_eq!(rows[0].span_id, "00f067aa0ba902b7");
+    assert_eq!(rows[0].parent_span_id, "");
+    assert_eq!(rows[0].source, "otel");
+    assert_eq!(rows[0].r#type, "SPAN");
+    assert_eq!(rows[0].level, "DEFAULT");
+    assert_eq!(rows[0].environment, "default");
+    assert_eq!(rows[0].trace_name, "span-00f067aa0ba902b7", "root span names the trace");
+}
+
+#[test]
+fn invalid_ids_reject_only_that_span() {
+    let mut zero_trace = span("00f067aa0ba902b7", "", json!([]));
+    zero_trace["traceId"] = json!("00000000000000000000000000000000");
+    let short_span = span("00f067aa", "", json!([]));
+    let good = span("1111111111111111", "", json!([]));
+    let converted = convert(&request(json!([]), json!({}), vec![zero_trace, short_span, good]), 0);
+    assert_eq!(converted.rejected_spans, 2);
+    assert!(converted.rejection_message.contains("trace id"), "{}", converted.rejection_message);
+    assert!(converted.rejection_message.contains("span id"), "{}", converted.rejection_message);
+    assert_eq!(converted.traces[0].1.len(), 1);
+}
+
+#[test]
+fn missing_times_fall_back() {
+    let mut only_end = span("00f067aa0ba902b7", "", json!([]));
+    only_end.as_object_mut().map(|o| o.remove("startTimeUnixNano"));
+    let mut none = span("1111111111111111", "", json!([]));
+    none.as_object_mut().map(|o| {
+        o.remove("startTimeUnixNano");
+        o.remove("endTimeUnixNano")
+    });
+    let rows = rows(&request(json!([]), json!({}), vec![only_end, none]));
+    assert_eq!(rows[0].start_time_us, 1_786_003_201_500_000);
+    assert_eq!(rows[0].end_time_us, Some(1_786_003_201_500_000));
+    assert_eq!(rows[1].start_time_us, 42);
+    assert_eq!(rows[1].end_time_us, Some(42));
+}
+
+#[test]
+fn type_priority_follows_langfuse() {
+    let spans = vec![
+        span("0000000000000001", "", json!([attr("openinference.span.kind", json!("RETRIEVER")), attr("gen_ai.operation.name", json!("chat"))])),
+        span("0000000000000002", "", json!([attr("gen_ai.operation.name", json!("embeddings")), attr("gen_ai.request.model", json!("m"))])),
+        span("0000000000000003", "", json!([attr("gen_ai.request.model", json!("m"))])),
+        span("0000000000000004", "", json!([attr("langfuse.observation.type", json!("SPAN")), attr("gen_ai.tool.name", json!("t"))])),
+    ];
+    let types: Vec<String> = rows(&request(json!([]), json!({}), spans)).into_iter().map(|r| r.r#type).collect();
+    assert_eq!(types, ["RETRIEVER", "EMBEDDING", "GENERATION", "TOOL"]);
+}
+
+#[test]
+fn cached_and_reasoning_tokens_are_exclusive_buckets() {
+    let attrs = json!([
+        attr("gen_ai.operation.name", json!("chat")),
+        attr("gen_ai.usage.input_tokens", json!(1000)),
+        attr("gen_ai.usage.output_tokens", json!(300)),
+        attr("gen_ai.usage.cache_read.input_tokens", json!(600)),
+        attr("gen_ai.usage.cache_write.input_tokens", json!(100)),
+        attr("gen_ai.usage.reasoning.output_tokens", json!(200)),
+    ]);
+    let row = &rows(&request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", attrs)]))[0];
+    let usage = &row.provided_usage_details;
+    assert_eq!(usage.get("input"), Some(&300));
+    assert_eq!(usage.get("input_cached_tokens"), Some(&600));
+    assert_eq!(usage.get("input_cache_creation"), Some(&100));
+    assert_eq!(usage.get("output"), Some(&100));
+    assert_eq!(usage.get("output_reasoning_tokens"), Some(&200));
+}
+
+#[test]
+fn agent_rollup_usage_is_not_counted_again() {
+    let attrs = json!([
+        attr("gen_ai.operation.name", json!("invoke_agent")),
+        attr("gen_ai.request.model", json!("gpt-4o")),
+        attr("gen_ai.usage.input_tokens", json!(10)),
+    ]);
+    let row = &rows(&request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", attrs)]))[0];
+    assert_eq!(row.r#type, "AGENT");
+    assert!(row.provided_usage_details.is_empty());
+    assert_eq!(row.provided_model_name, "");
+    assert_eq!(metadata(row, "spanbridge.rollup_usage.input").as_deref(), Some("10"));
+}
+
+/// Beyond Langfuse: trace fields on a child reach every row of the trace, and
+/// `gen_ai.conversation.id` on a child sets the session.
+#[test]
+fn trace_fields_from_any_span_reach_every_row() {
+    let spans = vec![
+        span("0000000000000002", "0000000000000001", json!([attr("gen_ai.conversation.id", json!("conv-1")), attr("langfuse.trace.tags", json!("a,b"))])),
+        span("0000000000000003", "0000000000000001", json!([attr("user.id", json!("u-1")), attr("langfuse.trace.name", json!("checkout"))])),
+    ];
+    let rows = rows(&request(json!([]), json!({}), spans));
+    for row in &rows {
+        assert_eq!(row.session_id, "conv-1");
+        assert_eq!(row.user_id, "u-1");
+        assert_eq!(row.trace_name, "checkout");
+        assert_eq!(row.tags, ["a", "b"]);
+    }
+}
+
+#[test]
+fn openllmetry_association_properties_and_workflow_name() {
+    let spans = vec![span("0000000000000002", "0000000000000001", json!([
+        attr("traceloop.association.properties.user_id", json!("u-7")),
+        attr("traceloop.association.properties.session_id", json!("s-7")),
+        attr("traceloop.association.properties.tenant", json!("acme")),
+        attr("traceloop.workflow.name", json!("joke_workflow")),
+        attr("llm.usage.total_tokens", json!(46)),
+    ]))];
+    let row = &rows(&request(json!([]), json!({}), spans))[0];
+    assert_eq!((row.user_id.as_str(), row.session_id.as_str()), ("u-7", "s-7"));
+    assert_eq!(row.trace_name, "joke_workflow");
+    assert_eq!(metadata(row, "tenant").as_deref(), Some("acme"));
+    assert_eq!(row.provided_usage_details.get("total"), Some(&46));
+}
+
+#[test]
+fn unparseable_content_is_flagged_not_dropped() {
+    let attrs = json!([
+        attr("langfuse.observation.metadata", json!("{not json")),
+        attr("langfuse.observation.usage_details", json!("{also not json")),
+        attr("langfuse.observation.input", json!("{\"cut off")),
+        attr("gen_ai.usage.input_tokens", json!(5)),
+    ]);
+    let row = &rows(&request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", attrs)]))[0];
+    assert_eq!(row.input, "{\"cut off", "raw text is kept");
+    assert_eq!(row.provided_usage_details.get("input"), Some(&5), "falls through to gen_ai.usage");
+    let warnings = metadata(row, "spanbridge.conversion_warnings").unwrap_or_default();
+    assert!(warnings.contains("usage_details"), "{warnings}");
+    assert!(warnings.contains("langfuse.observation.metadata"), "{warnings}");
+}
+
+#[test]
+fn environment_and_service_fields() {
+    let resource = json!([
+        attr("service.name", json!("api")),
+        attr("service.version", json!("1.4.2")),
+        attr("deployment.environment.name", json!("Langfuse-Staging")),
+        attr("telemetry.sdk.language", json!("python")),
+    ]);
+    let row = &rows(&request(resource, json!({"name": "my.scope", "version": "0.1"}), vec![span("00f067aa0ba902b7", "", json!([]))]))[0];
+    assert_eq!(row.environment, "staging");
+    assert_eq!(row.version, "1.4.2");
+    assert_eq!((row.service_name.as_str(), row.scope_name.as_str(), row.telemetry_sdk_language.as_str()), ("api", "my.scope", "python"));
+    assert_eq!(metadata(row, "resourceAttributes.service.name").as_deref(), Some("api"));
+}

@@ -68,8 +68,7 @@ pub fn tool_call_type(view: &SpanView) -> Option<&'static str> {
 
 /// Top-level `ai.generateText` & co. carry the sum of their steps' usage.
 pub fn is_rollup(view: &SpanView) -> bool {
-    let op = view.attrs.str("ai.operationId").or_else(|| view.attrs.str("operation.name").and_then(|n| n.split(' ').next()));
-    op.is_some_and(|op| ROLLUP_OPERATIONS.contains(&op))
+    operation_id(view).is_some_and(|op| ROLLUP_OPERATIONS.contains(&op))
 }
 
 /// `[functionId:]operationId` as the observation name (§3.5).

@@ -2,6 +2,7 @@
 //! and never re-scans an attribute list (STYLE.md §2).
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -57,7 +58,7 @@ impl<'a> Attrs<'a> {
         prefix: &'s str,
     ) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + 's {
         self.by_key
-            .range(prefix..)
+            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(move |(k, v)| (&k[prefix.len()..], *v))
     }

@@ -1,0 +1,217 @@
+//! Shared helpers for end-to-end tests: start the real `spanbridge` binary on free localhost
+//! ports with its own SQLite file, talk to it over the network, stop it like an operator would.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+
+pub const PUBLIC_KEY: &str = "pk-lf-test-0000-0000-000000000001";
+pub const SECRET_KEY: &str = "sk-lf-test-0000-0000-000000000001";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// A running `spanbridge serve` in embedded mode.
+pub struct Server {
+    child: Option<Child>,
+    pub dir: tempfile::TempDir,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// Starts with the test key pair (headless setup) and default settings.
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `SPANBRIDGE_*` environment variables.
+    pub fn start_with(extra_env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut server = Server { child: None, dir, http_port: 0, grpc_port: 0, env: Vec::new() };
+        server.env = vec![
+            ("SPANBRIDGE_EMBEDDED__PATH".into(), server.db_path().display().to_string()),
+            ("SPANBRIDGE_INIT_PUBLIC_KEY".into(), PUBLIC_KEY.into()),
+            ("SPANBRIDGE_INIT_SECRET_KEY".into(), SECRET_KEY.into()),
+            ("SPANBRIDGE_INIT_PROJECT_NAME".into(), "e2e".into()),
+        ];
+        server.env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        server.spawn();
+        server
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("spanbridge.db")
+    }
+
+    fn spawn(&mut self) {
+        self.http_port = free_port();
+        self.grpc_port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .arg("serve")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("SPANBRIDGE_GATEWAY__HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
+            .env("SPANBRIDGE_GATEWAY__GRPC_ADDR", format!("127.0.0.1:{}", self.grpc_port))
+            .env("SPANBRIDGE_LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start spanbridge");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_ok()
+            {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("spanbridge exited during start: {status}");
+            }
+            assert!(Instant::now() < deadline, "spanbridge did not start listening within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server running");
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "spanbridge did not stop within 30 s of SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts again on the same database.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+    }
+
+    /// Runs another `spanbridge` command against the same database.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .args(args)
+            .envs(self.env.iter().filter(|(k, _)| !k.starts_with("SPANBRIDGE_INIT")).map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run spanbridge")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn basic_auth(public_key: &str, secret_key: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}")))
+}
+
+pub fn test_auth() -> String {
+    basic_auth(PUBLIC_KEY, SECRET_KEY)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
+}
+
+/// GET a read-API path with the test key; returns status and JSON body.
+pub async fn get_json(server: &Server, path: &str, auth: &str) -> (u16, serde_json::Value) {
+    let response = client().get(server.http_url(path)).header("authorization", auth).send().await.expect("GET");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+pub fn string_attr(key: &str, value: &str) -> KeyValue {
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }), ..Default::default() }
+}
+
+pub fn int_attr(key: &str, value: i64) -> KeyValue {
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }), ..Default::default() }
+}
+
+/// A span with the given hex ids (parent "" for a root), 1.5 s long, starting at `start_ns`.
+pub fn span(trace_id: &str, span_id: &str, parent: &str, name: &str, attributes: Vec<KeyValue>) -> Span {
+    let start_ns = 1_786_003_200_123_456_789u64;
+    Span {
+        trace_id: hex::decode(trace_id).expect("hex trace id"),
+        span_id: hex::decode(span_id).expect("hex span id"),
+        parent_span_id: hex::decode(parent).expect("hex parent id"),
+        name: name.into(),
+        kind: 1,
+        start_time_unix_nano: start_ns,
+        end_time_unix_nano: start_ns + 1_500_000_000,
+        attributes,
+        status: Some(Status::default()),
+        ..Default::default()
+    }
+}
+
+/// Wraps spans in one resource (service `e2e-service`) and one scope.
+pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string_attr("service.name", "e2e-service"), string_attr("telemetry.sdk.language", "rust")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope { name: "e2e-scope".into(), version: "1.0.0".into(), ..Default::default() }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// A root agent span and a child chat generation with GenAI usage, user and session.
+pub fn genai_trace(trace_id: &str) -> ExportTraceServiceRequest {
+    request(vec![
+        span(trace_id, "1111111111111111", "", "agent-run", vec![
+            string_attr("langfuse.trace.name", "support-chat"),
+            string_attr("user.id", "user-42"),
+            string_attr("session.id", "session-7"),
+        ]),
+        span(trace_id, "2222222222222222", "1111111111111111", "chat gpt-4o", vec![
+            string_attr("gen_ai.operation.name", "chat"),
+            string_attr("gen_ai.request.model", "gpt-4o"),
+            int_attr("gen_ai.usage.input_tokens", 120),
+            int_attr("gen_ai.usage.output_tokens", 30),
+            string_attr("gen_ai.input.messages", r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#),
+        ]),
+    ])
+}
