@@ -33,11 +33,20 @@ fn iso(us: i64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn text_or_null(s: &str) -> Value {
-    if s.is_empty() { Value::Null } else { Value::String(s.to_owned()) }
+    if s.is_empty() {
+        Value::Null
+    } else {
+        Value::String(s.to_owned())
+    }
 }
 
 /// Input/output as the read API returns them: JSON text as JSON, other text as a string.
@@ -85,7 +94,10 @@ fn observation(row: &EventRow) -> Value {
 }
 
 fn trace(rows: &[EventRow]) -> Value {
-    let root = rows.iter().find(|r| r.parent_span_id.is_empty()).unwrap_or(&rows[0]);
+    let root = rows
+        .iter()
+        .find(|r| r.parent_span_id.is_empty())
+        .unwrap_or(&rows[0]);
     json!({
         "id": root.trace_id,
         "name": text_or_null(&root.trace_name),
@@ -117,14 +129,21 @@ fn falsy(v: &Value) -> bool {
 fn equal(actual: &Value, expected: &Value) -> bool {
     match (actual, expected) {
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        (Value::Array(a), Value::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal(x, y)),
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equal(x, y))
+        }
         (Value::Object(a), Value::Object(b)) => {
-            b.iter().all(|(k, v)| equal(a.get(k).unwrap_or(&Value::Null), v))
+            b.iter()
+                .all(|(k, v)| equal(a.get(k).unwrap_or(&Value::Null), v))
                 && a.iter().all(|(k, v)| b.contains_key(k) || v.is_null())
         }
         (Value::String(a), Value::String(b)) if a == b => true,
-        (Value::String(a), b) if !b.is_string() => serde_json::from_str::<Value>(a).is_ok_and(|p| equal(&p, b)),
-        (a, Value::String(b)) if !a.is_string() => serde_json::from_str::<Value>(b).is_ok_and(|p| equal(a, &p)),
+        (Value::String(a), b) if !b.is_string() => {
+            serde_json::from_str::<Value>(a).is_ok_and(|p| equal(&p, b))
+        }
+        (a, Value::String(b)) if !a.is_string() => {
+            serde_json::from_str::<Value>(b).is_ok_and(|p| equal(a, &p))
+        }
         (a, b) => a == b,
     }
 }
@@ -137,13 +156,20 @@ fn matches(actual: &Value, expected: &Value, siblings: &Value) -> bool {
                 return matcher(actual, k, arg, siblings);
             }
         }
-        let Value::Object(a) = actual else { return false };
-        return m.iter().all(|(k, v)| matches(a.get(k).unwrap_or(&Value::Null), v, actual))
+        let Value::Object(a) = actual else {
+            return false;
+        };
+        return m
+            .iter()
+            .all(|(k, v)| matches(a.get(k).unwrap_or(&Value::Null), v, actual))
             && a.iter().all(|(k, v)| m.contains_key(k) || v.is_null());
     }
     if let Value::Array(e) = expected {
         let Value::Array(a) = actual else {
-            return actual.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok()).is_some_and(|p| matches(&p, expected, siblings));
+            return actual
+                .as_str()
+                .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                .is_some_and(|p| matches(&p, expected, siblings));
         };
         return a.len() == e.len() && a.iter().zip(e).all(|(x, y)| matches(x, y, siblings));
     }
@@ -157,18 +183,33 @@ fn matcher(actual: &Value, name: &str, arg: &Value, siblings: &Value) -> bool {
                 Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
                 other => other.clone(),
             };
-            let Value::Object(a) = &actual else { return false };
-            arg.as_object().is_some_and(|m| m.iter().all(|(k, v)| matches(a.get(k).unwrap_or(&Value::Null), v, &actual)))
+            let Value::Object(a) = &actual else {
+                return false;
+            };
+            arg.as_object().is_some_and(|m| {
+                m.iter()
+                    .all(|(k, v)| matches(a.get(k).unwrap_or(&Value::Null), v, &actual))
+            })
         }
         "$array" => {
             let actual = match actual {
                 Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
                 other => other.clone(),
             };
-            let Value::Array(a) = &actual else { return false };
-            let length_ok = arg.get("length").and_then(Value::as_u64).is_none_or(|n| a.len() as u64 == n);
+            let Value::Array(a) = &actual else {
+                return false;
+            };
+            let length_ok = arg
+                .get("length")
+                .and_then(Value::as_u64)
+                .is_none_or(|n| a.len() as u64 == n);
             let at_ok = arg.get("at").and_then(Value::as_object).is_none_or(|at| {
-                at.iter().all(|(i, m)| i.parse::<usize>().ok().and_then(|i| a.get(i)).is_some_and(|x| matches(x, m, &actual)))
+                at.iter().all(|(i, m)| {
+                    i.parse::<usize>()
+                        .ok()
+                        .and_then(|i| a.get(i))
+                        .is_some_and(|x| matches(x, m, &actual))
+                })
             });
             length_ok && at_ok
         }
@@ -179,19 +220,31 @@ fn matcher(actual: &Value, name: &str, arg: &Value, siblings: &Value) -> bool {
             };
             matches(&parsed, arg, siblings)
         }
-        "$in" => arg.as_array().is_some_and(|opts| opts.iter().any(|o| equal(actual, o))),
+        "$in" => arg
+            .as_array()
+            .is_some_and(|opts| opts.iter().any(|o| equal(actual, o))),
         "$present" => !actual.is_null(),
         "$falsy" => falsy(actual),
-        "$allOf" => arg.as_array().is_some_and(|ms| ms.iter().all(|m| matches(actual, m, siblings))),
+        "$allOf" => arg
+            .as_array()
+            .is_some_and(|ms| ms.iter().all(|m| matches(actual, m, siblings))),
         "$keyPrefixSum" => {
             let prefix = arg.get("prefix").and_then(Value::as_str).unwrap_or("");
             let sum: f64 = actual
                 .as_object()
-                .map(|o| o.iter().filter(|(k, _)| k.starts_with(prefix)).filter_map(|(_, v)| v.as_f64()).sum())
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, _)| k.starts_with(prefix))
+                        .filter_map(|(_, v)| v.as_f64())
+                        .sum()
+                })
                 .unwrap_or(0.0);
             Some(sum) == arg.get("sum").and_then(Value::as_f64)
         }
-        "$equalsField" => arg.as_str().and_then(|f| siblings.get(f)).is_some_and(|v| equal(actual, v)),
+        "$equalsField" => arg
+            .as_str()
+            .and_then(|f| siblings.get(f))
+            .is_some_and(|v| equal(actual, v)),
         other => panic!("unknown matcher {other}"),
     }
 }
@@ -199,7 +252,9 @@ fn matcher(actual: &Value, name: &str, arg: &Value, siblings: &Value) -> bool {
 /// Timestamps compare as instants at millisecond precision (a few cases expect the sender's
 /// own text, e.g. `…+02:00` or µs digits, where the read API returns ISO-8601 UTC).
 fn same_instant(actual: &Value, expected: &Value) -> bool {
-    let (Some(a), Some(e)) = (actual.as_str(), expected.as_str()) else { return false };
+    let (Some(a), Some(e)) = (actual.as_str(), expected.as_str()) else {
+        return false;
+    };
     let ms = |s: &str| parse_iso_ms(s);
     ms(a).is_some() && ms(a) == ms(e)
 }
@@ -212,9 +267,14 @@ fn parse_iso_ms(s: &str) -> Option<i64> {
     let tz_at = rest.find(['Z', '+']).or_else(|| rest.rfind('-'))?;
     let (clock, tz) = rest.split_at(tz_at);
     let mut c = clock.split(':');
-    let (h, mi) = (c.next()?.parse::<i64>().ok()?, c.next()?.parse::<i64>().ok()?);
+    let (h, mi) = (
+        c.next()?.parse::<i64>().ok()?,
+        c.next()?.parse::<i64>().ok()?,
+    );
     let sec: f64 = c.next()?.parse().ok()?;
-    let offset = if tz == "Z" { 0 } else {
+    let offset = if tz == "Z" {
+        0
+    } else {
         let sign = if tz.starts_with('-') { -1 } else { 1 };
         let (oh, om) = tz[1..].split_once(':')?;
         sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?)
@@ -224,27 +284,46 @@ fn parse_iso_ms(s: &str) -> Option<i64> {
     let yoe = yy - era * 400;
     let doy = (153 * ((m + 9) % 12) + 2) / 5 + dd - 1;
     let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(((days * 86_400 + h * 3600 + mi * 60 - offset * 60) as f64 * 1000.0 + (sec * 1000.0).floor()) as i64)
+    Some(
+        ((days * 86_400 + h * 3600 + mi * 60 - offset * 60) as f64 * 1000.0
+            + (sec * 1000.0).floor()) as i64,
+    )
 }
 
 fn absent_ok(actual: &Value, absent: &Value) -> bool {
     match absent {
         Value::Null => actual.is_null(),
-        Value::Object(m) => m.iter().all(|(k, v)| absent_ok(actual.get(k).unwrap_or(&Value::Null), v)),
+        Value::Object(m) => m
+            .iter()
+            .all(|(k, v)| absent_ok(actual.get(k).unwrap_or(&Value::Null), v)),
         _ => true,
     }
 }
 
 fn check_case(case: &Value) -> Result<(), String> {
-    let request: ExportTraceServiceRequest =
-        serde_json::from_value(case["request"].clone()).map_err(|e| format!("request does not decode: {e}"))?;
+    let request: ExportTraceServiceRequest = serde_json::from_value(case["request"].clone())
+        .map_err(|e| format!("request does not decode: {e}"))?;
     let converted = convert(&request, 1_700_000_000_000_000);
     let mut problems = Vec::new();
-    let find_trace = |id: &str| converted.traces.iter().find(|(t, _)| t == id).map(|(_, rows)| trace(rows));
-    let find_obs = |id: &str| {
-        converted.traces.iter().flat_map(|(_, rows)| rows).find(|r| r.span_id == id).map(observation)
+    let find_trace = |id: &str| {
+        converted
+            .traces
+            .iter()
+            .find(|(t, _)| t == id)
+            .map(|(_, rows)| trace(rows))
     };
-    for (kind, finder) in [("traces", &find_trace as &dyn Fn(&str) -> Option<Value>), ("observations", &find_obs)] {
+    let find_obs = |id: &str| {
+        converted
+            .traces
+            .iter()
+            .flat_map(|(_, rows)| rows)
+            .find(|r| r.span_id == id)
+            .map(observation)
+    };
+    for (kind, finder) in [
+        ("traces", &find_trace as &dyn Fn(&str) -> Option<Value>),
+        ("observations", &find_obs),
+    ] {
         for (id, expected) in case["expect"][kind].as_object().into_iter().flatten() {
             let Some(actual) = finder(id) else {
                 problems.push(format!("{kind} {id} missing"));
@@ -267,7 +346,11 @@ fn check_case(case: &Value) -> Result<(), String> {
             }
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("\n    ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n    "))
+    }
 }
 
 #[test]
@@ -277,7 +360,10 @@ fn langfuse_conformance_suite_through_convert() {
         eprintln!("conformance suite not found at {}; skipped", dir.display());
         return;
     };
-    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     files.sort();
     let (mut passed, mut failed) = (0usize, Vec::new());
     for file in &files {
@@ -285,13 +371,20 @@ fn langfuse_conformance_suite_through_convert() {
         let case: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         match check_case(&case) {
             Ok(()) => passed += 1,
-            Err(why) => failed.push(format!("{}\n    {}", file.file_name().unwrap_or_default().to_string_lossy(), why)),
+            Err(why) => failed.push(format!(
+                "{}\n    {}",
+                file.file_name().unwrap_or_default().to_string_lossy(),
+                why
+            )),
         }
     }
     for f in &failed {
         eprintln!("FAIL {f}");
     }
     let total = files.len();
-    eprintln!("conformance: {passed}/{total} passed ({:.1}%)", 100.0 * passed as f64 / total.max(1) as f64);
+    eprintln!(
+        "conformance: {passed}/{total} passed ({:.1}%)",
+        100.0 * passed as f64 / total.max(1) as f64
+    );
     assert!(passed * 100 >= total * 95, "pass rate below 95%");
 }

@@ -152,7 +152,10 @@ pub const IS_APP_ROOT: &[Source] = &[Attr("langfuse.internal.is_app_root")];
 pub fn is_root(view: &SpanView) -> bool {
     view.span.parent_span_id.is_empty()
         || view.span.parent_span_id.iter().all(|b| *b == 0)
-        || view.attrs.get("langfuse.internal.as_root").is_some_and(|v| super::value::is_true(&v))
+        || view
+            .attrs
+            .get("langfuse.internal.as_root")
+            .is_some_and(|v| super::value::is_true(&v))
 }
 
 fn span_name(view: &SpanView) -> Option<Value> {
@@ -166,6 +169,11 @@ fn status_error(view: &SpanView) -> Option<Value> {
 }
 
 fn status_message(view: &SpanView) -> Option<Value> {
-    let message = view.span.status.as_ref().map(|s| s.message.as_str()).unwrap_or("");
+    let message = view
+        .span
+        .status
+        .as_ref()
+        .map(|s| s.message.as_str())
+        .unwrap_or("");
     (!message.is_empty()).then(|| Value::String(message.to_owned()))
 }

@@ -26,9 +26,20 @@ pub fn livekit_type(view: &SpanView) -> Option<&'static str> {
 
 /// LiveKit's internal pipeline spans are noise for most users: DEBUG (§3.6).
 const LIVEKIT_DEBUG_SPANS: &[&str] = &[
-    "user_speaking", "eou_detection", "llm_request_run", "tts_node", "tts_request",
-    "tts_request_run", "tts_stream_adapter", "agent_speaking", "drain_agent_activity", "on_exit",
-    "on_enter", "llm_fallback_adapter", "tts_fallback_adapter", "start_agent_activity",
+    "user_speaking",
+    "eou_detection",
+    "llm_request_run",
+    "tts_node",
+    "tts_request",
+    "tts_request_run",
+    "tts_stream_adapter",
+    "agent_speaking",
+    "drain_agent_activity",
+    "on_exit",
+    "on_enter",
+    "llm_fallback_adapter",
+    "tts_fallback_adapter",
+    "start_agent_activity",
 ];
 
 pub fn livekit_level(view: &SpanView) -> Option<Value> {
@@ -38,7 +49,9 @@ pub fn livekit_level(view: &SpanView) -> Option<Value> {
 
 /// §3.9 rule 10: LiveKit text in / out.
 pub fn livekit_io(view: &SpanView) -> Option<Io> {
-    let input = ["lk.input_text", "lk.user_transcript", "lk.chat_ctx"].iter().find_map(|k| view.attrs.present(k));
+    let input = ["lk.input_text", "lk.user_transcript", "lk.chat_ctx"]
+        .iter()
+        .find_map(|k| view.attrs.present(k));
     let output = view
         .attrs
         .get("lk.function_tool.output")
@@ -64,9 +77,24 @@ pub fn flue_io(view: &SpanView) -> Option<Io> {
     if view.scope_name() != FLUE_SCOPE {
         return None;
     }
-    let first = |keys: &[&str]| keys.iter().find_map(|k| view.attrs.present(k)).map(|v| value::json_or_self(&v));
-    let input = first(&["flue.turn.input", "flue.tool.arguments", "flue.task.prompt", "flue.workflow.payload"]);
-    let output = first(&["flue.turn.output", "flue.tool.result", "flue.task.result", "flue.operation.result", "flue.workflow.result"]);
+    let first = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| view.attrs.present(k))
+            .map(|v| value::json_or_self(&v))
+    };
+    let input = first(&[
+        "flue.turn.input",
+        "flue.tool.arguments",
+        "flue.task.prompt",
+        "flue.workflow.payload",
+    ]);
+    let output = first(&[
+        "flue.turn.output",
+        "flue.tool.result",
+        "flue.task.result",
+        "flue.operation.result",
+        "flue.workflow.result",
+    ]);
     (input.is_some() || output.is_some()).then_some(Io { input, output })
 }
 
@@ -74,8 +102,10 @@ pub fn flue_io(view: &SpanView) -> Option<Io> {
 /// as empty).
 pub fn google_adk_io(view: &SpanView) -> Option<Io> {
     let get = |k: &str| view.attrs.present(k).filter(|v| v.as_str() != Some("{}"));
-    let input = get("gcp.vertex.agent.llm_request").or_else(|| get("gcp.vertex.agent.tool_call_args"));
-    let output = get("gcp.vertex.agent.llm_response").or_else(|| get("gcp.vertex.agent.tool_response"));
+    let input =
+        get("gcp.vertex.agent.llm_request").or_else(|| get("gcp.vertex.agent.tool_call_args"));
+    let output =
+        get("gcp.vertex.agent.llm_response").or_else(|| get("gcp.vertex.agent.tool_response"));
     (input.is_some() || output.is_some()).then_some(Io { input, output })
 }
 
@@ -85,5 +115,8 @@ pub fn google_adk_cached_tokens(view: &SpanView) -> Option<Value> {
         return None;
     }
     let response = value::as_object(&view.attrs.present("gcp.vertex.agent.llm_response")?)?;
-    response.get("usage_metadata")?.get("cached_content_token_count").cloned()
+    response
+        .get("usage_metadata")?
+        .get("cached_content_token_count")
+        .cloned()
 }

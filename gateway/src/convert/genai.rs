@@ -19,9 +19,9 @@ pub const OPERATION_TYPES: &[(&str, &str)] = &[
     ("invoke_agent", "AGENT"),
     ("create_agent", "AGENT"),
     ("execute_tool", "TOOL"),
-    ("retrieval", "RETRIEVER"),      // beyond Langfuse: semconv 1.37+
-    ("search_memory", "RETRIEVER"),  // beyond Langfuse
-    ("invoke_workflow", "CHAIN"),    // beyond Langfuse
+    ("retrieval", "RETRIEVER"),     // beyond Langfuse: semconv 1.37+
+    ("search_memory", "RETRIEVER"), // beyond Langfuse
+    ("invoke_workflow", "CHAIN"),   // beyond Langfuse
 ];
 
 /// Operations whose usage is a roll-up of their children (Vercel v7 agents, pydantic-ai,
@@ -30,7 +30,9 @@ pub const ROLLUP_OPERATIONS: &[&str] = &["invoke_agent", "agent_step", "invoke_w
 
 /// `gen_ai.tool.name` as the observation name; Langfuse JSON-stringifies non-strings.
 pub fn tool_name(view: &SpanView) -> Option<Value> {
-    view.attrs.present("gen_ai.tool.name").map(|v| Value::String(value::to_text(&v)))
+    view.attrs
+        .present("gen_ai.tool.name")
+        .map(|v| Value::String(value::to_text(&v)))
 }
 
 /// A span that names a tool call is a TOOL (§3.4 prio 7).
@@ -61,14 +63,20 @@ pub fn exception_message(view: &SpanView) -> Option<Value> {
 /// pydantic-ai `gen_ai.client.operation.time_to_first_chunk`), else the time of the AI SDK's
 /// `ai.stream.firstChunk` event, as µs.
 pub fn completion_start_time(view: &SpanView) -> Option<Value> {
-    let seconds = ["gen_ai.response.time_to_first_chunk", "gen_ai.client.operation.time_to_first_chunk"]
-        .iter()
-        .find_map(|k| view.attrs.get(k).and_then(|v| value::as_f64(&v)));
+    let seconds = [
+        "gen_ai.response.time_to_first_chunk",
+        "gen_ai.client.operation.time_to_first_chunk",
+    ]
+    .iter()
+    .find_map(|k| view.attrs.get(k).and_then(|v| value::as_f64(&v)));
     let start_us = (view.span.start_time_unix_nano / 1000) as i64;
     if let Some(seconds) = seconds.filter(|s| *s >= 0.0 && start_us > 0) {
         return Some(Value::from(start_us + (seconds * 1e6).round() as i64));
     }
-    let event = view.events.iter().find(|e| e.name == "ai.stream.firstChunk")?;
+    let event = view
+        .events
+        .iter()
+        .find(|e| e.name == "ai.stream.firstChunk")?;
     (event.time_unix_nano > 0).then(|| Value::from((event.time_unix_nano / 1000) as i64))
 }
 
@@ -102,7 +110,9 @@ pub fn with_system_instructions(messages: Value, instructions: Option<Value>) ->
     };
     match value::json_or_self(&messages) {
         Value::Array(mut list) => {
-            let has_system = list.iter().any(|m| m.get("role").and_then(Value::as_str) == Some("system"));
+            let has_system = list
+                .iter()
+                .any(|m| m.get("role").and_then(Value::as_str) == Some("system"));
             if has_system {
                 return messages;
             }
@@ -122,7 +132,10 @@ pub fn messages_io_from(attrs: &Attrs) -> Option<Io> {
     if input.is_some() || output.is_some() {
         let input = match input {
             Some(messages) => Some(with_system_instructions(messages, instructions)),
-            None => instructions.as_ref().and_then(system_message).map(|s| Value::Array(vec![s])),
+            None => instructions
+                .as_ref()
+                .and_then(system_message)
+                .map(|s| Value::Array(vec![s])),
         };
         return Some(Io { input, output });
     }
@@ -199,5 +212,8 @@ pub fn retrieval_documents(view: &SpanView) -> Option<Value> {
 }
 
 fn attrs_object(attrs: &Attrs) -> Map<String, Value> {
-    attrs.iter().map(|(k, v)| (k.to_owned(), value::to_json(v))).collect()
+    attrs
+        .iter()
+        .map(|(k, v)| (k.to_owned(), value::to_json(v)))
+        .collect()
 }

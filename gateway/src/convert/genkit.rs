@@ -22,12 +22,16 @@ pub const SUBTYPES: &[(&str, &str)] = &[
 
 /// `genkit:name` names the action (`openai/gpt-5-mini`, a flow name) whenever the key is set.
 pub fn name(view: &SpanView) -> Option<Value> {
-    view.attrs.get("genkit:name").map(|v| Value::String(value::to_text(&v)))
+    view.attrs
+        .get("genkit:name")
+        .map(|v| Value::String(value::to_text(&v)))
 }
 
 /// On model actions the action name is the model.
 pub fn model_name(view: &SpanView) -> Option<Value> {
-    (view.attrs.str("genkit:metadata:subtype") == Some("model")).then(|| name(view)).flatten()
+    (view.attrs.str("genkit:metadata:subtype") == Some("model"))
+        .then(|| name(view))
+        .flatten()
 }
 
 fn document(view: &SpanView, key: &str) -> Option<Map<String, Value>> {
@@ -47,7 +51,10 @@ pub fn io(view: &SpanView) -> Option<Io> {
             other => other,
         })
     };
-    Some(Io { input: side("genkit:input", "messages"), output: side("genkit:output", "message") })
+    Some(Io {
+        input: side("genkit:input", "messages"),
+        output: side("genkit:output", "message"),
+    })
 }
 
 /// §3.11 rule 2: `genkit:output.usage`; Gemini's thoughts are reasoning, inside output.
@@ -66,7 +73,10 @@ pub fn usage(view: &SpanView) -> Option<Vec<(String, Value)>> {
         out.push(("input".to_owned(), Value::from(i)));
     }
     if let Some(o) = get("outputTokens") {
-        out.push(("output".to_owned(), Value::from((o - thoughts.unwrap_or(0.0)).max(0.0))));
+        out.push((
+            "output".to_owned(),
+            Value::from((o - thoughts.unwrap_or(0.0)).max(0.0)),
+        ));
     }
     if let Some(t) = get("totalTokens") {
         out.push(("total".to_owned(), Value::from(t)));

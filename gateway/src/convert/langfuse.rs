@@ -45,7 +45,9 @@ pub fn python_sdk_v330_generation(view: &SpanView) -> Option<&'static str> {
 
 /// Compares a `major.minor.patch` version (pre-release suffixes ignored); unparseable → false.
 fn version_at_most(version: &str, max: (u64, u64, u64)) -> bool {
-    let mut parts = version.split(['.', '-', '+']).map(|p| p.parse::<u64>().ok());
+    let mut parts = version
+        .split(['.', '-', '+'])
+        .map(|p| p.parse::<u64>().ok());
     let mut next = || parts.next().flatten();
     match (next(), next(), next()) {
         (Some(a), b, c) => (a, b.unwrap_or(0), c.unwrap_or(0)) <= max,
@@ -56,7 +58,11 @@ fn version_at_most(version: &str, max: (u64, u64, u64)) -> bool {
 /// `langfuse.observation.level` through Langfuse v4's alias table (case-insensitive,
 /// trimmed). Unknown values fall through to the span status.
 pub fn level(view: &SpanView) -> Option<Value> {
-    let raw = view.attrs.str("langfuse.observation.level")?.trim().to_ascii_uppercase();
+    let raw = view
+        .attrs
+        .str("langfuse.observation.level")?
+        .trim()
+        .to_ascii_uppercase();
     let level = match raw.as_str() {
         "DEBUG" | "TRACE" | "VERBOSE" => "DEBUG",
         "DEFAULT" | "INFO" | "LOG" | "NOTICE" | "OK" | "SUCCESS" => "DEFAULT",
@@ -77,7 +83,9 @@ pub fn normalize_environment(raw: &str) -> String {
     }
     let env: String = env.chars().take(40).collect();
     let valid = !env.is_empty()
-        && env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && env
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if valid { env } else { "default".to_owned() }
 }
 
@@ -100,7 +108,9 @@ pub fn parse_tags(value: &Value) -> Vec<String> {
 /// `langfuse.observation.completion_start_time`: an ISO string, or a JSON-quoted ISO string
 /// (old SDKs double-encode it). Returns µs as a JSON number.
 pub fn completion_start_time(view: &SpanView) -> Option<Value> {
-    let raw = view.attrs.get("langfuse.observation.completion_start_time")?;
+    let raw = view
+        .attrs
+        .get("langfuse.observation.completion_start_time")?;
     let us = match &raw {
         Value::String(s) => value::parse_timestamp_us(s)?,
         _ => return None,
@@ -115,7 +125,10 @@ mod tests {
     #[test]
     fn environment_is_normalised_like_langfuse() {
         assert_eq!(normalize_environment("Production"), "production");
-        assert_eq!(normalize_environment("langfuse-langfuse_staging"), "staging");
+        assert_eq!(
+            normalize_environment("langfuse-langfuse_staging"),
+            "staging"
+        );
         assert_eq!(normalize_environment("has space"), "default");
         assert_eq!(normalize_environment("langfuse"), "default");
     }

@@ -12,7 +12,10 @@ pub const PYDANTIC_AI_SCOPE: &str = "pydantic-ai";
 
 /// `logfire.level_num` (Logfire's numbers: warn 13, error 17) → level; beyond Langfuse.
 pub fn level(view: &SpanView) -> Option<Value> {
-    let n = view.attrs.get("logfire.level_num").and_then(|v| value::as_f64(&v))?;
+    let n = view
+        .attrs
+        .get("logfire.level_num")
+        .and_then(|v| value::as_f64(&v))?;
     let level = if n >= 17.0 {
         "ERROR"
     } else if n >= 13.0 {
@@ -32,7 +35,8 @@ pub fn events_io(view: &SpanView) -> Option<Io> {
         Value::Array(items) => items,
         _ => return None,
     };
-    let is_choice = |e: &Value| e.get("event.name").and_then(Value::as_str) == Some("gen_ai.choice");
+    let is_choice =
+        |e: &Value| e.get("event.name").and_then(Value::as_str) == Some("gen_ai.choice");
     let output = events.iter().find(|e| is_choice(e)).cloned();
     let input: Vec<Value> = events.into_iter().filter(|e| !is_choice(e)).collect();
     let input = (!input.is_empty()).then_some(Value::Array(input));
@@ -45,10 +49,9 @@ pub fn pydantic_ai_io(view: &SpanView) -> Option<Io> {
     if view.scope_name() != PYDANTIC_AI_SCOPE {
         return None;
     }
-    let input = view
-        .attrs
-        .present("pydantic_ai.all_messages")
-        .map(|m| genai::with_system_instructions(m, view.attrs.present("gen_ai.system_instructions")));
+    let input = view.attrs.present("pydantic_ai.all_messages").map(|m| {
+        genai::with_system_instructions(m, view.attrs.present("gen_ai.system_instructions"))
+    });
     let output = view.attrs.present("final_result");
     (input.is_some() || output.is_some()).then_some(Io { input, output })
 }
@@ -58,5 +61,8 @@ pub fn pydantic_ai_io(view: &SpanView) -> Option<Io> {
 pub fn is_rollup(view: &SpanView) -> bool {
     view.scope_name() == PYDANTIC_AI_SCOPE
         && (view.attrs.contains("agent_name") || view.attrs.contains("gen_ai.agent.name"))
-        && !matches!(view.attrs.str("gen_ai.operation.name"), Some("chat" | "execute_tool"))
+        && !matches!(
+            view.attrs.str("gen_ai.operation.name"),
+            Some("chat" | "execute_tool")
+        )
 }

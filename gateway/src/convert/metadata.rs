@@ -9,8 +9,16 @@ use super::view::{Attrs, SpanView};
 use super::{openllmetry, value};
 
 /// Prefixes whose `<prefix>.<key>` attributes become top-level user metadata keys, by domain.
-const OBSERVATION_PREFIXES: &[&str] = &["langfuse.observation.metadata.", "langfuse.metadata.", "ai.telemetry.metadata."];
-const TRACE_PREFIXES: &[&str] = &["langfuse.trace.metadata.", "langfuse.metadata.", "ai.telemetry.metadata."];
+const OBSERVATION_PREFIXES: &[&str] = &[
+    "langfuse.observation.metadata.",
+    "langfuse.metadata.",
+    "ai.telemetry.metadata.",
+];
+const TRACE_PREFIXES: &[&str] = &[
+    "langfuse.trace.metadata.",
+    "langfuse.metadata.",
+    "ai.telemetry.metadata.",
+];
 
 /// `ai.telemetry.metadata.*` keys that are fields of their own, not metadata.
 const RESERVED_TELEMETRY_KEYS: &[&str] = &["userId", "sessionId", "tags", "langfusePrompt"];
@@ -23,9 +31,23 @@ pub const ROLLUP_USAGE_KEY: &str = "spanbridge.rollup_usage";
 /// `extractMetadata(attrs, domain)`: the JSON blob (`langfuse.<domain>.metadata`, else
 /// `langfuse.metadata`) overlaid with the prefixed keys. Values stay as decoded (a
 /// JSON-encoded string stays a string).
-fn user_metadata(attrs: &Attrs, blob_key: &str, prefixes: &[&str], out: &mut Map<String, Value>, warnings: &mut Vec<String>) {
-    let blob = attrs.get(blob_key).filter(value::is_truthy).map(|v| (blob_key, v));
-    let blob = blob.or_else(|| attrs.get("langfuse.metadata").filter(value::is_truthy).map(|v| ("langfuse.metadata", v)));
+fn user_metadata(
+    attrs: &Attrs,
+    blob_key: &str,
+    prefixes: &[&str],
+    out: &mut Map<String, Value>,
+    warnings: &mut Vec<String>,
+) {
+    let blob = attrs
+        .get(blob_key)
+        .filter(value::is_truthy)
+        .map(|v| (blob_key, v));
+    let blob = blob.or_else(|| {
+        attrs
+            .get("langfuse.metadata")
+            .filter(value::is_truthy)
+            .map(|v| ("langfuse.metadata", v))
+    });
     if let Some((key, raw)) = blob {
         match value::as_object(&raw) {
             Some(object) => out.extend(object),
@@ -35,7 +57,8 @@ fn user_metadata(attrs: &Attrs, blob_key: &str, prefixes: &[&str], out: &mut Map
     }
     for prefix in prefixes {
         for (key, raw) in attrs.with_prefix(prefix) {
-            let reserved = *prefix == "ai.telemetry.metadata." && RESERVED_TELEMETRY_KEYS.contains(&key);
+            let reserved =
+                *prefix == "ai.telemetry.metadata." && RESERVED_TELEMETRY_KEYS.contains(&key);
             if !reserved && !key.is_empty() {
                 out.insert(key.to_owned(), value::to_json(raw));
             }
@@ -52,11 +75,22 @@ fn attributes(view: &SpanView) -> Option<Map<String, Value>> {
     let kept = view.attrs.iter().filter(|(k, _)| {
         !CONTENT_KEYS.contains(k) && !CONTENT_PREFIXES.iter().any(|p| k.starts_with(p))
     });
-    Some(kept.map(|(k, v)| (k.to_owned(), Value::String(value::to_text(&value::to_json(v))))).collect())
+    Some(
+        kept.map(|(k, v)| {
+            (
+                k.to_owned(),
+                Value::String(value::to_text(&value::to_json(v))),
+            )
+        })
+        .collect(),
+    )
 }
 
 fn attrs_object(attrs: &Attrs) -> Map<String, Value> {
-    attrs.iter().map(|(k, v)| (k.to_owned(), value::to_json(v))).collect()
+    attrs
+        .iter()
+        .map(|(k, v)| (k.to_owned(), value::to_json(v)))
+        .collect()
 }
 
 /// The metadata object of one span, before flattening.
@@ -64,27 +98,55 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
     let mut out = Map::new();
     // Resource-level trace metadata first, lowest precedence (Langfuse's legacy trace
     // metadata reads it; the events path forgets it).
-    user_metadata(&view.resource, "langfuse.trace.metadata", TRACE_PREFIXES, &mut out, warnings);
+    user_metadata(
+        &view.resource,
+        "langfuse.trace.metadata",
+        TRACE_PREFIXES,
+        &mut out,
+        warnings,
+    );
     if let Some(attrs) = attributes(view) {
         out.insert("attributes".into(), Value::Object(attrs));
     }
-    out.insert("resourceAttributes".into(), Value::Object(attrs_object(&view.resource)));
+    out.insert(
+        "resourceAttributes".into(),
+        Value::Object(attrs_object(&view.resource)),
+    );
     if let Some(scope) = view.scope {
         let mut s = Map::new();
         s.insert("name".into(), Value::String(scope.name.clone()));
         s.insert("version".into(), Value::String(scope.version.clone()));
         if !view.scope_attrs.is_empty() {
-            s.insert("attributes".into(), Value::Object(attrs_object(&view.scope_attrs)));
+            s.insert(
+                "attributes".into(),
+                Value::Object(attrs_object(&view.scope_attrs)),
+            );
         }
         out.insert("scope".into(), Value::Object(s));
     }
     // beyond Langfuse: OpenInference's `metadata` JSON and OpenLLMetry association properties.
-    if let Some(object) = view.attrs.get("metadata").and_then(|v| value::as_object(&v)) {
+    if let Some(object) = view
+        .attrs
+        .get("metadata")
+        .and_then(|v| value::as_object(&v))
+    {
         out.extend(object);
     }
     out.extend(openllmetry::association_properties(view));
-    user_metadata(&view.attrs, "langfuse.observation.metadata", OBSERVATION_PREFIXES, &mut out, warnings);
-    user_metadata(&view.attrs, "langfuse.trace.metadata", TRACE_PREFIXES, &mut out, warnings);
+    user_metadata(
+        &view.attrs,
+        "langfuse.observation.metadata",
+        OBSERVATION_PREFIXES,
+        &mut out,
+        warnings,
+    );
+    user_metadata(
+        &view.attrs,
+        "langfuse.trace.metadata",
+        TRACE_PREFIXES,
+        &mut out,
+        warnings,
+    );
     out
 }
 
@@ -97,7 +159,11 @@ pub fn flatten(object: &Map<String, Value>) -> (Vec<String>, Vec<String>) {
         match value {
             Value::Object(o) => {
                 for (k, v) in o {
-                    let child = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                    let child = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
                     walk(&child, v, names, values);
                 }
             }
@@ -108,6 +174,8 @@ pub fn flatten(object: &Map<String, Value>) -> (Vec<String>, Vec<String>) {
             }
         }
     }
-    walk("", &Value::Object(object.clone()), &mut names, &mut values);
+    for (k, v) in object {
+        walk(k, v, &mut names, &mut values);
+    }
     (names, values)
 }

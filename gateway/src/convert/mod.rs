@@ -21,6 +21,7 @@ mod openinference;
 mod openllmetry;
 mod row;
 mod source;
+mod tools;
 mod trace;
 mod unflatten;
 mod usage;
@@ -76,7 +77,11 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
     let mut traces: Vec<(String, Vec<EventRow>, Vec<TraceHints>)> = Vec::new();
     let mut rejected = [0i64; 2];
     for resource_spans in &request.resource_spans {
-        let resource = resource_spans.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.as_slice())
+            .unwrap_or(&[]);
         for scope_spans in &resource_spans.scope_spans {
             for span in &scope_spans.spans {
                 let rejection = if !valid_id(&span.trace_id, 16) {
@@ -94,8 +99,16 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
                 let trace_id = hex(&span.trace_id);
                 // A parent id that is not a valid span id means "no parent" (OTLP/JSON sends
                 // `""` for roots; some exporters send zeros).
-                let parent = if valid_id(&span.parent_span_id, 8) { hex(&span.parent_span_id) } else { String::new() };
-                let (row, hints) = row::build(&view, (trace_id.clone(), hex(&span.span_id), parent), received_at_us);
+                let parent = if valid_id(&span.parent_span_id, 8) {
+                    hex(&span.parent_span_id)
+                } else {
+                    String::new()
+                };
+                let (row, hints) = row::build(
+                    &view,
+                    (trace_id.clone(), hex(&span.span_id), parent),
+                    received_at_us,
+                );
                 match traces.iter_mut().find(|(id, _, _)| *id == trace_id) {
                     Some((_, rows, all_hints)) => {
                         rows.push(row);
@@ -113,16 +126,28 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
             (id, rows)
         })
         .collect();
-    Converted { traces, rejected_spans: rejected.iter().sum(), rejection_message: rejection_message(rejected) }
+    Converted {
+        traces,
+        rejected_spans: rejected.iter().sum(),
+        rejection_message: rejection_message(rejected),
+    }
 }
 
 fn rejection_message([bad_trace, bad_span]: [i64; 2]) -> String {
     let mut parts = Vec::new();
     if bad_trace > 0 {
-        parts.push(format!("{bad_trace} span(s) without a valid trace id (16 bytes, not all zero)"));
+        parts.push(format!(
+            "{bad_trace} span(s) without a valid trace id (16 bytes, not all zero)"
+        ));
     }
     if bad_span > 0 {
-        parts.push(format!("{bad_span} span(s) without a valid span id (8 bytes, not all zero)"));
+        parts.push(format!(
+            "{bad_span} span(s) without a valid span id (8 bytes, not all zero)"
+        ));
     }
-    if parts.is_empty() { String::new() } else { format!("rejected {}", parts.join("; ")) }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("rejected {}", parts.join("; "))
+    }
 }

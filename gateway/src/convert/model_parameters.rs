@@ -28,7 +28,10 @@ pub const MODEL_PARAMETERS: &[ParamSource] = &[
     Blob("model_config"),
     Blob("embedding.invocation_parameters"), // beyond Langfuse
     Blob("model_request_parameters"),        // beyond Langfuse: pydantic-ai
-    Prefixed(&["gen_ai.request.", "llm.invocation_parameters."], &["model"]),
+    Prefixed(
+        &["gen_ai.request.", "llm.invocation_parameters."],
+        &["model"],
+    ),
 ];
 
 fn blob(view: &SpanView, key: &str) -> Option<Map<String, Value>> {
@@ -36,7 +39,9 @@ fn blob(view: &SpanView, key: &str) -> Option<Map<String, Value>> {
 }
 
 fn langfuse_blob(view: &SpanView) -> Option<Map<String, Value>> {
-    (view.scope_name() != vercel::SCOPE).then(|| blob(view, "langfuse.observation.model.parameters")).flatten()
+    (view.scope_name() != vercel::SCOPE)
+        .then(|| blob(view, "langfuse.observation.model.parameters"))
+        .flatten()
 }
 
 /// Scope `ai`: a synthesised parameter set, overlaid with `langfuse.observation.model.parameters`.
@@ -50,12 +55,21 @@ fn vercel_parameters(view: &SpanView) -> Option<Map<String, Value>> {
         ("maxSteps", first(&["ai.settings.maxSteps"])),
         ("toolChoice", first(&["ai.prompt.toolChoice"])),
         ("maxTokens", first(&["gen_ai.request.max_tokens"])),
-        ("finishReason", first(&["gen_ai.response.finish_reasons", "gen_ai.finishReason"])),
+        (
+            "finishReason",
+            first(&["gen_ai.response.finish_reasons", "gen_ai.finishReason"]),
+        ),
         ("system", first(&["gen_ai.system", "ai.model.provider"])),
         ("maxRetries", first(&["ai.settings.maxRetries"])),
         ("mode", first(&["ai.settings.mode"])),
         ("temperature", first(&["gen_ai.request.temperature"])),
-        ("service_tier", first(&["ai.response.providerMetadata.openai.serviceTier", "gen_ai.request.service_tier"])),
+        (
+            "service_tier",
+            first(&[
+                "ai.response.providerMetadata.openai.serviceTier",
+                "gen_ai.request.service_tier",
+            ]),
+        ),
     ];
     let mut out: Map<String, Value> = fields
         .into_iter()
@@ -89,7 +103,10 @@ impl ParamSource {
 
 /// The parameter object as JSON text, `""` when there is none.
 pub fn model_parameters(view: &SpanView) -> String {
-    let Some(params) = MODEL_PARAMETERS.iter().find_map(|s| s.read(view).filter(|m| !m.is_empty())) else {
+    let Some(params) = MODEL_PARAMETERS
+        .iter()
+        .find_map(|s| s.read(view).filter(|m| !m.is_empty()))
+    else {
         return String::new();
     };
     let params: Map<String, Value> = params
@@ -100,5 +117,9 @@ pub fn model_parameters(view: &SpanView) -> String {
             other => (k, Value::String(other.to_string())),
         })
         .collect();
-    if params.is_empty() { String::new() } else { Value::Object(params).to_string() }
+    if params.is_empty() {
+        String::new()
+    } else {
+        Value::Object(params).to_string()
+    }
 }

@@ -43,7 +43,10 @@ const MODEL_KEYS: &[&str] = &[
 ];
 
 fn model_present(view: &SpanView) -> Option<&'static str> {
-    MODEL_KEYS.iter().any(|k| view.attrs.present(k).is_some()).then_some("GENERATION")
+    MODEL_KEYS
+        .iter()
+        .any(|k| view.attrs.present(k).is_some())
+        .then_some("GENERATION")
 }
 
 impl TypeRule {
@@ -60,7 +63,9 @@ impl TypeRule {
 
 /// The observation type of a span.
 pub fn observation_type(view: &SpanView) -> &'static str {
-    TYPE.iter().find_map(|rule| rule.read(view)).unwrap_or("SPAN")
+    TYPE.iter()
+        .find_map(|rule| rule.read(view))
+        .unwrap_or("SPAN")
 }
 
 /// Types that may carry a linked prompt (Langfuse links prompts to generations only).

@@ -28,7 +28,9 @@ pub const REQUEST_TYPES: &[(&str, &str)] = &[
 /// `gen_ai.prompt` / `gen_ai.completion` key wins as is (OpenLIT, OpenRouter).
 pub fn indexed_prompt_io(view: &SpanView) -> Option<Io> {
     let side = |key: &str, prefix: &str| {
-        view.attrs.present(key).or_else(|| unflatten::rebuild(view.attrs.with_prefix(prefix)))
+        view.attrs
+            .present(key)
+            .or_else(|| unflatten::rebuild(view.attrs.with_prefix(prefix)))
     };
     let input = side("gen_ai.prompt", "gen_ai.prompt.");
     let output = side("gen_ai.completion", "gen_ai.completion.");

@@ -6,7 +6,9 @@ use spanbridge_proto::EventRow;
 
 use super::source::{first, first_text};
 use super::view::SpanView;
-use super::{fields, io, langfuse, metadata, model_parameters, observation_type, usage, value};
+use super::{
+    fields, io, langfuse, metadata, model_parameters, observation_type, tools, usage, value,
+};
 
 /// What the trace-level reconciliation needs from a span besides its row.
 #[derive(Debug, Default, Clone)]
@@ -21,10 +23,20 @@ pub struct TraceHints {
 }
 
 /// Converts one span (its ids already validated and hex-encoded by the caller).
-pub fn build(view: &SpanView, ids: (String, String, String), received_at_us: i64) -> (EventRow, TraceHints) {
+pub fn build(
+    view: &SpanView,
+    ids: (String, String, String),
+    received_at_us: i64,
+) -> (EventRow, TraceHints) {
     let (trace_id, span_id, parent_span_id) = ids;
     let mut warnings = Vec::new();
-    let mut row = EventRow { trace_id, span_id, parent_span_id, source: "otel".into(), ..Default::default() };
+    let mut row = EventRow {
+        trace_id,
+        span_id,
+        parent_span_id,
+        source: "otel".into(),
+        ..Default::default()
+    };
 
     let (start, end) = times(view, received_at_us);
     row.start_time_us = start;
@@ -42,7 +54,9 @@ pub fn build(view: &SpanView, ids: (String, String, String), received_at_us: i64
 
     row.user_id = first_text(view, fields::USER_ID).unwrap_or_default();
     row.session_id = first_text(view, fields::SESSION_ID).unwrap_or_default();
-    row.tags = first(view, fields::TAGS).map(|t| langfuse::parse_tags(&t)).unwrap_or_default();
+    row.tags = first(view, fields::TAGS)
+        .map(|t| langfuse::parse_tags(&t))
+        .unwrap_or_default();
     row.public = first(view, fields::PUBLIC).is_some_and(|v| value::is_true(&v));
     row.is_app_root = first(view, fields::IS_APP_ROOT).is_some_and(|v| value::is_true(&v));
     let is_root = fields::is_root(view);
@@ -54,7 +68,11 @@ pub fn build(view: &SpanView, ids: (String, String, String), received_at_us: i64
     };
 
     row.completion_start_time_us = first(view, fields::COMPLETION_START).and_then(|v| v.as_i64());
-    if row.completion_start_time_us.is_none() && view.attrs.contains("langfuse.observation.completion_start_time") {
+    if row.completion_start_time_us.is_none()
+        && view
+            .attrs
+            .contains("langfuse.observation.completion_start_time")
+    {
         warnings.push("langfuse.observation.completion_start_time is not an ISO-8601 time".into());
     }
     if observation_type::links_prompt(&row.r#type) {
@@ -76,16 +94,28 @@ pub fn build(view: &SpanView, ids: (String, String, String), received_at_us: i64
     }
     row.model_parameters = model_parameters::model_parameters(view);
 
+    let mut meta = metadata::metadata(view, &mut warnings);
     let content = io::extract(view);
-    row.input = content.input.as_ref().map(value::to_text).unwrap_or_default();
-    row.output = content.output.as_ref().map(value::to_text).unwrap_or_default();
+    let offered = tools::take_definitions(view, &mut meta);
+    row.tool_definitions = tools::definitions_by_name(&offered);
+    let input = tools::merge_into_input(content.input, offered);
+    (row.tool_calls, row.tool_call_names) =
+        tools::calls(content.output.as_ref()).into_iter().unzip();
+    row.input = input.as_ref().map(value::to_text).unwrap_or_default();
+    row.output = content
+        .output
+        .as_ref()
+        .map(value::to_text)
+        .unwrap_or_default();
 
     experiment(view, &mut row);
     instrumentation(view, &mut row);
 
-    let mut meta = metadata::metadata(view, &mut warnings);
     if let Some(rollup_usage) = rollup_usage {
-        let object = rollup_usage.into_iter().map(|(k, v)| (k, Value::from(v))).collect();
+        let object = rollup_usage
+            .into_iter()
+            .map(|(k, v)| (k, Value::from(v)))
+            .collect();
         meta.insert(metadata::ROLLUP_USAGE_KEY.into(), Value::Object(object));
     }
     if !warnings.is_empty() {
@@ -98,8 +128,11 @@ pub fn build(view: &SpanView, ids: (String, String, String), received_at_us: i64
 /// Start/end in µs: a missing start takes the end, a missing end the start, and a span with
 /// neither the receive time (reference §3.2). An end before the start is clamped to it.
 fn times(view: &SpanView, received_at_us: i64) -> (i64, i64) {
-    let us = |ns: u64| (ns > 0).then(|| (ns / 1000) as i64);
-    let (start, end) = (us(view.span.start_time_unix_nano), us(view.span.end_time_unix_nano));
+    let us = |ns: u64| (ns > 0).then_some((ns / 1000) as i64);
+    let (start, end) = (
+        us(view.span.start_time_unix_nano),
+        us(view.span.end_time_unix_nano),
+    );
     let start = start.or(end).unwrap_or(received_at_us);
     let end = end.unwrap_or(start).max(start);
     (start, end)
@@ -110,7 +143,10 @@ fn times(view: &SpanView, received_at_us: i64) -> (i64, i64) {
 fn prompt(view: &SpanView, row: &mut EventRow, warnings: &mut Vec<String>) {
     row.prompt_name = first_text(view, fields::PROMPT_NAME).unwrap_or_default();
     let version = first(view, fields::PROMPT_VERSION);
-    row.prompt_version = version.as_ref().and_then(value::as_token_count).and_then(|v| u32::try_from(v).ok());
+    row.prompt_version = version
+        .as_ref()
+        .and_then(value::as_token_count)
+        .and_then(|v| u32::try_from(v).ok());
     if version.is_some() && row.prompt_version.is_none() {
         warnings.push("prompt version is not a non-negative integer".into());
     }
@@ -118,7 +154,12 @@ fn prompt(view: &SpanView, row: &mut EventRow, warnings: &mut Vec<String>) {
 
 /// `langfuse.experiment.*` (events path only, reference §3.13).
 fn experiment(view: &SpanView, row: &mut EventRow) {
-    let text = |k: &str| view.attrs.present(k).map(|v| value::to_text(&v)).unwrap_or_default();
+    let text = |k: &str| {
+        view.attrs
+            .present(k)
+            .map(|v| value::to_text(&v))
+            .unwrap_or_default()
+    };
     row.experiment_id = text("langfuse.experiment.id");
     row.experiment_name = text("langfuse.experiment.name");
     row.experiment_description = text("langfuse.experiment.description");
@@ -131,21 +172,40 @@ fn experiment(view: &SpanView, row: &mut EventRow) {
         .str("langfuse.experiment.item.version")
         .and_then(value::parse_timestamp_us);
     let nested = |blob: &str, prefix: &str| {
-        let mut object = view.attrs.get(blob).and_then(|v| value::as_object(&v)).unwrap_or_default();
+        let mut object = view
+            .attrs
+            .get(blob)
+            .and_then(|v| value::as_object(&v))
+            .unwrap_or_default();
         for (k, v) in view.attrs.with_prefix(prefix) {
             object.insert(k.to_owned(), value::to_json(v));
         }
         metadata::flatten(&object)
     };
-    (row.experiment_metadata_names, row.experiment_metadata_values) =
-        nested("langfuse.experiment.metadata", "langfuse.experiment.metadata.");
-    (row.experiment_item_metadata_names, row.experiment_item_metadata_values) =
-        nested("langfuse.experiment.item.metadata", "langfuse.experiment.item.metadata.");
+    (
+        row.experiment_metadata_names,
+        row.experiment_metadata_values,
+    ) = nested(
+        "langfuse.experiment.metadata",
+        "langfuse.experiment.metadata.",
+    );
+    (
+        row.experiment_item_metadata_names,
+        row.experiment_item_metadata_values,
+    ) = nested(
+        "langfuse.experiment.item.metadata",
+        "langfuse.experiment.item.metadata.",
+    );
 }
 
 /// Service, scope and SDK columns from the resource and the instrumentation scope.
 fn instrumentation(view: &SpanView, row: &mut EventRow) {
-    let resource = |k: &str| view.resource.present(k).map(|v| value::to_text(&v)).unwrap_or_default();
+    let resource = |k: &str| {
+        view.resource
+            .present(k)
+            .map(|v| value::to_text(&v))
+            .unwrap_or_default()
+    };
     row.service_name = resource("service.name");
     row.service_version = resource("service.version");
     row.telemetry_sdk_language = resource("telemetry.sdk.language");

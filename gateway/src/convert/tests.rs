@@ -34,16 +34,27 @@ fn request(resource: Value, scope: Value, spans: Vec<Value>) -> ExportTraceServi
 }
 
 fn rows(request: &ExportTraceServiceRequest) -> Vec<EventRow> {
-    convert(request, 42).traces.into_iter().flat_map(|(_, rows)| rows).collect()
+    convert(request, 42)
+        .traces
+        .into_iter()
+        .flat_map(|(_, rows)| rows)
+        .collect()
 }
 
 fn metadata(row: &EventRow, name: &str) -> Option<String> {
-    row.metadata_names.iter().position(|n| n == name).map(|i| row.metadata_values[i].clone())
+    row.metadata_names
+        .iter()
+        .position(|n| n == name)
+        .map(|i| row.metadata_values[i].clone())
 }
 
 #[test]
 fn ids_are_lowercase_hex_and_empty_parent_is_root() {
-    let req = request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", json!([]))]);
+    let req = request(
+        json!([]),
+        json!({}),
+        vec![span("00f067aa0ba902b7", "", json!([]))],
+    );
     let converted = convert(&req, 0);
     assert_eq!(converted.traces.len(), 1);
     let (trace_id, rows) = &converted.traces[0];
@@ -54,7 +65,10 @@ fn ids_are_lowercase_hex_and_empty_parent_is_root() {
     assert_eq!(rows[0].r#type, "SPAN");
     assert_eq!(rows[0].level, "DEFAULT");
     assert_eq!(rows[0].environment, "default");
-    assert_eq!(rows[0].trace_name, "span-00f067aa0ba902b7", "root span names the trace");
+    assert_eq!(
+        rows[0].trace_name, "span-00f067aa0ba902b7",
+        "root span names the trace"
+    );
 }
 
 #[test]
@@ -63,17 +77,30 @@ fn invalid_ids_reject_only_that_span() {
     zero_trace["traceId"] = json!("00000000000000000000000000000000");
     let short_span = span("00f067aa", "", json!([]));
     let good = span("1111111111111111", "", json!([]));
-    let converted = convert(&request(json!([]), json!({}), vec![zero_trace, short_span, good]), 0);
+    let converted = convert(
+        &request(json!([]), json!({}), vec![zero_trace, short_span, good]),
+        0,
+    );
     assert_eq!(converted.rejected_spans, 2);
-    assert!(converted.rejection_message.contains("trace id"), "{}", converted.rejection_message);
-    assert!(converted.rejection_message.contains("span id"), "{}", converted.rejection_message);
+    assert!(
+        converted.rejection_message.contains("trace id"),
+        "{}",
+        converted.rejection_message
+    );
+    assert!(
+        converted.rejection_message.contains("span id"),
+        "{}",
+        converted.rejection_message
+    );
     assert_eq!(converted.traces[0].1.len(), 1);
 }
 
 #[test]
 fn missing_times_fall_back() {
     let mut only_end = span("00f067aa0ba902b7", "", json!([]));
-    only_end.as_object_mut().map(|o| o.remove("startTimeUnixNano"));
+    only_end
+        .as_object_mut()
+        .map(|o| o.remove("startTimeUnixNano"));
     let mut none = span("1111111111111111", "", json!([]));
     none.as_object_mut().map(|o| {
         o.remove("startTimeUnixNano");
@@ -89,12 +116,40 @@ fn missing_times_fall_back() {
 #[test]
 fn type_priority_follows_langfuse() {
     let spans = vec![
-        span("0000000000000001", "", json!([attr("openinference.span.kind", json!("RETRIEVER")), attr("gen_ai.operation.name", json!("chat"))])),
-        span("0000000000000002", "", json!([attr("gen_ai.operation.name", json!("embeddings")), attr("gen_ai.request.model", json!("m"))])),
-        span("0000000000000003", "", json!([attr("gen_ai.request.model", json!("m"))])),
-        span("0000000000000004", "", json!([attr("langfuse.observation.type", json!("SPAN")), attr("gen_ai.tool.name", json!("t"))])),
+        span(
+            "0000000000000001",
+            "",
+            json!([
+                attr("openinference.span.kind", json!("RETRIEVER")),
+                attr("gen_ai.operation.name", json!("chat"))
+            ]),
+        ),
+        span(
+            "0000000000000002",
+            "",
+            json!([
+                attr("gen_ai.operation.name", json!("embeddings")),
+                attr("gen_ai.request.model", json!("m"))
+            ]),
+        ),
+        span(
+            "0000000000000003",
+            "",
+            json!([attr("gen_ai.request.model", json!("m"))]),
+        ),
+        span(
+            "0000000000000004",
+            "",
+            json!([
+                attr("langfuse.observation.type", json!("SPAN")),
+                attr("gen_ai.tool.name", json!("t"))
+            ]),
+        ),
     ];
-    let types: Vec<String> = rows(&request(json!([]), json!({}), spans)).into_iter().map(|r| r.r#type).collect();
+    let types: Vec<String> = rows(&request(json!([]), json!({}), spans))
+        .into_iter()
+        .map(|r| r.r#type)
+        .collect();
     assert_eq!(types, ["RETRIEVER", "EMBEDDING", "GENERATION", "TOOL"]);
 }
 
@@ -108,7 +163,11 @@ fn cached_and_reasoning_tokens_are_exclusive_buckets() {
         attr("gen_ai.usage.cache_write.input_tokens", json!(100)),
         attr("gen_ai.usage.reasoning.output_tokens", json!(200)),
     ]);
-    let row = &rows(&request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", attrs)]))[0];
+    let row = &rows(&request(
+        json!([]),
+        json!({}),
+        vec![span("00f067aa0ba902b7", "", attrs)],
+    ))[0];
     let usage = &row.provided_usage_details;
     assert_eq!(usage.get("input"), Some(&300));
     assert_eq!(usage.get("input_cached_tokens"), Some(&600));
@@ -124,11 +183,18 @@ fn agent_rollup_usage_is_not_counted_again() {
         attr("gen_ai.request.model", json!("gpt-4o")),
         attr("gen_ai.usage.input_tokens", json!(10)),
     ]);
-    let row = &rows(&request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", attrs)]))[0];
+    let row = &rows(&request(
+        json!([]),
+        json!({}),
+        vec![span("00f067aa0ba902b7", "", attrs)],
+    ))[0];
     assert_eq!(row.r#type, "AGENT");
     assert!(row.provided_usage_details.is_empty());
     assert_eq!(row.provided_model_name, "");
-    assert_eq!(metadata(row, "spanbridge.rollup_usage.input").as_deref(), Some("10"));
+    assert_eq!(
+        metadata(row, "spanbridge.rollup_usage.input").as_deref(),
+        Some("10")
+    );
 }
 
 /// Beyond Langfuse: trace fields on a child reach every row of the trace, and
@@ -136,8 +202,22 @@ fn agent_rollup_usage_is_not_counted_again() {
 #[test]
 fn trace_fields_from_any_span_reach_every_row() {
     let spans = vec![
-        span("0000000000000002", "0000000000000001", json!([attr("gen_ai.conversation.id", json!("conv-1")), attr("langfuse.trace.tags", json!("a,b"))])),
-        span("0000000000000003", "0000000000000001", json!([attr("user.id", json!("u-1")), attr("langfuse.trace.name", json!("checkout"))])),
+        span(
+            "0000000000000002",
+            "0000000000000001",
+            json!([
+                attr("gen_ai.conversation.id", json!("conv-1")),
+                attr("langfuse.trace.tags", json!("a,b"))
+            ]),
+        ),
+        span(
+            "0000000000000003",
+            "0000000000000001",
+            json!([
+                attr("user.id", json!("u-1")),
+                attr("langfuse.trace.name", json!("checkout"))
+            ]),
+        ),
     ];
     let rows = rows(&request(json!([]), json!({}), spans));
     for row in &rows {
@@ -150,15 +230,22 @@ fn trace_fields_from_any_span_reach_every_row() {
 
 #[test]
 fn openllmetry_association_properties_and_workflow_name() {
-    let spans = vec![span("0000000000000002", "0000000000000001", json!([
-        attr("traceloop.association.properties.user_id", json!("u-7")),
-        attr("traceloop.association.properties.session_id", json!("s-7")),
-        attr("traceloop.association.properties.tenant", json!("acme")),
-        attr("traceloop.workflow.name", json!("joke_workflow")),
-        attr("llm.usage.total_tokens", json!(46)),
-    ]))];
+    let spans = vec![span(
+        "0000000000000002",
+        "0000000000000001",
+        json!([
+            attr("traceloop.association.properties.user_id", json!("u-7")),
+            attr("traceloop.association.properties.session_id", json!("s-7")),
+            attr("traceloop.association.properties.tenant", json!("acme")),
+            attr("traceloop.workflow.name", json!("joke_workflow")),
+            attr("llm.usage.total_tokens", json!(46)),
+        ]),
+    )];
     let row = &rows(&request(json!([]), json!({}), spans))[0];
-    assert_eq!((row.user_id.as_str(), row.session_id.as_str()), ("u-7", "s-7"));
+    assert_eq!(
+        (row.user_id.as_str(), row.session_id.as_str()),
+        ("u-7", "s-7")
+    );
     assert_eq!(row.trace_name, "joke_workflow");
     assert_eq!(metadata(row, "tenant").as_deref(), Some("acme"));
     assert_eq!(row.provided_usage_details.get("total"), Some(&46));
@@ -168,16 +255,30 @@ fn openllmetry_association_properties_and_workflow_name() {
 fn unparseable_content_is_flagged_not_dropped() {
     let attrs = json!([
         attr("langfuse.observation.metadata", json!("{not json")),
-        attr("langfuse.observation.usage_details", json!("{also not json")),
+        attr(
+            "langfuse.observation.usage_details",
+            json!("{also not json")
+        ),
         attr("langfuse.observation.input", json!("{\"cut off")),
         attr("gen_ai.usage.input_tokens", json!(5)),
     ]);
-    let row = &rows(&request(json!([]), json!({}), vec![span("00f067aa0ba902b7", "", attrs)]))[0];
+    let row = &rows(&request(
+        json!([]),
+        json!({}),
+        vec![span("00f067aa0ba902b7", "", attrs)],
+    ))[0];
     assert_eq!(row.input, "{\"cut off", "raw text is kept");
-    assert_eq!(row.provided_usage_details.get("input"), Some(&5), "falls through to gen_ai.usage");
+    assert_eq!(
+        row.provided_usage_details.get("input"),
+        Some(&5),
+        "falls through to gen_ai.usage"
+    );
     let warnings = metadata(row, "spanbridge.conversion_warnings").unwrap_or_default();
     assert!(warnings.contains("usage_details"), "{warnings}");
-    assert!(warnings.contains("langfuse.observation.metadata"), "{warnings}");
+    assert!(
+        warnings.contains("langfuse.observation.metadata"),
+        "{warnings}"
+    );
 }
 
 #[test]
@@ -188,9 +289,23 @@ fn environment_and_service_fields() {
         attr("deployment.environment.name", json!("Langfuse-Staging")),
         attr("telemetry.sdk.language", json!("python")),
     ]);
-    let row = &rows(&request(resource, json!({"name": "my.scope", "version": "0.1"}), vec![span("00f067aa0ba902b7", "", json!([]))]))[0];
+    let row = &rows(&request(
+        resource,
+        json!({"name": "my.scope", "version": "0.1"}),
+        vec![span("00f067aa0ba902b7", "", json!([]))],
+    ))[0];
     assert_eq!(row.environment, "staging");
     assert_eq!(row.version, "1.4.2");
-    assert_eq!((row.service_name.as_str(), row.scope_name.as_str(), row.telemetry_sdk_language.as_str()), ("api", "my.scope", "python"));
-    assert_eq!(metadata(row, "resourceAttributes.service.name").as_deref(), Some("api"));
+    assert_eq!(
+        (
+            row.service_name.as_str(),
+            row.scope_name.as_str(),
+            row.telemetry_sdk_language.as_str()
+        ),
+        ("api", "my.scope", "python")
+    );
+    assert_eq!(
+        metadata(row, "resourceAttributes.service.name").as_deref(),
+        Some("api")
+    );
 }

@@ -15,7 +15,11 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| !hints[i].is_root);
 
-    let first = |pick: &dyn Fn(usize) -> Option<String>| order.iter().find_map(|&i| pick(i).filter(|s| !s.is_empty()));
+    let first = |pick: &dyn Fn(usize) -> Option<String>| {
+        order
+            .iter()
+            .find_map(|&i| pick(i).filter(|s| !s.is_empty()))
+    };
     let name = first(&|i| hints[i].explicit_name.clone())
         .or_else(|| first(&|i| hints[i].workflow_name.clone()))
         .or_else(|| first(&|i| hints[i].is_root.then(|| rows[i].name.clone())))
@@ -40,10 +44,8 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
         row.session_id.clone_from(&session_id);
         row.tags.clone_from(&tags);
         row.public = public;
-        if row.release.is_empty() {
-            if let Some(release) = &release {
-                row.release.clone_from(release);
-            }
+        if let Some(release) = release.as_ref().filter(|_| row.release.is_empty()) {
+            row.release.clone_from(release);
         }
     }
 }

@@ -70,11 +70,15 @@ fn slot_cost(mut node: &Node, segments: &[&str]) -> Option<usize> {
 }
 
 fn insert(node: &mut Node, segments: &[&str], leaf: Value) {
-    let Some((head, rest)) = segments.split_first() else { return };
+    let Some((head, rest)) = segments.split_first() else {
+        return;
+    };
     if let Node::Leaf(_) = node {
         *node = Node::Branch(BTreeMap::new(), 0);
     }
-    let Node::Branch(children, len) = node else { return };
+    let Node::Branch(children, len) = node else {
+        return;
+    };
     if let Ok(index) = head.parse::<usize>() {
         *len = (*len).max(index + 1);
     }
@@ -92,7 +96,8 @@ fn to_value(node: Node) -> Value {
     match node {
         Node::Leaf(v) => v,
         Node::Branch(children, len) => {
-            let all_indices = !children.is_empty() && children.keys().all(|k| k.parse::<usize>().is_ok());
+            let all_indices =
+                !children.is_empty() && children.keys().all(|k| k.parse::<usize>().is_ok());
             if all_indices {
                 let mut list = vec![Value::Null; len];
                 for (k, child) in children {
@@ -102,7 +107,10 @@ fn to_value(node: Node) -> Value {
                 }
                 Value::Array(list)
             } else {
-                let object: Map<String, Value> = children.into_iter().map(|(k, n)| (k, to_value(n))).collect();
+                let object: Map<String, Value> = children
+                    .into_iter()
+                    .map(|(k, n)| (k, to_value(n)))
+                    .collect();
                 Value::Object(object)
             }
         }

@@ -29,9 +29,18 @@ struct Alias {
     keys: &'static [&'static str],
 }
 
-const INPUT: Alias = Alias { bucket: "input", keys: &["prompt_tokens", "input_tokens", "prompt"] };
-const OUTPUT: Alias = Alias { bucket: "output", keys: &["completion_tokens", "output_tokens", "completion"] };
-const TOTAL: Alias = Alias { bucket: "total", keys: &["total_tokens", "total"] };
+const INPUT: Alias = Alias {
+    bucket: "input",
+    keys: &["prompt_tokens", "input_tokens", "prompt"],
+};
+const OUTPUT: Alias = Alias {
+    bucket: "output",
+    keys: &["completion_tokens", "output_tokens", "completion"],
+};
+const TOTAL: Alias = Alias {
+    bucket: "total",
+    keys: &["total_tokens", "total"],
+};
 const CACHE_READ: Alias = Alias {
     bucket: "input_cached_tokens",
     keys: &[
@@ -65,9 +74,20 @@ const REASONING: Alias = Alias {
         "reasoning_tokens", // beyond Langfuse: OpenLLMetry `gen_ai.usage.reasoning_tokens`
     ],
 };
-const AUDIO: Alias = Alias { bucket: "output_audio_tokens", keys: &["completion_details.audio"] };
+const AUDIO: Alias = Alias {
+    bucket: "output_audio_tokens",
+    keys: &["completion_details.audio"],
+};
 
-const ALIASES: &[&Alias] = &[&INPUT, &OUTPUT, &TOTAL, &CACHE_READ, &CACHE_CREATION, &REASONING, &AUDIO];
+const ALIASES: &[&Alias] = &[
+    &INPUT,
+    &OUTPUT,
+    &TOTAL,
+    &CACHE_READ,
+    &CACHE_CREATION,
+    &REASONING,
+    &AUDIO,
+];
 
 /// Raw counts by key (prefix stripped), numbers and numeric strings only.
 type Counts = BTreeMap<String, f64>;
@@ -78,22 +98,40 @@ pub fn usage(view: &SpanView, warnings: &mut Vec<String>) -> BTreeMap<String, u6
         .or_else(|| genkit::usage(view).map(|pairs| pairs.into_iter().collect()))
         .or_else(|| (view.scope_name() == vercel::SCOPE).then(|| vercel_usage(view)))
         .unwrap_or_else(|| generic_usage(view));
-    raw.into_iter()
+    let mut usage: BTreeMap<String, u64> = raw
+        .into_iter()
         .filter_map(|(k, v)| value::as_token_count(&v).map(|n| (k, n)))
-        .collect()
+        .collect();
+    if !usage.contains_key(TOTAL.bucket) {
+        // Buckets are exclusive, so the total is their sum (keys named `input*` / `output*`,
+        // the same split Langfuse uses for input and output cost).
+        let buckets = usage
+            .iter()
+            .filter(|(k, _)| k.starts_with("input") || k.starts_with("output"));
+        let total = buckets.fold(0u64, |sum, (_, n)| sum.saturating_add(*n));
+        if total > 0 {
+            usage.insert(TOTAL.bucket.into(), total);
+        }
+    }
+    usage
 }
 
 /// Whether this span's usage is a roll-up of its children (agent / workflow aggregates):
 /// counted once on the leaves, kept only as metadata here (genai-semconv §8.5).
 pub fn is_rollup(view: &SpanView) -> bool {
-    view.attrs.str("gen_ai.operation.name").is_some_and(|op| genai::ROLLUP_OPERATIONS.contains(&op))
+    view.attrs
+        .str("gen_ai.operation.name")
+        .is_some_and(|op| genai::ROLLUP_OPERATIONS.contains(&op))
         || vercel::is_rollup(view)
         || logfire::is_rollup(view)
 }
 
 /// §3.11 rule 1: `langfuse.observation.usage_details` (JSON object text). Invalid JSON falls
 /// through to the other rules and is flagged.
-fn langfuse_usage_details(view: &SpanView, warnings: &mut Vec<String>) -> Option<Map<String, Value>> {
+fn langfuse_usage_details(
+    view: &SpanView,
+    warnings: &mut Vec<String>,
+) -> Option<Map<String, Value>> {
     let raw = view.attrs.get("langfuse.observation.usage_details")?;
     let parsed = match &raw {
         Value::String(s) => match serde_json::from_str::<Value>(s) {
@@ -118,32 +156,53 @@ fn langfuse_usage_details(view: &SpanView, warnings: &mut Vec<String>) -> Option
 /// as `input_<k>` / `output_<k>`, subtracted from input/output. Anything else stays raw.
 fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
     let shapes = [
-        ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"),
-        ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"),
+        (
+            "prompt_tokens",
+            "completion_tokens",
+            "prompt_tokens_details",
+            "completion_tokens_details",
+        ),
+        (
+            "input_tokens",
+            "output_tokens",
+            "input_tokens_details",
+            "output_tokens_details",
+        ),
     ];
-    shapes.iter().find_map(|(input, output, input_details, output_details)| {
-        let allowed = [*input, *output, "total_tokens", *input_details, *output_details];
-        if !usage.keys().all(|k| allowed.contains(&k.as_str())) {
-            return None;
-        }
-        let number = |k: &str| usage.get(k).and_then(Value::as_f64);
-        let (mut i, mut o, total) = (number(input)?, number(output)?, number("total_tokens")?);
-        let mut out = Map::new();
-        for (details, side, remaining) in [(input_details, "input", &mut i), (output_details, "output", &mut o)] {
-            if let Some(Value::Object(d)) = usage.get(*details) {
-                for (k, v) in d {
-                    if let Some(n) = v.as_f64() {
-                        out.insert(format!("{side}_{k}"), Value::from(n));
-                        *remaining -= n;
+    shapes
+        .iter()
+        .find_map(|(input, output, input_details, output_details)| {
+            let allowed = [
+                *input,
+                *output,
+                "total_tokens",
+                *input_details,
+                *output_details,
+            ];
+            if !usage.keys().all(|k| allowed.contains(&k.as_str())) {
+                return None;
+            }
+            let number = |k: &str| usage.get(k).and_then(Value::as_f64);
+            let (mut i, mut o, total) = (number(input)?, number(output)?, number("total_tokens")?);
+            let mut out = Map::new();
+            for (details, side, remaining) in [
+                (input_details, "input", &mut i),
+                (output_details, "output", &mut o),
+            ] {
+                if let Some(Value::Object(d)) = usage.get(*details) {
+                    for (k, v) in d {
+                        if let Some(n) = v.as_f64() {
+                            out.insert(format!("{side}_{k}"), Value::from(n));
+                            *remaining -= n;
+                        }
                     }
                 }
             }
-        }
-        out.insert("input".into(), Value::from(i.max(0.0)));
-        out.insert("output".into(), Value::from(o.max(0.0)));
-        out.insert("total".into(), Value::from(total));
-        Some(out)
-    })
+            out.insert("input".into(), Value::from(i.max(0.0)));
+            out.insert("output".into(), Value::from(o.max(0.0)));
+            out.insert("total".into(), Value::from(total));
+            Some(out)
+        })
 }
 
 fn collect_generic(view: &SpanView) -> Counts {
@@ -190,7 +249,13 @@ fn generic_usage(view: &SpanView) -> Map<String, Value> {
         let exclusive = output - reasoning.unwrap_or(0.0) - audio.unwrap_or(0.0);
         out.insert(OUTPUT.bucket.into(), Value::from(exclusive.max(0.0)));
     }
-    for (alias, n) in [(&TOTAL, pick(&counts, &TOTAL)), (&CACHE_READ, cache_read), (&CACHE_CREATION, cache_creation), (&REASONING, reasoning), (&AUDIO, audio)] {
+    for (alias, n) in [
+        (&TOTAL, pick(&counts, &TOTAL)),
+        (&CACHE_READ, cache_read),
+        (&CACHE_CREATION, cache_creation),
+        (&REASONING, reasoning),
+        (&AUDIO, audio),
+    ] {
         if let Some(n) = n {
             out.insert(alias.bucket.into(), Value::from(n));
         }
@@ -202,7 +267,10 @@ fn generic_usage(view: &SpanView) -> Map<String, Value> {
 /// provider metadata blob (OpenAI, Anthropic, Bedrock cache and reasoning counts).
 fn vercel_usage(view: &SpanView) -> Map<String, Value> {
     let a = &view.attrs;
-    let num = |keys: &[&str]| keys.iter().find_map(|k| a.get(k).and_then(|v| value::as_f64(&v)));
+    let num = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| a.get(k).and_then(|v| value::as_f64(&v)))
+    };
     let mut out = Map::new();
     let mut put = |k: &str, v: Option<f64>| {
         if let Some(v) = v {
@@ -210,14 +278,23 @@ fn vercel_usage(view: &SpanView) -> Map<String, Value> {
         }
     };
     let input = num(&["gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens"]);
-    let output = num(&["gen_ai.usage.completion_tokens", "gen_ai.usage.output_tokens"]);
+    let output = num(&[
+        "gen_ai.usage.completion_tokens",
+        "gen_ai.usage.output_tokens",
+    ]);
     put("input", input);
     put("output", output);
     put("total", num(&["ai.usage.tokens"]));
     put("input_cached_tokens", num(&["ai.usage.cachedInputTokens"]));
-    put("output_reasoning_tokens", num(&["ai.usage.reasoningTokens"]));
+    put(
+        "output_reasoning_tokens",
+        num(&["ai.usage.reasoningTokens"]),
+    );
 
-    let metadata = a.get("ai.response.providerMetadata").and_then(|v| value::as_object(&v)).unwrap_or_default();
+    let metadata = a
+        .get("ai.response.providerMetadata")
+        .and_then(|v| value::as_object(&v))
+        .unwrap_or_default();
     let at = |path: &[&str]| -> Option<f64> {
         let mut node = metadata.get(*path.first()?)?;
         for key in &path[1..] {
@@ -227,34 +304,86 @@ fn vercel_usage(view: &SpanView) -> Map<String, Value> {
     };
     let provider_keys: &[(&[&str], &str)] = &[
         (&["openai", "cachedPromptTokens"], "input_cached_tokens"),
-        (&["openai", "acceptedPredictionTokens"], "accepted_prediction_tokens"),
-        (&["openai", "rejectedPredictionTokens"], "rejected_prediction_tokens"),
+        (
+            &["openai", "acceptedPredictionTokens"],
+            "accepted_prediction_tokens",
+        ),
+        (
+            &["openai", "rejectedPredictionTokens"],
+            "rejected_prediction_tokens",
+        ),
         (&["openai", "reasoningTokens"], "output_reasoning_tokens"),
-        (&["anthropic", "usage", "cache_creation_input_tokens"], "input_cache_creation"),
-        (&["anthropic", "usage", "cache_read_input_tokens"], "input_cached_tokens"),
-        (&["anthropic", "usage", "cache_creation", "ephemeral_5m_input_tokens"], "input_cache_creation_5m"),
-        (&["anthropic", "usage", "cache_creation", "ephemeral_1h_input_tokens"], "input_cache_creation_1h"),
-        (&["bedrock", "usage", "cacheReadInputTokens"], "input_cache_read"),
-        (&["bedrock", "usage", "cacheWriteInputTokens"], "input_cache_write"),
-        (&["bedrock", "usage", "cacheCreationInputTokens"], "input_cache_creation"),
+        (
+            &["anthropic", "usage", "cache_creation_input_tokens"],
+            "input_cache_creation",
+        ),
+        (
+            &["anthropic", "usage", "cache_read_input_tokens"],
+            "input_cached_tokens",
+        ),
+        (
+            &[
+                "anthropic",
+                "usage",
+                "cache_creation",
+                "ephemeral_5m_input_tokens",
+            ],
+            "input_cache_creation_5m",
+        ),
+        (
+            &[
+                "anthropic",
+                "usage",
+                "cache_creation",
+                "ephemeral_1h_input_tokens",
+            ],
+            "input_cache_creation_1h",
+        ),
+        (
+            &["bedrock", "usage", "cacheReadInputTokens"],
+            "input_cache_read",
+        ),
+        (
+            &["bedrock", "usage", "cacheWriteInputTokens"],
+            "input_cache_write",
+        ),
+        (
+            &["bedrock", "usage", "cacheCreationInputTokens"],
+            "input_cache_creation",
+        ),
     ];
     for (path, key) in provider_keys {
         put(key, at(path));
     }
     let get = |out: &Map<String, Value>, k: &str| out.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let (five, hour) = (get(&out, "input_cache_creation_5m"), get(&out, "input_cache_creation_1h"));
+    let (five, hour) = (
+        get(&out, "input_cache_creation_5m"),
+        get(&out, "input_cache_creation_1h"),
+    );
     if let Some(creation) = out.get("input_cache_creation").and_then(Value::as_f64) {
-        out.insert("input_cache_creation".into(), Value::from((creation - five - hour).max(0.0)));
+        out.insert(
+            "input_cache_creation".into(),
+            Value::from((creation - five - hour).max(0.0)),
+        );
     }
-    let cached: f64 = ["input_cached_tokens", "input_cache_creation", "input_cache_creation_5m", "input_cache_creation_1h", "input_cache_read"]
-        .iter()
-        .map(|k| get(&out, k))
-        .sum();
+    let cached: f64 = [
+        "input_cached_tokens",
+        "input_cache_creation",
+        "input_cache_creation_5m",
+        "input_cache_creation_1h",
+        "input_cache_read",
+    ]
+    .iter()
+    .map(|k| get(&out, k))
+    .sum();
     if let Some(input) = input {
         out.insert("input".into(), Value::from((input - cached).max(0.0)));
     }
     if let Some(output) = output {
-        out.insert("output".into(), Value::from((output - get(&out, "output_reasoning_tokens")).max(0.0)));
+        out.insert(
+            "output".into(),
+            Value::from((output - get(&out, "output_reasoning_tokens")).max(0.0)),
+        );
     }
     out
 }
@@ -276,7 +405,12 @@ pub fn cost(view: &SpanView, warnings: &mut Vec<String>) -> BTreeMap<String, f64
             None => warnings.push("langfuse.observation.cost_details is not a JSON object".into()),
         }
     }
-    let number = |k: &str| view.attrs.get(k).and_then(|v| value::as_f64(&v)).filter(|n| *n >= 0.0);
+    let number = |k: &str| {
+        view.attrs
+            .get(k)
+            .and_then(|v| value::as_f64(&v))
+            .filter(|n| *n >= 0.0)
+    };
     if let Some(total) = number("gen_ai.usage.cost").or_else(|| number("llm.cost.total")) {
         out.insert("total".into(), total);
     } else if let Some(total) = number("operation.cost") {

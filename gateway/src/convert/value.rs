@@ -22,7 +22,9 @@ pub fn to_json(value: &AnyValue) -> Value {
             Some(n) => Value::Number(n),
             None => Value::String(d.to_string()),
         },
-        Some(any_value::Value::ArrayValue(a)) => Value::Array(a.values.iter().map(to_json).collect()),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(to_json).collect())
+        }
         Some(any_value::Value::KvlistValue(kv)) => {
             let mut object = Map::new();
             for pair in &kv.values {
@@ -144,14 +146,21 @@ pub fn parse_timestamp_us(text: &str) -> Option<i64> {
     }
     let num = |range: std::ops::Range<usize>| -> Option<i64> {
         let part = text.get(range)?;
-        part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
     let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
     if bytes[4] != b'-' || bytes[7] != b'-' || !matches!(bytes[10], b'T' | b't' | b' ') {
         return None;
     }
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
         return None;
     }
     let mut rest = &text[19..];
@@ -205,14 +214,20 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{KeyValue, KeyValueList};
 
     fn string(s: &str) -> AnyValue {
-        AnyValue { value: Some(any_value::Value::StringValue(s.to_owned())) }
+        AnyValue {
+            value: Some(any_value::Value::StringValue(s.to_owned())),
+        }
     }
 
     #[test]
     fn kvlist_becomes_object() {
         let v = AnyValue {
             value: Some(any_value::Value::KvlistValue(KeyValueList {
-                values: vec![KeyValue { key: "role".into(), value: Some(string("user")), ..Default::default() }],
+                values: vec![KeyValue {
+                    key: "role".into(),
+                    value: Some(string("user")),
+                    ..Default::default()
+                }],
             })),
         };
         assert_eq!(to_json(&v), serde_json::json!({"role": "user"}));
@@ -228,9 +243,18 @@ mod tests {
 
     #[test]
     fn timestamps_parse_with_offsets_and_quotes() {
-        assert_eq!(parse_timestamp_us("1970-01-01T00:00:01.5Z"), Some(1_500_000));
-        assert_eq!(parse_timestamp_us("\"2025-04-30T15:28:50.686390Z\""), Some(1_746_026_930_686_390));
-        assert_eq!(parse_timestamp_us("2025-04-30T17:28:50.686390+02:00"), Some(1_746_026_930_686_390));
+        assert_eq!(
+            parse_timestamp_us("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000)
+        );
+        assert_eq!(
+            parse_timestamp_us("\"2025-04-30T15:28:50.686390Z\""),
+            Some(1_746_026_930_686_390)
+        );
+        assert_eq!(
+            parse_timestamp_us("2025-04-30T17:28:50.686390+02:00"),
+            Some(1_746_026_930_686_390)
+        );
         assert_eq!(parse_timestamp_us("yesterday"), None);
     }
 

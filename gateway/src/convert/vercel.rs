@@ -30,25 +30,38 @@ const ROLLUP_OPERATIONS: &[&str] = &[
 
 /// `ai.operationId`, or the first word of `operation.name` (`"ai.embed.doEmbed my-fn"`).
 fn operation_id<'a>(view: &SpanView<'a>) -> Option<&'a str> {
-    view.attrs
-        .str("ai.operationId")
-        .or_else(|| view.attrs.str("operation.name").and_then(|n| n.split(' ').next()))
+    view.attrs.str("ai.operationId").or_else(|| {
+        view.attrs
+            .str("operation.name")
+            .and_then(|n| n.split(' ').next())
+    })
 }
 
 /// Whether this span's operation (by `ai.operationId` equality or `operation.name` prefix, as
 /// Langfuse matches) is one of `ids`.
 fn operation_in(view: &SpanView, ids: &[&str]) -> bool {
-    let by_id = view.attrs.str("ai.operationId").is_some_and(|op| ids.contains(&op));
-    let by_name = view.attrs.str("operation.name").is_some_and(|n| ids.iter().any(|id| n.starts_with(id)));
+    let by_id = view
+        .attrs
+        .str("ai.operationId")
+        .is_some_and(|op| ids.contains(&op));
+    let by_name = view
+        .attrs
+        .str("operation.name")
+        .is_some_and(|n| ids.iter().any(|id| n.starts_with(id)));
     by_id || by_name
 }
 
 /// §3.4 prio 5: `do*` model calls are generations / embeddings, but only when a model is
 /// named (the SDK also emits them for mock providers without one).
 pub fn generation_type(view: &SpanView) -> Option<&'static str> {
-    let has_model = ["langfuse.observation.model.name", "ai.model.id", "gen_ai.request.model", "gen_ai.response.model"]
-        .iter()
-        .any(|k| view.attrs.present(k).is_some());
+    let has_model = [
+        "langfuse.observation.model.name",
+        "ai.model.id",
+        "gen_ai.request.model",
+        "gen_ai.response.model",
+    ]
+    .iter()
+    .any(|k| view.attrs.present(k).is_some());
     if !has_model {
         return None;
     }
@@ -90,21 +103,34 @@ pub fn io(view: &SpanView) -> Option<Io> {
         return None;
     }
     let attrs = &view.attrs;
-    let input = ["ai.prompt.messages", "ai.prompt", "ai.toolCall.args"].iter().find_map(|k| attrs.present(k));
+    let input = ["ai.prompt.messages", "ai.prompt", "ai.toolCall.args"]
+        .iter()
+        .find_map(|k| attrs.present(k));
     let text = attrs.get("ai.response.text").filter(value::is_truthy);
     let tool_calls = attrs.present("ai.response.toolCalls");
     let output = match (&text, &tool_calls) {
         (Some(text), Some(calls)) => Some(Value::String(
-            json!({"role": "assistant", "content": text, "tool_calls": value::json_or_self(calls)}).to_string(),
+            json!({"role": "assistant", "content": text, "tool_calls": value::json_or_self(calls)})
+                .to_string(),
         )),
         _ => text.or_else(|| {
-            ["ai.result.text", "ai.toolCall.result", "ai.response.object", "ai.result.object", "ai.response.toolCalls", "ai.result.toolCalls"]
-                .iter()
-                .find_map(|k| attrs.present(k))
+            [
+                "ai.result.text",
+                "ai.toolCall.result",
+                "ai.response.object",
+                "ai.result.object",
+                "ai.response.toolCalls",
+                "ai.result.toolCalls",
+            ]
+            .iter()
+            .find_map(|k| attrs.present(k))
         }),
     };
     let semconv = super::genai::messages_io(view).unwrap_or_default();
-    Some(Io { input: input.or(semconv.input), output: output.or(semconv.output) })
+    Some(Io {
+        input: input.or(semconv.input),
+        output: output.or(semconv.output),
+    })
 }
 
 /// Start + `ai.response.msToFirstChunk` (or `ai.stream.msToFirstChunk`), rounded up to the ms.
@@ -118,7 +144,9 @@ pub fn completion_start_time(view: &SpanView) -> Option<Value> {
 
 /// `ai.telemetry.metadata.langfusePrompt` is JSON `{name, version}` (Langfuse's AI SDK docs).
 fn langfuse_prompt(view: &SpanView) -> Option<Map<String, Value>> {
-    view.attrs.get("ai.telemetry.metadata.langfusePrompt").and_then(|v| value::as_object(&v))
+    view.attrs
+        .get("ai.telemetry.metadata.langfusePrompt")
+        .and_then(|v| value::as_object(&v))
 }
 
 pub fn prompt_name(view: &SpanView) -> Option<Value> {

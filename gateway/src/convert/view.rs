@@ -127,6 +127,8 @@ impl<'a> SpanView<'a> {
 
     /// Span attribute first, then resource attribute (Langfuse's environment lookup).
     pub fn attr_or_resource(&self, key: &str) -> Option<Value> {
-        self.attrs.present(key).or_else(|| self.resource.present(key))
+        self.attrs
+            .present(key)
+            .or_else(|| self.resource.present(key))
     }
 }
