@@ -11,7 +11,12 @@ use serde::{Deserialize, Serialize};
 
 /// Environment variables with our prefix that are not settings (headless setup, the config
 /// file path): a strict parser must not reject them.
-const NON_SETTING_ENV: &[&str] = &["init_public_key", "init_secret_key", "init_project_name", "config"];
+const NON_SETTING_ENV: &[&str] = &[
+    "init_public_key",
+    "init_secret_key",
+    "init_project_name",
+    "config",
+];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -59,7 +64,11 @@ pub struct EmbeddedSettings {
 
 impl Default for EmbeddedSettings {
     fn default() -> Self {
-        Self { path: PathBuf::from("./data/spanbridge.db"), queue_capacity: 128, max_batch_rows: 10_000 }
+        Self {
+            path: PathBuf::from("./data/spanbridge.db"),
+            queue_capacity: 128,
+            max_batch_rows: 10_000,
+        }
     }
 }
 
@@ -77,7 +86,11 @@ pub struct AuthSettings {
 
 impl Default for AuthSettings {
     fn default() -> Self {
-        Self { salt: String::new(), cache_ttl_secs: 60, cache_capacity: 10_000 }
+        Self {
+            salt: String::new(),
+            cache_ttl_secs: 60,
+            cache_capacity: 10_000,
+        }
     }
 }
 
@@ -91,7 +104,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { level: "info".into(), format: LogFormat::Text }
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -116,7 +132,11 @@ impl Settings {
         figment
             .merge(
                 Env::prefixed("SPANBRIDGE_")
-                    .filter(|key| !NON_SETTING_ENV.iter().any(|name| key.as_str().eq_ignore_ascii_case(name)))
+                    .filter(|key| {
+                        !NON_SETTING_ENV
+                            .iter()
+                            .any(|name| key.as_str().eq_ignore_ascii_case(name))
+                    })
                     .split("__"),
             )
             .merge(overrides)

@@ -32,7 +32,8 @@ pub async fn store_key(
     salt: &str,
     note: Option<String>,
 ) -> Result<(), String> {
-    let hashed_secret_key = bcrypt::hash(secret_key, BCRYPT_COST).map_err(|error| format!("bcrypt failed: {error}"))?;
+    let hashed_secret_key =
+        bcrypt::hash(secret_key, BCRYPT_COST).map_err(|error| format!("bcrypt failed: {error}"))?;
     let key = NewApiKey {
         public_key: public_key.to_owned(),
         hashed_secret_key,
@@ -40,17 +41,31 @@ pub async fn store_key(
         display_secret_key: display_secret(secret_key),
         note,
     };
-    meta.insert_key(project_id, &key).await.map_err(|error| format!("cannot store the key: {error}"))?;
+    meta.insert_key(project_id, &key)
+        .await
+        .map_err(|error| format!("cannot store the key: {error}"))?;
     Ok(())
 }
 
 /// Creates a new `pk-lf-…` / `sk-lf-…` pair for the project called `project_name`.
-pub async fn create(meta: &SqliteMeta, project_name: &str, salt: &str, note: Option<String>) -> Result<CreatedKey, String> {
-    let project_id = meta.ensure_project(project_name).await.map_err(|error| format!("cannot create project: {error}"))?;
+pub async fn create(
+    meta: &SqliteMeta,
+    project_name: &str,
+    salt: &str,
+    note: Option<String>,
+) -> Result<CreatedKey, String> {
+    let project_id = meta
+        .ensure_project(project_name)
+        .await
+        .map_err(|error| format!("cannot create project: {error}"))?;
     let public_key = format!("pk-lf-{}", uuid::Uuid::new_v4());
     let secret_key = format!("sk-lf-{}", uuid::Uuid::new_v4());
     store_key(meta, &project_id, &public_key, &secret_key, salt, note).await?;
-    Ok(CreatedKey { project_id, public_key, secret_key })
+    Ok(CreatedKey {
+        project_id,
+        public_key,
+        secret_key,
+    })
 }
 
 /// Prints a new key pair; the only time the secret is ever shown.
@@ -70,12 +85,27 @@ pub async fn ensure_initial_key(meta: &SqliteMeta, salt: &str) -> Result<(), Str
     let project_name = var("SPANBRIDGE_INIT_PROJECT_NAME").unwrap_or_else(|| "default".into());
     match (public_key, secret_key) {
         (Some(public_key), Some(secret_key)) => {
-            let project_id = meta.ensure_project(&project_name).await.map_err(|e| format!("cannot create project: {e}"))?;
-            if meta.public_key_exists(&public_key).await.map_err(|e| e.to_string())? {
+            let project_id = meta
+                .ensure_project(&project_name)
+                .await
+                .map_err(|e| format!("cannot create project: {e}"))?;
+            if meta
+                .public_key_exists(&public_key)
+                .await
+                .map_err(|e| e.to_string())?
+            {
                 tracing::info!(%public_key, "initial API key already present");
                 return Ok(());
             }
-            store_key(meta, &project_id, &public_key, &secret_key, salt, Some("SPANBRIDGE_INIT".into())).await?;
+            store_key(
+                meta,
+                &project_id,
+                &public_key,
+                &secret_key,
+                salt,
+                Some("SPANBRIDGE_INIT".into()),
+            )
+            .await?;
             tracing::info!(%public_key, project = %project_name, "created the initial API key from SPANBRIDGE_INIT_*");
             Ok(())
         }
@@ -83,12 +113,22 @@ pub async fn ensure_initial_key(meta: &SqliteMeta, salt: &str) -> Result<(), Str
             if meta.project_count().await.map_err(|e| e.to_string())? > 0 {
                 return Ok(());
             }
-            let key = create(meta, &project_name, salt, Some("created at first start".into())).await?;
-            println!("No project existed, so Spanbridge created one. Send its keys with your spans:");
+            let key = create(
+                meta,
+                &project_name,
+                salt,
+                Some("created at first start".into()),
+            )
+            .await?;
+            println!(
+                "No project existed, so Spanbridge created one. Send its keys with your spans:"
+            );
             print_created(&project_name, &key);
             Ok(())
         }
-        _ => Err("set both SPANBRIDGE_INIT_PUBLIC_KEY and SPANBRIDGE_INIT_SECRET_KEY, or neither".into()),
+        _ => Err(
+            "set both SPANBRIDGE_INIT_PUBLIC_KEY and SPANBRIDGE_INIT_SECRET_KEY, or neither".into(),
+        ),
     }
 }
 
@@ -96,6 +136,9 @@ pub async fn ensure_initial_key(meta: &SqliteMeta, salt: &str) -> Result<(), Str
 mod tests {
     #[test]
     fn display_secret_is_langfuse_shaped() {
-        assert_eq!(super::display_secret("sk-lf-0123456789abcdef"), "sk-lf-...cdef");
+        assert_eq!(
+            super::display_secret("sk-lf-0123456789abcdef"),
+            "sk-lf-...cdef"
+        );
     }
 }

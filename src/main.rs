@@ -101,9 +101,15 @@ impl ServeArgs {
 }
 
 fn init_logging(settings: &Settings) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level)
-        .map_err(|error| format!("invalid configuration: log.level `{}`: {error}", settings.log.level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log.level).map_err(|error| {
+        format!(
+            "invalid configuration: log.level `{}`: {error}",
+            settings.log.level
+        )
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match settings.log.format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -112,7 +118,9 @@ fn init_logging(settings: &Settings) -> Result<(), String> {
 }
 
 async fn open_meta(settings: &Settings) -> Result<SqliteMeta, String> {
-    Ok(SqliteMeta::new(spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?))
+    Ok(SqliteMeta::new(
+        spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?,
+    ))
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -134,7 +142,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(keys_command) => {
             let meta = open_meta(&settings).await?;
             match keys_command {
-                KeysCommand::Create { project, note, json } => {
+                KeysCommand::Create {
+                    project,
+                    note,
+                    json,
+                } => {
                     let key = keys::create(&meta, &project, &settings.auth.salt, note).await?;
                     if json {
                         let out = json!({"project": project, "projectId": key.project_id, "publicKey": key.public_key, "secretKey": key.secret_key});
@@ -146,19 +158,33 @@ async fn run(cli: Cli) -> Result<(), String> {
                 KeysCommand::List { json } => {
                     let list = meta.list_keys().await.map_err(|error| error.to_string())?;
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                        println!(
+                            "{}",
+                            serde_json::to_string_pretty(&list).unwrap_or_default()
+                        );
                     } else {
-                        println!("{:<44} {:<16} {:<24} {:<27} created", "public key", "secret", "project", "project id");
+                        println!(
+                            "{:<44} {:<16} {:<24} {:<27} created",
+                            "public key", "secret", "project", "project id"
+                        );
                         for key in list {
                             println!(
                                 "{:<44} {:<16} {:<24} {:<27} {}",
-                                key.public_key, key.display_secret_key, key.project_name, key.project_id, key.created_at
+                                key.public_key,
+                                key.display_secret_key,
+                                key.project_name,
+                                key.project_id,
+                                key.created_at
                             );
                         }
                     }
                 }
                 KeysCommand::Revoke { public_key } => {
-                    if !meta.revoke(&public_key).await.map_err(|error| error.to_string())? {
+                    if !meta
+                        .revoke(&public_key)
+                        .await
+                        .map_err(|error| error.to_string())?
+                    {
                         return Err(format!("no key with public key {public_key}"));
                     }
                     println!(

@@ -24,7 +24,11 @@ struct SqliteKeys(SqliteMeta);
 #[async_trait]
 impl KeyStore for SqliteKeys {
     async fn find_by_fast_hash(&self, fast_hash: &str) -> Result<Option<ApiKeyRecord>, String> {
-        let found = self.0.find_key_by_fast_hash(fast_hash).await.map_err(|error| error.to_string())?;
+        let found = self
+            .0
+            .find_key_by_fast_hash(fast_hash)
+            .await
+            .map_err(|error| error.to_string())?;
         Ok(found.map(|key| ApiKeyRecord {
             id: key.id,
             project_id: key.project_id,
@@ -52,18 +56,31 @@ struct SqliteReader(SqliteStore);
 #[async_trait]
 impl TraceReader for SqliteReader {
     async fn trace(&self, project_id: &str, trace_id: &str) -> Result<Option<Value>, String> {
-        let records = self.0.events_of_trace(project_id, trace_id).await.map_err(|e| e.to_string())?;
+        let records = self
+            .0
+            .events_of_trace(project_id, trace_id)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(spanbridge_sink::read::trace(&records))
     }
 
     async fn observations(&self, project_id: &str, trace_id: &str) -> Result<Vec<Value>, String> {
-        let records = self.0.events_of_trace(project_id, trace_id).await.map_err(|e| e.to_string())?;
-        Ok(records.iter().map(spanbridge_sink::read::observation).collect())
+        let records = self
+            .0
+            .events_of_trace(project_id, trace_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(records
+            .iter()
+            .map(spanbridge_sink::read::observation)
+            .collect())
     }
 }
 
 async fn bind(addr: std::net::SocketAddr, what: &str) -> Result<TcpListener, String> {
-    TcpListener::bind(addr).await.map_err(|error| format!("cannot listen for {what} on {addr}: {error}"))
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| format!("cannot listen for {what} on {addr}: {error}"))
 }
 
 /// Embedded mode: gateway and sink in one process, SQLite for everything.
@@ -90,7 +107,9 @@ pub async fn serve_embedded(settings: Settings) -> Result<(), String> {
         auth,
         publisher: Arc::new(LocalPublisher(queue)),
         reader: Arc::new(SqliteReader(store)),
-        limits: Limits { max_body_bytes: settings.gateway.max_body_bytes },
+        limits: Limits {
+            max_body_bytes: settings.gateway.max_body_bytes,
+        },
     });
 
     let http_listener = bind(settings.gateway.http_addr, "OTLP/HTTP").await?;
@@ -103,8 +122,11 @@ pub async fn serve_embedded(settings: Settings) -> Result<(), String> {
     );
 
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let http = axum::serve(http_listener, spanbridge_gateway::receive::http::router(gateway.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http = axum::serve(
+        http_listener,
+        spanbridge_gateway::receive::http::router(gateway.clone()),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grpc = tonic::transport::Server::builder()
         .add_service(spanbridge_gateway::receive::grpc::service(gateway.clone()))
         .serve_with_incoming_shutdown(
@@ -132,7 +154,13 @@ pub async fn serve_embedded(settings: Settings) -> Result<(), String> {
         }
     }
     // The servers (and with them every queue sender) are gone: the pipeline drains and stops.
-    if tokio::time::timeout(Duration::from_secs(settings.gateway.shutdown_timeout_secs), pipeline).await.is_err() {
+    if tokio::time::timeout(
+        Duration::from_secs(settings.gateway.shutdown_timeout_secs),
+        pipeline,
+    )
+    .await
+    .is_err()
+    {
         tracing::warn!("the final write did not finish within the shutdown deadline");
     }
     pool.close().await;

@@ -21,7 +21,14 @@ struct RpcStatus {
     message: String,
 }
 
-async fn post(server: &Server, path: &str, content_type: &str, encoding: Option<&str>, body: Vec<u8>, auth: &str) -> reqwest::Response {
+async fn post(
+    server: &Server,
+    path: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+    auth: &str,
+) -> reqwest::Response {
     let mut request = client()
         .post(server.http_url(path))
         .header("content-type", content_type)
@@ -34,11 +41,24 @@ async fn post(server: &Server, path: &str, content_type: &str, encoding: Option<
 }
 
 async fn post_protobuf(server: &Server, trace_id: &str) -> reqwest::Response {
-    post(server, "/v1/traces", "application/x-protobuf", None, genai_trace(trace_id).encode_to_vec(), &test_auth()).await
+    post(
+        server,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        genai_trace(trace_id).encode_to_vec(),
+        &test_auth(),
+    )
+    .await
 }
 
 async fn trace(server: &Server, trace_id: &str) -> Value {
-    let (status, body) = get_json(server, &format!("/api/public/traces/{trace_id}"), &test_auth()).await;
+    let (status, body) = get_json(
+        server,
+        &format!("/api/public/traces/{trace_id}"),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(status, 200, "trace {trace_id} not readable: {body}");
     body
 }
@@ -74,7 +94,11 @@ fn assert_genai_trace(trace: &Value, trace_id: &str) {
     assert_eq!(generation["usageDetails"]["total"], 150);
     assert_eq!(generation["level"], "DEFAULT");
     assert_eq!(generation["environment"], "default");
-    assert!(generation["input"].is_array(), "input messages come back as JSON: {}", generation["input"]);
+    assert!(
+        generation["input"].is_array(),
+        "input messages come back as JSON: {}",
+        generation["input"]
+    );
 }
 
 #[tokio::test]
@@ -88,7 +112,12 @@ async fn protobuf_export_lands_and_reads_back_with_every_field() {
     assert_eq!(body.partial_success, None);
     assert_genai_trace(&trace(&server, trace_id).await, trace_id);
 
-    let (status, list) = get_json(&server, &format!("/api/public/observations?traceId={trace_id}"), &test_auth()).await;
+    let (status, list) = get_json(
+        &server,
+        &format!("/api/public/observations?traceId={trace_id}"),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(list["data"].as_array().map(Vec::len), Some(2));
     assert_eq!(list["meta"]["totalItems"], 2);
@@ -99,10 +128,21 @@ async fn json_export_on_the_langfuse_path_is_answered_in_json() {
     let server = Server::start();
     let trace_id = "5b8efff798038103d269b633813fc60c";
     let body = serde_json::to_vec(&genai_trace(trace_id)).unwrap();
-    let response = post(&server, "/api/public/otel/v1/traces", "application/json", None, body, &test_auth()).await;
+    let response = post(
+        &server,
+        "/api/public/otel/v1/traces",
+        "application/json",
+        None,
+        body,
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
-    let _: Value = response.json().await.expect("JSON ExportTraceServiceResponse");
+    let _: Value = response
+        .json()
+        .await
+        .expect("JSON ExportTraceServiceResponse");
     assert_genai_trace(&trace(&server, trace_id).await, trace_id);
 }
 
@@ -115,7 +155,15 @@ async fn hand_written_otlp_json_with_hex_ids_and_string_ints_is_accepted() {
         "attributes": [{"key": "gen_ai.usage.input_tokens", "value": {"intValue": "7"}},
                        {"key": "gen_ai.request.model", "value": {"stringValue": "claude-sonnet-4"}}]
     }]}]}]});
-    let response = post(&server, "/v1/traces", "application/json", None, body.to_string().into_bytes(), &test_auth()).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/json",
+        None,
+        body.to_string().into_bytes(),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let trace = trace(&server, "abcdef0123456789abcdef0123456789").await;
     let generation = observation(&trace, "00f067aa0ba902b7");
@@ -149,11 +197,27 @@ async fn gzip_zstd_and_deflate_bodies_are_decompressed() {
         ("deflate", "10000000000000000000000000000003"),
     ] {
         let body = compress(encoding, &genai_trace(trace_id).encode_to_vec());
-        let response = post(&server, "/v1/traces", "application/x-protobuf", Some(encoding), body, &test_auth()).await;
+        let response = post(
+            &server,
+            "/v1/traces",
+            "application/x-protobuf",
+            Some(encoding),
+            body,
+            &test_auth(),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{encoding}");
         assert_genai_trace(&trace(&server, trace_id).await, trace_id);
     }
-    let response = post(&server, "/v1/traces", "application/x-protobuf", Some("br"), vec![1, 2, 3], &test_auth()).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        Some("br"),
+        vec![1, 2, 3],
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 415);
 }
 
@@ -167,19 +231,31 @@ async fn grpc_export_with_gzip_basic_and_bearer_auth() {
         .accept_compressed(tonic::codec::CompressionEncoding::Gzip);
     for (auth, trace_id) in [
         (test_auth(), "20000000000000000000000000000001"),
-        (format!("Bearer {SECRET_KEY}"), "20000000000000000000000000000002"),
+        (
+            format!("Bearer {SECRET_KEY}"),
+            "20000000000000000000000000000002",
+        ),
     ] {
         let mut request = tonic::Request::new(genai_trace(trace_id));
-        request.metadata_mut().insert("authorization", auth.parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("authorization", auth.parse().unwrap());
         let response = client.export(request).await.expect("export accepted");
         assert_eq!(response.into_inner().partial_success, None);
         assert_genai_trace(&trace(&server, trace_id).await, trace_id);
     }
     let mut request = tonic::Request::new(genai_trace("20000000000000000000000000000003"));
-    request.metadata_mut().insert("authorization", "Bearer sk-lf-wrong".parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("authorization", "Bearer sk-lf-wrong".parse().unwrap());
     let status = client.export(request).await.expect_err("wrong key refused");
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
-    let status = client.export(tonic::Request::new(genai_trace("20000000000000000000000000000004"))).await.unwrap_err();
+    let status = client
+        .export(tonic::Request::new(genai_trace(
+            "20000000000000000000000000000004",
+        )))
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
 }
 
@@ -187,56 +263,174 @@ async fn grpc_export_with_gzip_basic_and_bearer_auth() {
 async fn wrong_keys_get_401_and_projects_cannot_read_each_other() {
     let server = Server::start();
     let trace_id = "30000000000000000000000000000001";
-    for auth in [basic_auth(PUBLIC_KEY, "sk-lf-wrong"), basic_auth("pk-lf-other", SECRET_KEY), "Basic %%%".into(), String::new()] {
-        let response = post(&server, "/v1/traces", "application/x-protobuf", None, genai_trace(trace_id).encode_to_vec(), &auth).await;
+    for auth in [
+        basic_auth(PUBLIC_KEY, "sk-lf-wrong"),
+        basic_auth("pk-lf-other", SECRET_KEY),
+        "Basic %%%".into(),
+        String::new(),
+    ] {
+        let response = post(
+            &server,
+            "/v1/traces",
+            "application/x-protobuf",
+            None,
+            genai_trace(trace_id).encode_to_vec(),
+            &auth,
+        )
+        .await;
         assert_eq!(response.status(), 401, "auth {auth:?}");
     }
-    let (status, _) = get_json(&server, &format!("/api/public/traces/{trace_id}"), &test_auth()).await;
+    let (status, _) = get_json(
+        &server,
+        &format!("/api/public/traces/{trace_id}"),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(status, 404, "nothing was stored by refused requests");
 
     assert_eq!(post_protobuf(&server, trace_id).await.status(), 200);
     let created = server.cli(&["keys", "create", "--project", "other", "--json"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let other: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let other_auth = basic_auth(other["publicKey"].as_str().unwrap(), other["secretKey"].as_str().unwrap());
-    let (status, body) = get_json(&server, &format!("/api/public/traces/{trace_id}"), &other_auth).await;
-    assert_eq!(status, 404, "another project's key must not see the trace: {body}");
-    let (status, _) = get_json(&server, &format!("/api/public/traces/{trace_id}"), "Bearer nope").await;
+    let other_auth = basic_auth(
+        other["publicKey"].as_str().unwrap(),
+        other["secretKey"].as_str().unwrap(),
+    );
+    let (status, body) = get_json(
+        &server,
+        &format!("/api/public/traces/{trace_id}"),
+        &other_auth,
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "another project's key must not see the trace: {body}"
+    );
+    let (status, _) = get_json(
+        &server,
+        &format!("/api/public/traces/{trace_id}"),
+        "Bearer nope",
+    )
+    .await;
     assert_eq!(status, 401);
 }
 
 #[tokio::test]
 async fn malformed_body_gets_400_and_nothing_else_is_lost() {
     let server = Server::start();
-    assert_eq!(post_protobuf(&server, "40000000000000000000000000000001").await.status(), 200);
-    let response = post(&server, "/v1/traces", "application/x-protobuf", None, b"\xff\xff\xff not protobuf".to_vec(), &test_auth()).await;
+    assert_eq!(
+        post_protobuf(&server, "40000000000000000000000000000001")
+            .await
+            .status(),
+        200
+    );
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        b"\xff\xff\xff not protobuf".to_vec(),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 400);
-    let status = RpcStatus::decode(response.bytes().await.unwrap()).expect("error body is a protobuf google.rpc.Status");
+    let status = RpcStatus::decode(response.bytes().await.unwrap())
+        .expect("error body is a protobuf google.rpc.Status");
     assert_eq!(status.code, tonic::Code::InvalidArgument as i32);
-    assert!(status.message.contains("invalid OTLP protobuf"), "{}", status.message);
-    let response = post(&server, "/v1/traces", "application/json", None, b"{\"resourceSpans\": [".to_vec(), &test_auth()).await;
+    assert!(
+        status.message.contains("invalid OTLP protobuf"),
+        "{}",
+        status.message
+    );
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/json",
+        None,
+        b"{\"resourceSpans\": [".to_vec(),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 400);
     let error: Value = response.json().await.unwrap();
-    assert!(error["message"].as_str().unwrap().contains("invalid OTLP JSON"), "{error}");
-    let response = post(&server, "/v1/traces", "text/plain", None, b"hello".to_vec(), &test_auth()).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid OTLP JSON"),
+        "{error}"
+    );
+    let response = post(
+        &server,
+        "/v1/traces",
+        "text/plain",
+        None,
+        b"hello".to_vec(),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 415);
-    assert_eq!(post_protobuf(&server, "40000000000000000000000000000002").await.status(), 200);
-    assert_genai_trace(&trace(&server, "40000000000000000000000000000001").await, "40000000000000000000000000000001");
-    assert_genai_trace(&trace(&server, "40000000000000000000000000000002").await, "40000000000000000000000000000002");
+    assert_eq!(
+        post_protobuf(&server, "40000000000000000000000000000002")
+            .await
+            .status(),
+        200
+    );
+    assert_genai_trace(
+        &trace(&server, "40000000000000000000000000000001").await,
+        "40000000000000000000000000000001",
+    );
+    assert_genai_trace(
+        &trace(&server, "40000000000000000000000000000002").await,
+        "40000000000000000000000000000002",
+    );
 }
 
 #[tokio::test]
 async fn bodies_over_the_limit_get_413_even_when_compressed() {
     let server = Server::start_with(&[("SPANBRIDGE_GATEWAY__MAX_BODY_BYTES", "4096")]);
-    let big = request(vec![span("50000000000000000000000000000001", "1111111111111111", "", "big", vec![
-        string_attr("input.value", &"x".repeat(100_000)),
-    ])])
+    let big = request(vec![span(
+        "50000000000000000000000000000001",
+        "1111111111111111",
+        "",
+        "big",
+        vec![string_attr("input.value", &"x".repeat(100_000))],
+    )])
     .encode_to_vec();
-    let response = post(&server, "/v1/traces", "application/x-protobuf", None, big.clone(), &test_auth()).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        big.clone(),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 413);
-    let response = post(&server, "/v1/traces", "application/x-protobuf", Some("gzip"), compress("gzip", &big), &test_auth()).await;
-    assert_eq!(response.status(), 413, "the limit applies after decompression");
-    assert_eq!(post_protobuf(&server, "50000000000000000000000000000002").await.status(), 200);
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        Some("gzip"),
+        compress("gzip", &big),
+        &test_auth(),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        413,
+        "the limit applies after decompression"
+    );
+    assert_eq!(
+        post_protobuf(&server, "50000000000000000000000000000002")
+            .await
+            .status(),
+        200
+    );
 }
 
 #[tokio::test]
@@ -247,7 +441,15 @@ async fn invalid_spans_are_rejected_one_by_one() {
     bad.span_id = Vec::new();
     let mut export = genai_trace(trace_id);
     export.resource_spans[0].scope_spans[0].spans.push(bad);
-    let response = post(&server, "/v1/traces", "application/x-protobuf", None, export.encode_to_vec(), &test_auth()).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        export.encode_to_vec(),
+        &test_auth(),
+    )
+    .await;
     assert_eq!(response.status(), 200);
     let body = ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
     let partial = body.partial_success.expect("partial success reported");
@@ -262,11 +464,22 @@ async fn keys_cli_creates_lists_and_revokes() {
     let created = server.cli(&["keys", "create", "--project", "cli-project", "--json"]);
     assert!(created.status.success());
     let key: Value = serde_json::from_slice(&created.stdout).unwrap();
-    let (public_key, secret_key) = (key["publicKey"].as_str().unwrap(), key["secretKey"].as_str().unwrap());
+    let (public_key, secret_key) = (
+        key["publicKey"].as_str().unwrap(),
+        key["secretKey"].as_str().unwrap(),
+    );
     assert!(public_key.starts_with("pk-lf-") && secret_key.starts_with("sk-lf-"));
     let auth = basic_auth(public_key, secret_key);
     let export = genai_trace("70000000000000000000000000000001").encode_to_vec();
-    let response = post(&server, "/v1/traces", "application/x-protobuf", None, export.clone(), &auth).await;
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        export.clone(),
+        &auth,
+    )
+    .await;
     assert_eq!(response.status(), 200);
 
     let listed = server.cli(&["keys", "list"]);
@@ -278,8 +491,20 @@ async fn keys_cli_creates_lists_and_revokes() {
     let revoked = server.cli(&["keys", "revoke", public_key]);
     assert!(revoked.status.success());
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let response = post(&server, "/v1/traces", "application/x-protobuf", None, export, &auth).await;
-    assert_eq!(response.status(), 401, "a revoked key stops working after the cache TTL");
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/x-protobuf",
+        None,
+        export,
+        &auth,
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        401,
+        "a revoked key stops working after the cache TTL"
+    );
     assert!(!server.cli(&["keys", "revoke", public_key]).status.success());
 }
 
@@ -287,8 +512,14 @@ async fn keys_cli_creates_lists_and_revokes() {
 async fn a_locked_store_gets_503_with_retry_after_and_acknowledged_spans_survive() {
     let server = Server::start_with(&[("SPANBRIDGE_EMBEDDED__QUEUE_CAPACITY", "1")]);
     // Another process holds SQLite's write lock, as a backup tool or a stuck writer would.
-    let mut locker = sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display())).await.unwrap();
-    sqlx::query("BEGIN EXCLUSIVE").execute(&mut locker).await.unwrap();
+    let mut locker =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+            .await
+            .unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
 
     let sends = (0..6).map(|i| {
         let server = &server;
@@ -321,7 +552,6 @@ async fn a_locked_store_gets_503_with_retry_after_and_acknowledged_spans_survive
     }
 }
 
-
 #[tokio::test]
 async fn spans_survive_sigterm_and_restart() {
     let mut server = Server::start();
@@ -344,13 +574,20 @@ async fn config_command_masks_secrets_and_bad_settings_fail_naming_the_key() {
         .unwrap();
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success());
-    assert!(printed.contains("http_addr") && !printed.contains("very-secret-salt"), "{printed}");
+    assert!(
+        printed.contains("http_addr") && !printed.contains("very-secret-salt"),
+        "{printed}"
+    );
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
         .arg("config")
         .env("SPANBRIDGE_GATEWAY__MAX_BODY_BYTES", "lots")
         .output()
         .unwrap();
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).to_lowercase().contains("gateway.max_body_bytes"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .to_lowercase()
+            .contains("gateway.max_body_bytes")
+    );
     drop(server);
 }

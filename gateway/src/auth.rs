@@ -65,16 +65,28 @@ pub fn parse_authorization(value: Option<&str>) -> Result<Credentials, IngestErr
             .decode(rest)
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| IngestError::Unauthenticated("malformed Basic credentials: not base64 of `public_key:secret_key`".into()))?;
+            .ok_or_else(|| {
+                IngestError::Unauthenticated(
+                    "malformed Basic credentials: not base64 of `public_key:secret_key`".into(),
+                )
+            })?;
         let (public_key, secret_key) = decoded.split_once(':').ok_or_else(|| {
-            IngestError::Unauthenticated("malformed Basic credentials: expected `public_key:secret_key`".into())
+            IngestError::Unauthenticated(
+                "malformed Basic credentials: expected `public_key:secret_key`".into(),
+            )
         })?;
         if secret_key.is_empty() {
             return Err(IngestError::Unauthenticated("empty secret key".into()));
         }
-        Ok(Credentials { public_key: Some(public_key.to_owned()), secret_key: secret_key.to_owned() })
+        Ok(Credentials {
+            public_key: Some(public_key.to_owned()),
+            secret_key: secret_key.to_owned(),
+        })
     } else if scheme.eq_ignore_ascii_case("bearer") && !rest.is_empty() {
-        Ok(Credentials { public_key: None, secret_key: rest.to_owned() })
+        Ok(Credentials {
+            public_key: None,
+            secret_key: rest.to_owned(),
+        })
     } else {
         Err(IngestError::Unauthenticated(
             "unsupported Authorization scheme: use `Basic base64(public_key:secret_key)` or `Bearer secret_key`".into(),
@@ -93,7 +105,12 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(store: Arc<dyn KeyStore>, salt: String, cache_ttl: Duration, cache_capacity: u64) -> Self {
+    pub fn new(
+        store: Arc<dyn KeyStore>,
+        salt: String,
+        cache_ttl: Duration,
+        cache_capacity: u64,
+    ) -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(cache_capacity)
             .time_to_live(cache_ttl)
@@ -108,27 +125,35 @@ impl Authenticator {
         let record = match self.cache.get(&hash).await {
             Some(cached) => cached,
             None => {
-                let found = self
-                    .store
-                    .find_by_fast_hash(&hash)
-                    .await
-                    .map_err(|error| {
-                        tracing::warn!(%error, "key store unavailable");
-                        IngestError::Unavailable("key store unavailable, retry later".into())
-                    })?;
+                let found = self.store.find_by_fast_hash(&hash).await.map_err(|error| {
+                    tracing::warn!(%error, "key store unavailable");
+                    IngestError::Unavailable("key store unavailable, retry later".into())
+                })?;
                 self.cache.insert(hash.clone(), found.clone()).await;
                 found
             }
         };
         let record = record
-            .filter(|record| bool::from(record.fast_hashed_secret_key.as_bytes().ct_eq(hash.as_bytes())))
+            .filter(|record| {
+                bool::from(
+                    record
+                        .fast_hashed_secret_key
+                        .as_bytes()
+                        .ct_eq(hash.as_bytes()),
+                )
+            })
             .ok_or_else(|| IngestError::Unauthenticated("invalid API key".into()))?;
         if let Some(public_key) = &credentials.public_key
             && !bool::from(public_key.as_bytes().ct_eq(record.public_key.as_bytes()))
         {
-            return Err(IngestError::Unauthenticated("public key does not match the secret key".into()));
+            return Err(IngestError::Unauthenticated(
+                "public key does not match the secret key".into(),
+            ));
         }
-        Ok(Project { project_id: record.project_id, api_key_id: record.id })
+        Ok(Project {
+            project_id: record.project_id,
+            api_key_id: record.id,
+        })
     }
 }
 
@@ -151,7 +176,13 @@ mod tests {
         assert_eq!(credentials.public_key.as_deref(), Some("pk-lf-1"));
         assert_eq!(credentials.secret_key, "sk-lf-2:x");
         let bearer = parse_authorization(Some("bearer sk-lf-3")).unwrap();
-        assert_eq!(bearer, Credentials { public_key: None, secret_key: "sk-lf-3".into() });
+        assert_eq!(
+            bearer,
+            Credentials {
+                public_key: None,
+                secret_key: "sk-lf-3".into()
+            }
+        );
         assert!(parse_authorization(None).is_err());
         assert!(parse_authorization(Some("Basic !!!")).is_err());
         assert!(parse_authorization(Some("Token abc")).is_err());

@@ -38,7 +38,10 @@ impl SdkInfo {
                 .map(|v| v.chars().take(64).collect())
                 .unwrap_or_else(|| "unknown".to_owned())
         };
-        Self { name: clean(name), version: clean(version) }
+        Self {
+            name: clean(name),
+            version: clean(version),
+        }
     }
 }
 
@@ -76,16 +79,19 @@ impl Gateway {
             })
             .collect();
         if !batches.is_empty() {
-            self.publisher.publish(batches).await.map_err(|error| match error {
-                PublishError::Full => IngestError::Unavailable(error.to_string()),
-                PublishError::Closed => IngestError::Unavailable(error.to_string()),
-                PublishError::Store(_) => {
-                    tracing::warn!(%error, "publish failed");
-                    IngestError::Unavailable("the store is unavailable, retry later".into())
-                }
-            })?;
+            self.publisher
+                .publish(batches)
+                .await
+                .map_err(|error| match error {
+                    PublishError::Full => IngestError::Unavailable(error.to_string()),
+                    PublishError::Closed => IngestError::Unavailable(error.to_string()),
+                    PublishError::Store(_) => {
+                        tracing::warn!(%error, "publish failed");
+                        IngestError::Unavailable("the store is unavailable, retry later".into())
+                    }
+                })?;
         }
-        let partial_success = (converted.rejected_spans > 0).then(|| ExportTracePartialSuccess {
+        let partial_success = (converted.rejected_spans > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: converted.rejected_spans,
             error_message: converted.rejection_message,
         });

@@ -14,7 +14,11 @@ use crate::store::Store;
 
 /// Runs until every sender is dropped and the queue is drained (that is the shutdown path:
 /// nothing accepted is left unwritten).
-pub async fn run_local_pipeline(mut rx: mpsc::Receiver<Submission>, store: Arc<dyn Store>, max_rows: usize) {
+pub async fn run_local_pipeline(
+    mut rx: mpsc::Receiver<Submission>,
+    store: Arc<dyn Store>,
+    max_rows: usize,
+) {
     while let Some(first) = rx.recv().await {
         let mut rows = first.batches.iter().map(|b| b.rows.len()).sum::<usize>();
         let mut submissions = vec![first];
@@ -27,9 +31,13 @@ pub async fn run_local_pipeline(mut rx: mpsc::Receiver<Submission>, store: Arc<d
                 Err(_) => break,
             }
         }
-        let (batches, acks): (Vec<_>, Vec<_>) = submissions.into_iter().map(|s| (s.batches, s.ack)).unzip();
+        let (batches, acks): (Vec<_>, Vec<_>) =
+            submissions.into_iter().map(|s| (s.batches, s.ack)).unzip();
         let stored = enrich(batches.into_iter().flatten().collect(), now_us());
-        let result = store.write(&stored).await.map_err(|error| error.to_string());
+        let result = store
+            .write(&stored)
+            .await
+            .map_err(|error| error.to_string());
         if let Err(error) = &result {
             tracing::error!(%error, rows = stored.len(), "store write failed; clients get 503 and retry");
         } else {
@@ -43,5 +51,8 @@ pub async fn run_local_pipeline(mut rx: mpsc::Receiver<Submission>, store: Arc<d
 }
 
 fn now_us() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
 }

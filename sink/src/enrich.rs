@@ -35,7 +35,10 @@ pub fn usage_details(provided: &BTreeMap<String, u64>) -> BTreeMap<String, u64> 
 /// those were given (Langfuse §5.4).
 pub fn cost_details(provided: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
     let mut cost = provided.clone();
-    if !cost.is_empty() && !cost.contains_key("total") && cost.keys().all(|k| k == "input" || k == "output") {
+    if !cost.is_empty()
+        && !cost.contains_key("total")
+        && cost.keys().all(|k| k == "input" || k == "output")
+    {
         cost.insert("total".into(), cost.values().sum());
     }
     cost
@@ -46,7 +49,14 @@ pub fn enrich(batches: Vec<EventBatch>, now_us: i64) -> Vec<StoredRow> {
     batches
         .into_iter()
         .flat_map(|batch| {
-            let EventBatch { project_id, api_key_id, sdk_name, sdk_version, rows, .. } = batch;
+            let EventBatch {
+                project_id,
+                api_key_id,
+                sdk_name,
+                sdk_version,
+                rows,
+                ..
+            } = batch;
             rows.into_iter().map(move |row| StoredRow {
                 project_id: project_id.clone(),
                 ingestion_api_key: api_key_id.clone(),
@@ -68,7 +78,11 @@ mod tests {
 
     #[test]
     fn total_is_the_sum_when_missing() {
-        let provided = BTreeMap::from([("input".to_string(), 10), ("output".to_string(), 5), ("input_cached_tokens".to_string(), 3)]);
+        let provided = BTreeMap::from([
+            ("input".to_string(), 10),
+            ("output".to_string(), 5),
+            ("input_cached_tokens".to_string(), 3),
+        ]);
         assert_eq!(usage_details(&provided)["total"], 18);
         let with_total = BTreeMap::from([("input".to_string(), 10), ("total".to_string(), 99)]);
         assert_eq!(usage_details(&with_total)["total"], 99);
@@ -77,7 +91,10 @@ mod tests {
 
     #[test]
     fn provided_costs_get_a_total_only_for_input_output() {
-        let cost = cost_details(&BTreeMap::from([("input".to_string(), 0.5), ("output".to_string(), 0.25)]));
+        let cost = cost_details(&BTreeMap::from([
+            ("input".to_string(), 0.5),
+            ("output".to_string(), 0.25),
+        ]));
         assert_eq!(cost["total"], 0.75);
         let other = cost_details(&BTreeMap::from([("input_tokens".to_string(), 0.5)]));
         assert!(!other.contains_key("total"));

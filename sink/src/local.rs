@@ -39,10 +39,12 @@ impl LocalQueue {
     /// Enqueues the batches and waits until the store committed them.
     pub async fn submit(&self, batches: Vec<EventBatch>) -> Result<(), SubmitError> {
         let (ack, done) = oneshot::channel();
-        self.tx.try_send(Submission { batches, ack }).map_err(|error| match error {
-            mpsc::error::TrySendError::Full(_) => SubmitError::Full,
-            mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
-        })?;
+        self.tx
+            .try_send(Submission { batches, ack })
+            .map_err(|error| match error {
+                mpsc::error::TrySendError::Full(_) => SubmitError::Full,
+                mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
+            })?;
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(SubmitError::Store(error)),

@@ -40,11 +40,14 @@ pub struct EventRecord {
     pub output: String,
     pub metadata_names: Vec<String>,
     pub metadata_values: Vec<String>,
+    pub trace_input: String,
+    pub trace_output: String,
 }
 
 /// ISO-8601 UTC with millisecond precision, as Langfuse's API returns times.
 pub fn iso_time(us: i64) -> Value {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    let format =
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
         .ok()
         .and_then(|time| time.format(&format).ok())
@@ -52,7 +55,11 @@ pub fn iso_time(us: i64) -> Value {
 }
 
 fn text_or_null(text: &str) -> Value {
-    if text.is_empty() { Value::Null } else { Value::String(text.to_owned()) }
+    if text.is_empty() {
+        Value::Null
+    } else {
+        Value::String(text.to_owned())
+    }
 }
 
 /// Content that arrived as JSON text is returned as JSON; other text as a string.
@@ -89,7 +96,10 @@ fn insert_path(map: &mut Map<String, Value>, path: &str, leaf: Value) -> bool {
             map.insert(path.to_owned(), leaf);
             true
         }
-        Some((head, rest)) => match map.entry(head.to_owned()).or_insert_with(|| Value::Object(Map::new())) {
+        Some((head, rest)) => match map
+            .entry(head.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()))
+        {
             Value::Object(child) => insert_path(child, rest, leaf),
             _ => false,
         },
@@ -97,7 +107,10 @@ fn insert_path(map: &mut Map<String, Value>, path: &str, leaf: Value) -> bool {
 }
 
 fn total_cost(record: &EventRecord) -> Value {
-    record.cost_details.get("total").map_or(Value::Null, |total| json!(total))
+    record
+        .cost_details
+        .get("total")
+        .map_or(Value::Null, |total| json!(total))
 }
 
 /// One observation in the public API shape.
@@ -140,16 +153,36 @@ pub fn trace(records: &[EventRecord]) -> Option<Value> {
     // Root first, then the others in start order: the first non-empty value wins.
     let ordered: Vec<&EventRecord> = root.into_iter().chain(records.iter()).collect();
     let pick = |field: fn(&EventRecord) -> &str| {
-        ordered.iter().map(|r| field(r)).find(|v| !v.is_empty()).map_or(Value::Null, |v| Value::String(v.to_owned()))
+        ordered
+            .iter()
+            .map(|r| field(r))
+            .find(|v| !v.is_empty())
+            .map_or(Value::Null, |v| Value::String(v.to_owned()))
     };
     let name = match pick(|r| &r.trace_name) {
         Value::Null => root.map_or(Value::Null, |r| Value::String(r.name.clone())),
         name => name,
     };
-    let tags = ordered.iter().map(|r| &r.tags).find(|t| !t.is_empty()).cloned().unwrap_or_default();
-    let start = records.iter().map(|r| r.start_time_us).min().unwrap_or(first.start_time_us);
-    let end = records.iter().filter_map(|r| r.end_time_us).max().unwrap_or(start);
-    let total_cost: f64 = records.iter().filter_map(|r| r.cost_details.get("total")).sum();
+    let tags = ordered
+        .iter()
+        .map(|r| &r.tags)
+        .find(|t| !t.is_empty())
+        .cloned()
+        .unwrap_or_default();
+    let start = records
+        .iter()
+        .map(|r| r.start_time_us)
+        .min()
+        .unwrap_or(first.start_time_us);
+    let end = records
+        .iter()
+        .filter_map(|r| r.end_time_us)
+        .max()
+        .unwrap_or(start);
+    let total_cost: f64 = records
+        .iter()
+        .filter_map(|r| r.cost_details.get("total"))
+        .sum();
     Some(json!({
         "id": first.trace_id,
         "name": name,
@@ -161,13 +194,26 @@ pub fn trace(records: &[EventRecord]) -> Option<Value> {
         "release": pick(|r| &r.release),
         "version": pick(|r| &r.version),
         "public": ordered.iter().any(|r| r.public),
-        "input": root.map_or(Value::Null, |r| content(&r.input)),
-        "output": root.map_or(Value::Null, |r| content(&r.output)),
+        "input": trace_content(&ordered, root, |r| &r.trace_input, |r| &r.input),
+        "output": trace_content(&ordered, root, |r| &r.trace_output, |r| &r.output),
         "metadata": root.map_or_else(|| json!({}), |r| metadata(&r.metadata_names, &r.metadata_values)),
         "latency": (end - start) as f64 / 1e6,
         "totalCost": total_cost,
         "observations": records.iter().map(observation).collect::<Vec<_>>(),
     }))
+}
+
+/// Trace I/O: what a span set explicitly for the trace, else the root observation's I/O.
+fn trace_content(
+    ordered: &[&EventRecord],
+    root: Option<&EventRecord>,
+    explicit: fn(&EventRecord) -> &str,
+    observed: fn(&EventRecord) -> &str,
+) -> Value {
+    match ordered.iter().map(|r| explicit(r)).find(|v| !v.is_empty()) {
+        Some(text) => content(text),
+        None => root.map_or(Value::Null, |r| content(observed(r))),
+    }
 }
 
 #[cfg(test)]
@@ -176,7 +222,10 @@ mod tests {
 
     #[test]
     fn times_are_iso_milliseconds() {
-        assert_eq!(iso_time(1_746_026_930_686_364), json!("2025-04-30T15:28:50.686Z"));
+        assert_eq!(
+            iso_time(1_746_026_930_686_364),
+            json!("2025-04-30T15:28:50.686Z")
+        );
     }
 
     #[test]
@@ -198,8 +247,18 @@ mod tests {
 
     #[test]
     fn trace_name_falls_back_to_the_root_span() {
-        let root = EventRecord { trace_id: "t".into(), span_id: "a".into(), name: "root".into(), ..Default::default() };
-        let child = EventRecord { parent_span_id: "a".into(), span_id: "b".into(), user_id: "u1".into(), ..root.clone() };
+        let root = EventRecord {
+            trace_id: "t".into(),
+            span_id: "a".into(),
+            name: "root".into(),
+            ..Default::default()
+        };
+        let child = EventRecord {
+            parent_span_id: "a".into(),
+            span_id: "b".into(),
+            user_id: "u1".into(),
+            ..root.clone()
+        };
         let trace = trace(&[root, child]).unwrap();
         assert_eq!(trace["name"], "root");
         assert_eq!(trace["userId"], "u1");

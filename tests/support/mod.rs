@@ -17,7 +17,10 @@ pub const PUBLIC_KEY: &str = "pk-lf-test-0000-0000-000000000001";
 pub const SECRET_KEY: &str = "sk-lf-test-0000-0000-000000000001";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// A running `spanbridge serve` in embedded mode.
@@ -38,14 +41,27 @@ impl Server {
     /// Starts with extra `SPANBRIDGE_*` environment variables.
     pub fn start_with(extra_env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut server = Server { child: None, dir, http_port: 0, grpc_port: 0, env: Vec::new() };
+        let mut server = Server {
+            child: None,
+            dir,
+            http_port: 0,
+            grpc_port: 0,
+            env: Vec::new(),
+        };
         server.env = vec![
-            ("SPANBRIDGE_EMBEDDED__PATH".into(), server.db_path().display().to_string()),
+            (
+                "SPANBRIDGE_EMBEDDED__PATH".into(),
+                server.db_path().display().to_string(),
+            ),
             ("SPANBRIDGE_INIT_PUBLIC_KEY".into(), PUBLIC_KEY.into()),
             ("SPANBRIDGE_INIT_SECRET_KEY".into(), SECRET_KEY.into()),
             ("SPANBRIDGE_INIT_PROJECT_NAME".into(), "e2e".into()),
         ];
-        server.env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        server.env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         server.spawn();
         server
     }
@@ -60,8 +76,14 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
             .arg("serve")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("SPANBRIDGE_GATEWAY__HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
-            .env("SPANBRIDGE_GATEWAY__GRPC_ADDR", format!("127.0.0.1:{}", self.grpc_port))
+            .env(
+                "SPANBRIDGE_GATEWAY__HTTP_ADDR",
+                format!("127.0.0.1:{}", self.http_port),
+            )
+            .env(
+                "SPANBRIDGE_GATEWAY__GRPC_ADDR",
+                format!("127.0.0.1:{}", self.grpc_port),
+            )
             .env("SPANBRIDGE_LOG__LEVEL", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -79,10 +101,17 @@ impl Server {
             {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("spanbridge exited during start: {status}");
             }
-            assert!(Instant::now() < deadline, "spanbridge did not start listening within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "spanbridge did not start listening within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -98,13 +127,19 @@ impl Server {
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut child = self.child.take().expect("server running");
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "spanbridge did not stop within 30 s of SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "spanbridge did not stop within 30 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -121,7 +156,12 @@ impl Server {
     pub fn cli(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_spanbridge"))
             .args(args)
-            .envs(self.env.iter().filter(|(k, _)| !k.starts_with("SPANBRIDGE_INIT")).map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                self.env
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with("SPANBRIDGE_INIT"))
+                    .map(|(k, v)| (k.as_str(), v.as_str())),
+            )
             .output()
             .expect("run spanbridge")
     }
@@ -137,7 +177,10 @@ impl Drop for Server {
 }
 
 pub fn basic_auth(public_key: &str, secret_key: &str) -> String {
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"))
+    )
 }
 
 pub fn test_auth() -> String {
@@ -145,26 +188,55 @@ pub fn test_auth() -> String {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
 }
 
 /// GET a read-API path with the test key; returns status and JSON body.
 pub async fn get_json(server: &Server, path: &str, auth: &str) -> (u16, serde_json::Value) {
-    let response = client().get(server.http_url(path)).header("authorization", auth).send().await.expect("GET");
+    let response = client()
+        .get(server.http_url(path))
+        .header("authorization", auth)
+        .send()
+        .await
+        .expect("GET");
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(serde_json::Value::Null))
+    (
+        status,
+        response.json().await.unwrap_or(serde_json::Value::Null),
+    )
 }
 
 pub fn string_attr(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
 }
 
 pub fn int_attr(key: &str, value: i64) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        ..Default::default()
+    }
 }
 
 /// A span with the given hex ids (parent "" for a root), 1.5 s long, starting at `start_ns`.
-pub fn span(trace_id: &str, span_id: &str, parent: &str, name: &str, attributes: Vec<KeyValue>) -> Span {
+pub fn span(
+    trace_id: &str,
+    span_id: &str,
+    parent: &str,
+    name: &str,
+    attributes: Vec<KeyValue>,
+) -> Span {
     let start_ns = 1_786_003_200_123_456_789u64;
     Span {
         trace_id: hex::decode(trace_id).expect("hex trace id"),
@@ -185,11 +257,18 @@ pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![string_attr("service.name", "e2e-service"), string_attr("telemetry.sdk.language", "rust")],
+                attributes: vec![
+                    string_attr("service.name", "e2e-service"),
+                    string_attr("telemetry.sdk.language", "rust"),
+                ],
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "e2e-scope".into(), version: "1.0.0".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "e2e-scope".into(),
+                    version: "1.0.0".into(),
+                    ..Default::default()
+                }),
                 spans,
                 ..Default::default()
             }],
@@ -201,17 +280,32 @@ pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
 /// A root agent span and a child chat generation with GenAI usage, user and session.
 pub fn genai_trace(trace_id: &str) -> ExportTraceServiceRequest {
     request(vec![
-        span(trace_id, "1111111111111111", "", "agent-run", vec![
-            string_attr("langfuse.trace.name", "support-chat"),
-            string_attr("user.id", "user-42"),
-            string_attr("session.id", "session-7"),
-        ]),
-        span(trace_id, "2222222222222222", "1111111111111111", "chat gpt-4o", vec![
-            string_attr("gen_ai.operation.name", "chat"),
-            string_attr("gen_ai.request.model", "gpt-4o"),
-            int_attr("gen_ai.usage.input_tokens", 120),
-            int_attr("gen_ai.usage.output_tokens", 30),
-            string_attr("gen_ai.input.messages", r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#),
-        ]),
+        span(
+            trace_id,
+            "1111111111111111",
+            "",
+            "agent-run",
+            vec![
+                string_attr("langfuse.trace.name", "support-chat"),
+                string_attr("user.id", "user-42"),
+                string_attr("session.id", "session-7"),
+            ],
+        ),
+        span(
+            trace_id,
+            "2222222222222222",
+            "1111111111111111",
+            "chat gpt-4o",
+            vec![
+                string_attr("gen_ai.operation.name", "chat"),
+                string_attr("gen_ai.request.model", "gpt-4o"),
+                int_attr("gen_ai.usage.input_tokens", 120),
+                int_attr("gen_ai.usage.output_tokens", 30),
+                string_attr(
+                    "gen_ai.input.messages",
+                    r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#,
+                ),
+            ],
+        ),
     ])
 }

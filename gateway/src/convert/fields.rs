@@ -93,6 +93,11 @@ pub const PUBLIC: &[Source] = &[Attr("langfuse.trace.public"), Attr("langfuse.pu
 /// Explicit trace name, valid on any span (§3.3).
 pub const TRACE_NAME: &[Source] = &[Attr("langfuse.trace.name")];
 
+/// Explicit trace input / output, valid on any span (§3.3: a non-root trace update carries
+/// I/O only from these keys). Otherwise the read API shows the root observation's I/O.
+pub const TRACE_INPUT: &[Source] = &[Attr("langfuse.trace.input")];
+pub const TRACE_OUTPUT: &[Source] = &[Attr("langfuse.trace.output")];
+
 /// Trace name hints that name the workflow itself, used before the root span's name
 /// (genai-semconv §7 "(add)"): OpenLLMetry names its root span `<workflow>.workflow`.
 pub const TRACE_NAME_HINT: &[Source] = &[

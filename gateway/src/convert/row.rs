@@ -59,6 +59,12 @@ pub fn build(
         .unwrap_or_default();
     row.public = first(view, fields::PUBLIC).is_some_and(|v| value::is_true(&v));
     row.is_app_root = first(view, fields::IS_APP_ROOT).is_some_and(|v| value::is_true(&v));
+    row.trace_input = first(view, fields::TRACE_INPUT)
+        .map(|v| value::to_text(&v))
+        .unwrap_or_default();
+    row.trace_output = first(view, fields::TRACE_OUTPUT)
+        .map(|v| value::to_text(&v))
+        .unwrap_or_default();
     let is_root = fields::is_root(view);
     let hints = TraceHints {
         is_root,

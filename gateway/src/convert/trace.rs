@@ -3,7 +3,7 @@
 //! and public from each span's *own* attributes, so a trace whose root span is exported later
 //! or filtered out has none of them, and `gen_ai.conversation.id` on a child never reaches the
 //! trace. Here a value found on any span of the trace is copied onto every row of that trace
-//! in the request: root spans first, then the others in request order.
+//! in the request (so is an explicit `langfuse.trace.input` / `.output`): root spans first, then the others in request order.
 
 use spanbridge_proto::EventRow;
 
@@ -28,6 +28,8 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
     let user_id = first(&|i| Some(rows[i].user_id.clone())).unwrap_or_default();
     let session_id = first(&|i| Some(rows[i].session_id.clone())).unwrap_or_default();
     let release = first(&|i| Some(rows[i].release.clone()));
+    let trace_input = first(&|i| Some(rows[i].trace_input.clone())).unwrap_or_default();
+    let trace_output = first(&|i| Some(rows[i].trace_output.clone())).unwrap_or_default();
     let public = rows.iter().any(|r| r.public);
     let mut tags: Vec<String> = Vec::new();
     for &i in &order {
@@ -44,6 +46,8 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
         row.session_id.clone_from(&session_id);
         row.tags.clone_from(&tags);
         row.public = public;
+        row.trace_input.clone_from(&trace_input);
+        row.trace_output.clone_from(&trace_output);
         if let Some(release) = release.as_ref().filter(|_| row.release.is_empty()) {
             row.release.clone_from(release);
         }

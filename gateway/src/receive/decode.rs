@@ -46,7 +46,11 @@ impl Encoding {
 }
 
 /// Undoes `Content-Encoding` (gzip, zstd, deflate, identity), refusing output over `limit`.
-pub fn decompress(body: &[u8], content_encoding: Option<&str>, limit: usize) -> Result<Vec<u8>, IngestError> {
+pub fn decompress(
+    body: &[u8],
+    content_encoding: Option<&str>,
+    limit: usize,
+) -> Result<Vec<u8>, IngestError> {
     let encoding = content_encoding.map(|value| value.trim().to_ascii_lowercase());
     let reader: Box<dyn Read + '_> = match encoding.as_deref() {
         None | Some("") | Some("identity") => {
@@ -57,9 +61,7 @@ pub fn decompress(body: &[u8], content_encoding: Option<&str>, limit: usize) -> 
         }
         Some("gzip") | Some("x-gzip") => Box::new(flate2::read::GzDecoder::new(body)),
         // HTTP "deflate" is the zlib format; some clients send raw deflate, so accept both.
-        Some("deflate") if has_zlib_header(body) => {
-            Box::new(flate2::read::ZlibDecoder::new(body))
-        }
+        Some("deflate") if has_zlib_header(body) => Box::new(flate2::read::ZlibDecoder::new(body)),
         Some("deflate") => Box::new(flate2::read::DeflateDecoder::new(body)),
         Some("zstd") => Box::new(
             zstd::stream::read::Decoder::new(body)
@@ -75,7 +77,9 @@ pub fn decompress(body: &[u8], content_encoding: Option<&str>, limit: usize) -> 
     reader
         .take(limit as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|error| IngestError::BadRequest(format!("could not decompress the body: {error}")))?;
+        .map_err(|error| {
+            IngestError::BadRequest(format!("could not decompress the body: {error}"))
+        })?;
     if out.len() > limit {
         return Err(IngestError::PayloadTooLarge { limit });
     }
@@ -88,13 +92,76 @@ fn has_zlib_header(body: &[u8]) -> bool {
 }
 
 /// Decodes an OTLP trace export in the given encoding.
-pub fn decode_request(body: &[u8], encoding: Encoding) -> Result<ExportTraceServiceRequest, IngestError> {
+pub fn decode_request(
+    body: &[u8],
+    encoding: Encoding,
+) -> Result<ExportTraceServiceRequest, IngestError> {
     match encoding {
         Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
             .map_err(|error| IngestError::BadRequest(format!("invalid OTLP protobuf: {error}"))),
-        Encoding::Json => serde_json::from_slice(body)
-            .map_err(|error| IngestError::BadRequest(format!("invalid OTLP JSON: {error}"))),
+        Encoding::Json => serde_json::from_slice(body).or_else(|error| {
+            lenient_json(body)
+                .ok_or_else(|| IngestError::BadRequest(format!("invalid OTLP JSON: {error}")))
+        }),
     }
+}
+
+/// Second chance for OTLP/JSON that strict proto3 decoding refused but whose meaning is clear:
+/// `doubleValue` as a string (proto3 JSON allows it; e.g. `"0.000151"`), and enum names instead
+/// of numbers for span `kind` and status `code`. Only runs after a failed strict decode, so
+/// well-formed traffic pays nothing for it.
+fn lenient_json(body: &[u8]) -> Option<ExportTraceServiceRequest> {
+    fn fix(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    match (key.as_str(), &*child) {
+                        ("doubleValue", serde_json::Value::String(text)) => {
+                            if let Some(number) = text
+                                .trim()
+                                .parse::<f64>()
+                                .ok()
+                                .and_then(serde_json::Number::from_f64)
+                            {
+                                *child = serde_json::Value::Number(number);
+                            }
+                        }
+                        ("kind", serde_json::Value::String(name)) => {
+                            const KINDS: [&str; 6] = [
+                                "UNSPECIFIED",
+                                "INTERNAL",
+                                "SERVER",
+                                "CLIENT",
+                                "PRODUCER",
+                                "CONSUMER",
+                            ];
+                            let name = name.trim_start_matches("SPAN_KIND_");
+                            if let Some(index) =
+                                KINDS.iter().position(|k| k.eq_ignore_ascii_case(name))
+                            {
+                                *child = serde_json::Value::from(index);
+                            }
+                        }
+                        ("code", serde_json::Value::String(name)) => {
+                            const CODES: [&str; 3] = ["UNSET", "OK", "ERROR"];
+                            let name = name.trim_start_matches("STATUS_CODE_");
+                            if let Some(index) =
+                                CODES.iter().position(|c| c.eq_ignore_ascii_case(name))
+                            {
+                                *child = serde_json::Value::from(index);
+                            }
+                        }
+                        _ => fix(child),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(fix),
+            _ => {}
+        }
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    fix(&mut value);
+    serde_json::from_value(value).ok()
 }
 
 #[cfg(test)]
@@ -111,23 +178,64 @@ mod tests {
         assert!(compressed.len() < 10_000);
         let error = decompress(&compressed, Some("gzip"), 64 * 1024).unwrap_err();
         assert!(matches!(error, IngestError::PayloadTooLarge { .. }));
-        assert_eq!(decompress(&compressed, Some("gzip"), 1 << 20).unwrap().len(), 1 << 20);
+        assert_eq!(
+            decompress(&compressed, Some("gzip"), 1 << 20)
+                .unwrap()
+                .len(),
+            1 << 20
+        );
     }
 
     #[test]
     fn deflate_accepts_zlib_and_raw() {
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         zlib.write_all(b"hello").unwrap();
-        assert_eq!(decompress(&zlib.finish().unwrap(), Some("deflate"), 100).unwrap(), b"hello");
-        let mut raw = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        assert_eq!(
+            decompress(&zlib.finish().unwrap(), Some("deflate"), 100).unwrap(),
+            b"hello"
+        );
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(b"hello").unwrap();
-        assert_eq!(decompress(&raw.finish().unwrap(), Some("deflate"), 100).unwrap(), b"hello");
+        assert_eq!(
+            decompress(&raw.finish().unwrap(), Some("deflate"), 100).unwrap(),
+            b"hello"
+        );
+    }
+
+    #[test]
+    fn json_double_strings_and_enum_names_are_accepted() {
+        let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c",
+            "spanId":"b7ad6b7169203331","name":"s","kind":"SPAN_KIND_CLIENT","status":{"code":"STATUS_CODE_ERROR"},
+            "attributes":[{"key":"cost","value":{"doubleValue":"0.000151"}}]}]}]}]}"#;
+        let request = decode_request(body, Encoding::Json).unwrap();
+        let span = &request.resource_spans[0].scope_spans[0].spans[0];
+        assert_eq!(span.kind, 3);
+        assert_eq!(span.status.as_ref().unwrap().code, 2);
+        let value = span.attributes[0]
+            .value
+            .as_ref()
+            .unwrap()
+            .value
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            *value,
+            opentelemetry_proto::tonic::common::v1::any_value::Value::DoubleValue(0.000151)
+        );
+        assert!(decode_request(b"{\"resourceSpans\": 1}", Encoding::Json).is_err());
     }
 
     #[test]
     fn content_types() {
-        assert_eq!(Encoding::from_content_type(Some("Application/JSON; charset=utf-8")).unwrap(), Encoding::Json);
-        assert_eq!(Encoding::from_content_type(Some("application/x-protobuf")).unwrap(), Encoding::Protobuf);
+        assert_eq!(
+            Encoding::from_content_type(Some("Application/JSON; charset=utf-8")).unwrap(),
+            Encoding::Json
+        );
+        assert_eq!(
+            Encoding::from_content_type(Some("application/x-protobuf")).unwrap(),
+            Encoding::Protobuf
+        );
         assert!(Encoding::from_content_type(Some("text/plain")).is_err());
         assert!(Encoding::from_content_type(None).is_err());
     }

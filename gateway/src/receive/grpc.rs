@@ -3,8 +3,12 @@
 
 use std::sync::Arc;
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status};
 
@@ -35,7 +39,11 @@ impl TraceService for GrpcReceiver {
         let (metadata, _, message) = request.into_parts();
         let text = |name: &str| metadata.get(name).and_then(|value| value.to_str().ok());
         let result = async {
-            let project = self.gateway.auth.authenticate(text("authorization")).await?;
+            let project = self
+                .gateway
+                .auth
+                .authenticate(text("authorization"))
+                .await?;
             let sdk = SdkInfo::new(text("x-langfuse-sdk-name"), text("x-langfuse-sdk-version"));
             self.gateway.ingest(&project, &sdk, message).await
         }

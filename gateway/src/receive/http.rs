@@ -43,7 +43,11 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-async fn export_traces(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, body: Body) -> Response {
+async fn export_traces(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     // Errors before the content type is known are answered in JSON.
     let encoding = Encoding::from_content_type(header_str(&headers, "content-type"));
     let reply_encoding = *encoding.as_ref().unwrap_or(&Encoding::Json);
@@ -53,7 +57,11 @@ async fn export_traces(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, 
                 Encoding::Protobuf => response.encode_to_vec(),
                 Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
             };
-            ([(header::CONTENT_TYPE, reply_encoding.content_type())], bytes).into_response()
+            (
+                [(header::CONTENT_TYPE, reply_encoding.content_type())],
+                bytes,
+            )
+                .into_response()
         }
         Err(error) => {
             tracing::info!(protocol = "http", encoding = reply_encoding.label(), reason = error.reason(), %error, "export rejected");
@@ -67,9 +75,13 @@ async fn export(
     headers: &HeaderMap,
     encoding: Result<Encoding, IngestError>,
     body: Body,
-) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse, IngestError> {
+) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse, IngestError>
+{
     // Authenticate before reading the body: a bad key costs us nothing.
-    let project = gateway.auth.authenticate(header_str(headers, "authorization")).await?;
+    let project = gateway
+        .auth
+        .authenticate(header_str(headers, "authorization"))
+        .await?;
     let encoding = encoding?;
     let limit = gateway.limits.max_body_bytes;
     let raw = read_body(body, limit).await?;
@@ -79,7 +91,8 @@ async fn export(
     drop(plain);
     let sdk = SdkInfo::new(
         header_str(headers, "x-langfuse-sdk-name").or(header_str(headers, "x_langfuse_sdk_name")),
-        header_str(headers, "x-langfuse-sdk-version").or(header_str(headers, "x_langfuse_sdk_version")),
+        header_str(headers, "x-langfuse-sdk-version")
+            .or(header_str(headers, "x_langfuse_sdk_version")),
     );
     gateway.ingest(&project, &sdk, request).await
 }
@@ -98,15 +111,27 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
 }
 
 fn error_response(error: &IngestError, encoding: Encoding) -> Response {
-    let status = RpcStatus { code: error.grpc_code() as i32, message: error.to_string() };
+    let status = RpcStatus {
+        code: error.grpc_code() as i32,
+        message: error.to_string(),
+    };
     let body = match encoding {
         Encoding::Protobuf => status.encode_to_vec(),
-        Encoding::Json => serde_json::to_vec(&json!({"code": status.code, "message": status.message}))
-            .unwrap_or_default(),
+        Encoding::Json => {
+            serde_json::to_vec(&json!({"code": status.code, "message": status.message}))
+                .unwrap_or_default()
+        }
     };
-    let mut response = (error.http_status(), [(header::CONTENT_TYPE, encoding.content_type())], body).into_response();
+    let mut response = (
+        error.http_status(),
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response();
     if error.is_retryable() {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
     response
 }
@@ -114,9 +139,15 @@ fn error_response(error: &IngestError, encoding: Encoding) -> Response {
 /// Read API errors use Langfuse's public API body `{"message", "error"}`.
 fn api_error(status: StatusCode, message: &str) -> Response {
     let error = status.canonical_reason().unwrap_or("Error");
-    let mut response = (status, axum::Json(json!({"message": message, "error": error}))).into_response();
+    let mut response = (
+        status,
+        axum::Json(json!({"message": message, "error": error})),
+    )
+        .into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
     }
     response
 }
@@ -131,17 +162,27 @@ async fn read_project(gateway: &Gateway, headers: &HeaderMap) -> Result<Project,
 
 fn store_unavailable(error: String) -> Response {
     tracing::warn!(%error, "read query failed");
-    api_error(StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable, retry later")
+    api_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the store is unavailable, retry later",
+    )
 }
 
-async fn get_trace(State(gateway): State<Arc<Gateway>>, headers: HeaderMap, Path(trace_id): Path<String>) -> Response {
+async fn get_trace(
+    State(gateway): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Path(trace_id): Path<String>,
+) -> Response {
     let project = match read_project(&gateway, &headers).await {
         Ok(project) => project,
         Err(response) => return response,
     };
     match gateway.reader.trace(&project.project_id, &trace_id).await {
         Ok(Some(trace)) => axum::Json(trace).into_response(),
-        Ok(None) => api_error(StatusCode::NOT_FOUND, &format!("Trace {trace_id} not found within authorized project")),
+        Ok(None) => api_error(
+            StatusCode::NOT_FOUND,
+            &format!("Trace {trace_id} not found within authorized project"),
+        ),
         Err(error) => store_unavailable(error),
     }
 }
@@ -162,9 +203,16 @@ async fn list_observations(
         Err(response) => return response,
     };
     let Some(trace_id) = query.trace_id.filter(|id| !id.is_empty()) else {
-        return api_error(StatusCode::BAD_REQUEST, "the traceId query parameter is required");
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "the traceId query parameter is required",
+        );
     };
-    match gateway.reader.observations(&project.project_id, &trace_id).await {
+    match gateway
+        .reader
+        .observations(&project.project_id, &trace_id)
+        .await
+    {
         Ok(data) => {
             let total = data.len();
             axum::Json(json!({

@@ -110,6 +110,8 @@ CREATE TABLE events (
     ingestion_api_key TEXT NOT NULL DEFAULT '',
     ingestion_sdk_name TEXT NOT NULL DEFAULT 'unknown',
     ingestion_sdk_version TEXT NOT NULL DEFAULT 'unknown',
+    trace_input TEXT NOT NULL DEFAULT '',
+    trace_output TEXT NOT NULL DEFAULT '',
     -- A re-sent span replaces its earlier row, like ReplacingMergeTree does in ClickHouse.
     PRIMARY KEY (project_id, trace_id, span_id)
 );

@@ -17,7 +17,10 @@ impl SqliteMeta {
 
     /// The active project key whose secret hashes to `fast_hash`. Keys of deleted projects,
     /// expired keys and organisation-scoped keys never authenticate ingestion.
-    pub async fn find_key_by_fast_hash(&self, fast_hash: &str) -> Result<Option<KeyRecord>, sqlx::Error> {
+    pub async fn find_key_by_fast_hash(
+        &self,
+        fast_hash: &str,
+    ) -> Result<Option<KeyRecord>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT k.id, k.project_id, k.public_key, k.fast_hashed_secret_key
              FROM api_keys k JOIN projects p ON p.id = k.project_id
@@ -36,7 +39,9 @@ impl SqliteMeta {
     }
 
     pub async fn project_count(&self) -> Result<i64, sqlx::Error> {
-        sqlx::query_scalar("SELECT count(*) FROM projects WHERE deleted_at IS NULL").fetch_one(&self.pool).await
+        sqlx::query_scalar("SELECT count(*) FROM projects WHERE deleted_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
     }
 
     /// The id of the project called `name`, created (with its own organisation) if absent.
@@ -74,7 +79,11 @@ impl SqliteMeta {
         Ok(found.is_some())
     }
 
-    pub async fn insert_key(&self, project_id: &str, key: &NewApiKey) -> Result<String, sqlx::Error> {
+    pub async fn insert_key(
+        &self,
+        project_id: &str,
+        key: &NewApiKey,
+    ) -> Result<String, sqlx::Error> {
         let id = new_id();
         sqlx::query(
             "INSERT INTO api_keys (id, note, public_key, hashed_secret_key, fast_hashed_secret_key,

@@ -30,10 +30,10 @@ const INSERT: &str = "INSERT OR REPLACE INTO events (
     experiment_item_metadata_values, experiment_item_root_span_id, source, service_name,
     service_version, scope_name, scope_version, telemetry_sdk_language, telemetry_sdk_name,
     telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, is_deleted,
-    ingestion_api_key, ingestion_sdk_name, ingestion_sdk_version
+    ingestion_api_key, ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
           ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0,
-          ?, ?, ?)";
+          ?, ?, ?, ?, ?)";
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -49,13 +49,17 @@ impl SqliteStore {
     }
 
     /// Every stored row of one trace of one project, ordered by start time.
-    pub async fn events_of_trace(&self, project_id: &str, trace_id: &str) -> Result<Vec<EventRecord>, sqlx::Error> {
+    pub async fn events_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<EventRecord>, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT trace_id, span_id, parent_span_id, start_time, end_time, completion_start_time,
                     name, type, environment, version, release, trace_name, user_id, session_id,
                     tags, level, status_message, public, is_app_root, prompt_name, prompt_version,
                     provided_model_name, model_id, model_parameters, usage_details, cost_details,
-                    input, output, metadata_names, metadata_values
+                    input, output, metadata_names, metadata_values, trace_input, trace_output
              FROM events WHERE project_id = ? AND trace_id = ? AND is_deleted = 0
              ORDER BY start_time, span_id",
         )
@@ -96,6 +100,8 @@ impl SqliteStore {
                 output: row.get("output"),
                 metadata_names: from_json(row.get("metadata_names")),
                 metadata_values: from_json(row.get("metadata_values")),
+                trace_input: row.get("trace_input"),
+                trace_output: row.get("trace_output"),
             })
             .collect())
     }
@@ -171,6 +177,8 @@ impl Store for SqliteStore {
                 .bind(&stored.ingestion_api_key)
                 .bind(&stored.ingestion_sdk_name)
                 .bind(&stored.ingestion_sdk_version)
+                .bind(&r.trace_input)
+                .bind(&r.trace_output)
                 .execute(&mut *tx)
                 .await
                 .map_err(error)?;
