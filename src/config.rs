@@ -22,9 +22,14 @@ const NON_SETTING_ENV: &[&str] = &[
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub gateway: GatewaySettings,
+    pub admin: AdminSettings,
     pub embedded: EmbeddedSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub kafka: KafkaSettings,
+    pub clickhouse: ClickHouseSettings,
+    pub meta: MetaSettings,
+    pub sink: SinkSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +41,12 @@ pub struct GatewaySettings {
     pub http_addr: SocketAddr,
     /// Largest request body after decompression.
     pub max_body_bytes: usize,
+    /// Requests handled at once (both protocols); more are refused with 503 / UNAVAILABLE.
+    pub max_inflight_requests: usize,
+    /// Spans per second each project may send (token bucket, one second of burst); 0 = no limit.
+    pub project_spans_per_second: u32,
+    /// Longest one export request may take before it is answered 503 / UNAVAILABLE.
+    pub request_timeout_secs: u64,
     /// How long shutdown waits for in-flight requests and the final write.
     pub shutdown_timeout_secs: u64,
 }
@@ -46,8 +57,24 @@ impl Default for GatewaySettings {
             grpc_addr: SocketAddr::from(([0, 0, 0, 0], 4317)),
             http_addr: SocketAddr::from(([0, 0, 0, 0], 4318)),
             max_body_bytes: 16 * 1024 * 1024,
+            max_inflight_requests: 64,
+            project_spans_per_second: 0,
+            request_timeout_secs: 30,
             shutdown_timeout_secs: 30,
         }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSettings {
+    /// Prometheus `/metrics`, liveness `/health` and readiness `/ready`.
+    pub addr: SocketAddr,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self { addr: SocketAddr::from(([0, 0, 0, 0], 9464)) }
     }
 }
 
@@ -118,6 +145,173 @@ pub enum LogFormat {
     Json,
 }
 
+/// The Kafka hop between gateway and sink. Empty `brokers` = embedded mode (no Kafka).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaSettings {
+    /// Bootstrap servers, comma-separated (`host:port,…`); empty = no Kafka.
+    pub brokers: String,
+    /// Topic of `EventBatch` messages (key = trace id).
+    pub topic: String,
+    /// Where the sink puts messages it can never decode or insert (reason in a header).
+    pub dead_letter_topic: String,
+    /// Partitions of both topics when `spanbridge migrate` creates them.
+    pub partitions: i32,
+    /// Replication factor of both topics when `spanbridge migrate` creates them.
+    pub replication_factor: i32,
+    /// How long the gateway waits for the broker to acknowledge a request's messages before
+    /// answering 503 (librdkafka `message.timeout.ms`).
+    pub delivery_timeout_ms: u64,
+    /// Messages that may wait for broker acknowledgements at once; more get 503 at once
+    /// (librdkafka `queue.buffering.max.messages`).
+    pub max_inflight_messages: usize,
+    /// A trace's rows are split into several messages above this encoded size.
+    pub max_message_bytes: usize,
+    /// librdkafka options passed through to every client (`_` in a name stands for `.`, so
+    /// environment variables can carry them: SPANBRIDGE_KAFKA__OPTIONS__SECURITY_PROTOCOL).
+    pub options: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl Default for KafkaSettings {
+    fn default() -> Self {
+        Self {
+            brokers: String::new(),
+            topic: "spanbridge.events.v1".into(),
+            dead_letter_topic: "spanbridge.events.v1.dead-letter".into(),
+            partitions: 12,
+            replication_factor: 1,
+            delivery_timeout_ms: 5_000,
+            max_inflight_messages: 100_000,
+            max_message_bytes: 900_000,
+            options: Default::default(),
+        }
+    }
+}
+
+impl KafkaSettings {
+    pub fn is_configured(&self) -> bool {
+        !self.brokers.trim().is_empty()
+    }
+
+    /// The pass-through options as librdkafka name/value text.
+    pub fn client_options(&self) -> Vec<(String, String)> {
+        self.options
+            .iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    toml::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (name.replace('_', "."), text)
+            })
+            .collect()
+    }
+}
+
+/// The production event store. Empty `url` = events go to the embedded SQLite file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClickHouseSettings {
+    /// HTTP(S) endpoint, e.g. `http://localhost:8123`; empty = no ClickHouse.
+    pub url: String,
+    pub database: String,
+    pub user: String,
+    /// A secret: masked by `spanbridge config`.
+    pub password: String,
+    pub compression: ClickHouseCompression,
+}
+
+impl Default for ClickHouseSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            database: "default".into(),
+            user: "default".into(),
+            password: String::new(),
+            compression: ClickHouseCompression::Lz4,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClickHouseCompression {
+    Lz4,
+    None,
+}
+
+/// Where projects, API keys and model prices live. Empty `url` = the embedded SQLite file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetaSettings {
+    /// `postgres://user:password@host:5432/db`; empty = the embedded SQLite file.
+    pub url: String,
+    /// Whose database `url` is: Spanbridge's own, or an existing Langfuse one (read-only).
+    pub source: MetaSource,
+    /// Most Postgres connections of this process.
+    pub max_connections: u32,
+    /// How long model matches and prices are cached in memory.
+    pub model_cache_ttl_secs: u64,
+    /// How often `api_keys.last_used_at` and the per-day ingestion usage are written.
+    pub flush_interval_secs: u64,
+}
+
+impl Default for MetaSettings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            source: MetaSource::Spanbridge,
+            max_connections: 8,
+            model_cache_ttl_secs: 10,
+            flush_interval_secs: 10,
+        }
+    }
+}
+
+impl MetaSettings {
+    pub fn is_postgres(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetaSource {
+    Spanbridge,
+    Langfuse,
+}
+
+/// The sink's consumer and batching.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SinkSettings {
+    /// Kafka consumer group of the sinks.
+    pub group_id: String,
+    /// A batch is written when it holds this many rows…
+    pub max_batch_rows: usize,
+    /// …or this many bytes of encoded messages…
+    pub max_batch_bytes: usize,
+    /// …or its first message waited this long.
+    pub max_batch_wait_ms: u64,
+    /// Longest pause between retries of a failed write (backoff doubles from 100 ms).
+    pub max_retry_backoff_ms: u64,
+    /// On SIGTERM: how long the final write may take before the sink exits without committing.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for SinkSettings {
+    fn default() -> Self {
+        Self {
+            group_id: "spanbridge-sink".into(),
+            max_batch_rows: 50_000,
+            max_batch_bytes: 16 * 1024 * 1024,
+            max_batch_wait_ms: 1_000,
+            max_retry_backoff_ms: 10_000,
+            shutdown_timeout_secs: 30,
+        }
+    }
+}
+
 impl Settings {
     /// Loads settings from defaults, the optional file, the environment and `overrides`
     /// (CLI flags, already shaped like the settings tree).
@@ -149,6 +343,15 @@ impl Settings {
         let mut masked = self.clone();
         if !masked.auth.salt.is_empty() {
             masked.auth.salt = "********".into();
+        }
+        if !masked.clickhouse.password.is_empty() {
+            masked.clickhouse.password = "********".into();
+        }
+        masked.meta.url = spanbridge_sink::meta::postgres::redact_url(&masked.meta.url);
+        for (name, value) in masked.kafka.options.iter_mut() {
+            if name.contains("password") || name.contains("secret") {
+                *value = toml::Value::String("********".into());
+            }
         }
         toml::to_string_pretty(&masked).unwrap_or_default()
     }

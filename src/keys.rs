@@ -2,8 +2,7 @@
 //! headless setup that `serve` runs at start.
 
 use spanbridge_gateway::auth::fast_hash;
-use spanbridge_sink::meta::NewApiKey;
-use spanbridge_sink::meta::sqlite::SqliteMeta;
+use spanbridge_sink::meta::{MetaStore, NewApiKey};
 
 /// Langfuse hashes secrets with bcrypt cost 11 for `hashed_secret_key`.
 const BCRYPT_COST: u32 = 11;
@@ -25,7 +24,7 @@ fn display_secret(secret_key: &str) -> String {
 
 /// Stores a key pair for `project_id` (hashes only).
 pub async fn store_key(
-    meta: &SqliteMeta,
+    meta: &dyn MetaStore,
     project_id: &str,
     public_key: &str,
     secret_key: &str,
@@ -49,7 +48,7 @@ pub async fn store_key(
 
 /// Creates a new `pk-lf-…` / `sk-lf-…` pair for the project called `project_name`.
 pub async fn create(
-    meta: &SqliteMeta,
+    meta: &dyn MetaStore,
     project_name: &str,
     salt: &str,
     note: Option<String>,
@@ -78,7 +77,7 @@ pub fn print_created(project_name: &str, key: &CreatedKey) {
 
 /// `serve`'s start-up: with SPANBRIDGE_INIT_PUBLIC_KEY/SECRET_KEY set, make sure that project
 /// and key exist; with no project at all, create one and print its key pair once.
-pub async fn ensure_initial_key(meta: &SqliteMeta, salt: &str) -> Result<(), String> {
+pub async fn ensure_initial_key(meta: &dyn MetaStore, salt: &str) -> Result<(), String> {
     let var = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
     let public_key = var("SPANBRIDGE_INIT_PUBLIC_KEY");
     let secret_key = var("SPANBRIDGE_INIT_SECRET_KEY");

@@ -1,8 +1,11 @@
 //! `spanbridge`: the one binary. `serve` (the default) runs the gateway and the sink together;
-//! `keys` manages project API keys; `config` prints the effective settings.
+//! `keys` manages project API keys; `prices` model prices; `migrate` creates what the
+//! configured backends need; `config` prints the effective settings.
 
+mod admin;
 mod config;
 mod keys;
+mod production;
 mod wiring;
 
 use std::net::SocketAddr;
@@ -13,7 +16,6 @@ use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
 use serde_json::json;
-use spanbridge_sink::meta::sqlite::SqliteMeta;
 
 use crate::config::{LogFormat, Settings};
 
@@ -41,6 +43,16 @@ enum Command {
     Keys(KeysCommand),
     /// Print the effective settings (file + environment + defaults), secrets masked.
     Config,
+    /// Run only the gateway: OTLP in, Kafka out (needs kafka.brokers).
+    Gateway(ServeArgs),
+    /// Run only the sink: Kafka in, ClickHouse (or the SQLite file) out (needs kafka.brokers).
+    Sink,
+    /// Create what the configured backends need when absent: metadata tables (SQLite or
+    /// Postgres) with the default model prices, Kafka topics, ClickHouse tables.
+    Migrate,
+    /// Manage model prices (Langfuse's `models` / `pricing_tiers` / `prices`).
+    #[command(subcommand)]
+    Prices(PricesCommand),
 }
 
 /// CLI flags that override the settings file and the environment.
@@ -84,6 +96,17 @@ enum KeysCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum PricesCommand {
+    /// Load a model price file (Langfuse's default-model-prices.json format) into the global
+    /// models, replacing stored models with the same ids. Running servers apply it within
+    /// meta.model_cache_ttl_secs.
+    Import {
+        /// The JSON file.
+        file: PathBuf,
+    },
+}
+
 impl ServeArgs {
     fn overrides(&self) -> Figment {
         let mut figment = Figment::new();
@@ -117,37 +140,76 @@ fn init_logging(settings: &Settings) -> Result<(), String> {
     Ok(())
 }
 
-async fn open_meta(settings: &Settings) -> Result<SqliteMeta, String> {
-    Ok(SqliteMeta::new(
-        spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?,
-    ))
-}
-
 async fn run(cli: Cli) -> Result<(), String> {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     let overrides = match &command {
-        Command::Serve(args) => args.overrides(),
+        Command::Serve(args) | Command::Gateway(args) => args.overrides(),
         _ => Figment::new(),
     };
     let settings = Settings::load(cli.config.as_deref(), overrides)?;
     match command {
+        Command::Serve(_) if settings.kafka.is_configured() => {
+            init_logging(&settings)?;
+            let metrics = admin::install_recorder()?;
+            production::serve(settings, metrics).await
+        }
         Command::Serve(_) => {
             init_logging(&settings)?;
-            wiring::serve_embedded(settings).await
+            let metrics = admin::install_recorder()?;
+            wiring::serve_embedded(settings, metrics).await
+        }
+        Command::Gateway(_) => {
+            init_logging(&settings)?;
+            let metrics = admin::install_recorder()?;
+            production::gateway(settings, metrics).await
+        }
+        Command::Sink => {
+            init_logging(&settings)?;
+            let metrics = admin::install_recorder()?;
+            production::sink(settings, metrics).await
+        }
+        Command::Migrate => {
+            init_logging(&settings)?;
+            for line in wiring::migrate_meta(&settings).await? {
+                println!("{line}");
+            }
+            for line in production::migrate(&settings).await? {
+                println!("{line}");
+            }
+            Ok(())
         }
         Command::Config => {
             print!("{}", settings.to_masked_toml());
             Ok(())
         }
+        Command::Prices(PricesCommand::Import { file }) => {
+            let meta = wiring::open_meta(&settings).await?;
+            let text = std::fs::read_to_string(&file)
+                .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
+            let models = spanbridge_sink::prices::parse_price_file(&text)
+                .map_err(|error| format!("{}: {error}", file.display()))?;
+            let written = meta
+                .upsert_models(&models, false)
+                .await
+                .map_err(|error| error.to_string())?;
+            println!(
+                "Imported {written} models from {} into {}. Running servers use them within meta.model_cache_ttl_secs ({} s).",
+                file.display(),
+                meta.describe(),
+                settings.meta.model_cache_ttl_secs
+            );
+            Ok(())
+        }
         Command::Keys(keys_command) => {
-            let meta = open_meta(&settings).await?;
+            let meta = wiring::open_meta(&settings).await?;
             match keys_command {
                 KeysCommand::Create {
                     project,
                     note,
                     json,
                 } => {
-                    let key = keys::create(&meta, &project, &settings.auth.salt, note).await?;
+                    let key =
+                        keys::create(meta.as_ref(), &project, &settings.auth.salt, note).await?;
                     if json {
                         let out = json!({"project": project, "projectId": key.project_id, "publicKey": key.public_key, "secretKey": key.secret_key});
                         println!("{out}");

@@ -9,7 +9,8 @@
 //! (`spanbridge keys create`); the read API only sees the key's project. One server serves all
 //! cases, which is several times faster than one server per case.
 //!
-//! `CONFORMANCE_ALL_MISMATCHES=1` prints every mismatch of a failing case, not just the first.
+//! `CONFORMANCE_ALL_MISMATCHES=1` prints every mismatch of a failing case, not just the first;
+//! `CONFORMANCE_SUITE_DIR=<dir>` runs another copy of the suite.
 
 mod support;
 
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use matcher::{Context, Mismatch, check, check_absent, is_content_field, show};
+use matcher::{Context, Mismatch, Representation, check, check_absent, show};
 use serde_json::{Map, Value};
 use support::{Server, basic_auth, client};
 
@@ -32,6 +33,8 @@ const SUITE_CASES: usize = 235;
 const REQUIRED_PASS_RATE: f64 = 0.95;
 /// Cases in flight at once: key creation (bcrypt, in a child process) overlaps with HTTP.
 const CONCURRENCY: usize = 4;
+/// Tries per `keys create` (see `create_key`).
+const KEY_ATTEMPTS: u64 = 10;
 
 fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
@@ -43,7 +46,10 @@ struct Case {
 }
 
 fn load_cases() -> Vec<Case> {
-    let dir = conformance_dir().join("langfuse-suite");
+    // Another copy (e.g. with mutated expectations, to check that the runner catches them).
+    let dir = std::env::var_os("CONFORMANCE_SUITE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| conformance_dir().join("langfuse-suite"));
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|error| panic!("cannot list {}: {error}", dir.display()))
         .map(|entry| entry.expect("directory entry").path())
@@ -53,9 +59,15 @@ fn load_cases() -> Vec<Case> {
     files
         .into_iter()
         .map(|path| {
-            let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
-            let body = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()));
-            let file = path.file_name().expect("file name").to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path)
+                .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+            let body = serde_json::from_str(&text)
+                .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()));
+            let file = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             Case { file, body }
         })
         .collect()
@@ -73,21 +85,42 @@ struct Override {
 
 fn load_overrides(cases: &[Case]) -> BTreeMap<String, Override> {
     let path = conformance_dir().join("deliberate-differences.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
-    let root: Value = serde_json::from_str(&text).unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()));
-    let entries = root["cases"].as_object().cloned().unwrap_or_else(|| panic!("{}: needs a \"cases\" object", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+    let root: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()));
+    let entries = root["cases"]
+        .as_object()
+        .cloned()
+        .unwrap_or_else(|| panic!("{}: needs a \"cases\" object", path.display()));
     let known: BTreeSet<&str> = cases.iter().map(|case| case.file.as_str()).collect();
     entries
         .into_iter()
         .map(|(file, entry)| {
-            assert!(known.contains(file.as_str()), "deliberate-differences.json names {file}, which is not a suite file");
+            assert!(
+                known.contains(file.as_str()),
+                "deliberate-differences.json names {file}, which is not a suite file"
+            );
             let reason = entry["reason"].as_str().unwrap_or_default().to_owned();
-            assert!(!reason.is_empty(), "deliberate-differences.json: {file} needs a reason");
+            assert!(
+                !reason.is_empty(),
+                "deliberate-differences.json: {file} needs a reason"
+            );
             let drop = entry["drop"]
                 .as_array()
-                .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
                 .unwrap_or_default();
-            let entry = Override { reason, expect: entry["expect"].clone(), absent: entry["absent"].clone(), drop };
+            let entry = Override {
+                reason,
+                expect: entry["expect"].clone(),
+                absent: entry["absent"].clone(),
+                drop,
+            };
             (file, entry)
         })
         .collect()
@@ -96,13 +129,22 @@ fn load_overrides(cases: &[Case]) -> BTreeMap<String, Override> {
 /// The case's `expect` and `absent` with an override applied field by field.
 fn effective_spec(case: &Case, overriding: Option<&Override>) -> (Value, Value) {
     let mut expect = case.body["expect"].clone();
-    let mut absent = case.body.get("absent").cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let mut absent = case
+        .body
+        .get("absent")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
     let Some(overriding) = overriding else {
         return (expect, absent);
     };
-    for (target, replacement) in [(&mut expect, &overriding.expect), (&mut absent, &overriding.absent)] {
+    for (target, replacement) in [
+        (&mut expect, &overriding.expect),
+        (&mut absent, &overriding.absent),
+    ] {
         for kind in ["traces", "observations"] {
-            let Some(records) = replacement.get(kind).and_then(Value::as_object) else { continue };
+            let Some(records) = replacement.get(kind).and_then(Value::as_object) else {
+                continue;
+            };
             for (id, fields) in records {
                 let record = &mut target[kind][id];
                 if !record.is_object() {
@@ -119,7 +161,9 @@ fn effective_spec(case: &Case, overriding: Option<&Override>) -> (Value, Value) 
         let target = match parts.first() {
             Some(&"expect") => &mut expect,
             Some(&"absent") => &mut absent,
-            _ => panic!("deliberate-differences.json: drop path {dropped:?} must start with expect. or absent."),
+            _ => panic!(
+                "deliberate-differences.json: drop path {dropped:?} must start with expect. or absent."
+            ),
         };
         match parts[1..] {
             [kind, id, field] => {
@@ -127,7 +171,9 @@ fn effective_spec(case: &Case, overriding: Option<&Override>) -> (Value, Value) 
                     record.remove(field);
                 }
             }
-            _ => panic!("deliberate-differences.json: drop path {dropped:?} must be <expect|absent>.<kind>.<id>.<field>"),
+            _ => panic!(
+                "deliberate-differences.json: drop path {dropped:?} must be <expect|absent>.<kind>.<id>.<field>"
+            ),
         }
     }
     (expect, absent)
@@ -136,10 +182,34 @@ fn effective_spec(case: &Case, overriding: Option<&Override>) -> (Value, Value) 
 /// A project key of its own for one case.
 fn create_key(server: &Server, file: &str) -> (String, String) {
     let project = format!("conformance-{}", file.trim_end_matches(".json"));
-    let output = server.cli(&["keys", "create", "--project", &project, "--json"]);
-    assert!(output.status.success(), "keys create failed: {}", String::from_utf8_lossy(&output.stderr));
-    let created: Value = serde_json::from_slice(&output.stdout).expect("keys create --json prints JSON");
-    let field = |name: &str| created[name].as_str().unwrap_or_else(|| panic!("keys create --json has no {name}: {created}")).to_owned();
+    let mut attempt = 1;
+    let output = loop {
+        let output = server.cli(&["keys", "create", "--project", &project, "--json"]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        // Concurrent `keys create` processes can meet SQLite's busy-snapshot error, which a
+        // busy timeout does not cover; it is transient, so try again.
+        if output.status.success()
+            || !stderr.contains("database is locked")
+            || attempt == KEY_ATTEMPTS
+        {
+            break output;
+        }
+        attempt += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+    };
+    assert!(
+        output.status.success(),
+        "keys create failed after {attempt} attempts: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let created: Value =
+        serde_json::from_slice(&output.stdout).expect("keys create --json prints JSON");
+    let field = |name: &str| {
+        created[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("keys create --json has no {name}: {created}"))
+            .to_owned()
+    };
     (field("publicKey"), field("secretKey"))
 }
 
@@ -155,7 +225,11 @@ struct ReadBack {
 fn trace_ids(request: &Value) -> BTreeSet<String> {
     let mut ids = BTreeSet::new();
     for resource_spans in request["resourceSpans"].as_array().into_iter().flatten() {
-        for scope_spans in resource_spans["scopeSpans"].as_array().into_iter().flatten() {
+        for scope_spans in resource_spans["scopeSpans"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             for span in scope_spans["spans"].as_array().into_iter().flatten() {
                 if let Some(id) = span["traceId"].as_str() {
                     ids.insert(id.to_ascii_lowercase());
@@ -167,7 +241,12 @@ fn trace_ids(request: &Value) -> BTreeSet<String> {
 }
 
 /// Exports the case's request and reads back every trace it touches.
-async fn send_and_read(server: &Server, case: &Case, auth: &str, expected_traces: &Value) -> Result<ReadBack, Mismatch> {
+async fn send_and_read(
+    server: &Server,
+    case: &Case,
+    auth: &str,
+    expected_traces: &Value,
+) -> Result<ReadBack, Mismatch> {
     let http = client();
     let request = &case.body["request"];
     let response = http
@@ -181,13 +260,28 @@ async fn send_and_read(server: &Server, case: &Case, auth: &str, expected_traces
     let status = response.status().as_u16();
     let text = response.text().await.unwrap_or_default();
     if status != 200 {
-        return Err(Mismatch { path: "POST /v1/traces".into(), expected: "200".into(), actual: format!("{status} {text}") });
+        return Err(Mismatch {
+            path: "POST /v1/traces".into(),
+            expected: "200".into(),
+            actual: format!("{status} {text}"),
+        });
     }
-    let partial_success = serde_json::from_str::<Value>(&text).ok().and_then(|body| body.get("partialSuccess").cloned());
+    let partial_success = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|body| body.get("partialSuccess").cloned());
 
     let mut ids = trace_ids(request);
-    ids.extend(expected_traces.as_object().into_iter().flat_map(|traces| traces.keys().cloned()));
-    let mut read = ReadBack { traces: BTreeMap::new(), observations: BTreeMap::new(), partial_success };
+    ids.extend(
+        expected_traces
+            .as_object()
+            .into_iter()
+            .flat_map(|traces| traces.keys().cloned()),
+    );
+    let mut read = ReadBack {
+        traces: BTreeMap::new(),
+        observations: BTreeMap::new(),
+        partial_success,
+    };
     for id in ids {
         let response = http
             .get(server.http_url(&format!("/api/public/traces/{id}")))
@@ -201,7 +295,8 @@ async fn send_and_read(server: &Server, case: &Case, auth: &str, expected_traces
             200 => {
                 for observation in body["observations"].as_array().into_iter().flatten() {
                     if let Some(observation_id) = observation["id"].as_str() {
-                        read.observations.insert(observation_id.to_owned(), observation.clone());
+                        read.observations
+                            .insert(observation_id.to_owned(), observation.clone());
                     }
                 }
                 Some(body)
@@ -221,18 +316,33 @@ async fn send_and_read(server: &Server, case: &Case, auth: &str, expected_traces
 }
 
 /// Every mismatch of one record (trace or observation) against its expected fields.
-fn check_record(kind: &str, id: &str, wanted: &Value, absent: Option<&Value>, record: &Value, mismatches: &mut Vec<Mismatch>) {
+fn check_record(
+    kind: &str,
+    id: &str,
+    wanted: &Value,
+    absent: Option<&Value>,
+    record: &Value,
+    mismatches: &mut Vec<Mismatch>,
+) {
     let object = record.as_object();
     for (field, expected) in wanted.as_object().into_iter().flatten() {
-        let context = Context { record: object, json_text: is_content_field(field) };
-        if let Err(mismatch) = check(expected, record.get(field), context, &format!("{kind}.{id}.{field}")) {
+        let context = Context {
+            record: object,
+            representation: Representation::of_field(field),
+        };
+        if let Err(mismatch) = check(
+            expected,
+            record.get(field),
+            context,
+            &format!("{kind}.{id}.{field}"),
+        ) {
             mismatches.push(mismatch);
         }
     }
-    if let Some(Value::Object(spec)) = absent {
-        if let Err(mismatch) = check_absent(spec, Some(record), &format!("{kind}.{id}")) {
-            mismatches.push(mismatch);
-        }
+    if let Some(Value::Object(spec)) = absent
+        && let Err(mismatch) = check_absent(spec, Some(record), &format!("{kind}.{id}"))
+    {
+        mismatches.push(mismatch);
     }
 }
 
@@ -249,15 +359,27 @@ fn judge(expect: &Value, absent: &Value, read: &ReadBack) -> Vec<Mismatch> {
     };
     for (id, wanted) in expect["traces"].as_object().into_iter().flatten() {
         match read.traces.get(id).and_then(Option::as_ref) {
-            Some(trace) => check_record("traces", id, wanted, absent["traces"].get(id), trace, &mut mismatches),
+            Some(trace) => check_record(
+                "traces",
+                id,
+                wanted,
+                absent["traces"].get(id),
+                trace,
+                &mut mismatches,
+            ),
             None => mismatches.push(missing("traces", id)),
         }
     }
     for (id, wanted) in expect["observations"].as_object().into_iter().flatten() {
         match read.observations.get(id) {
-            Some(observation) => {
-                check_record("observations", id, wanted, absent["observations"].get(id), observation, &mut mismatches)
-            }
+            Some(observation) => check_record(
+                "observations",
+                id,
+                wanted,
+                absent["observations"].get(id),
+                observation,
+                &mut mismatches,
+            ),
             None => mismatches.push(missing("observations", id)),
         }
     }
@@ -267,11 +389,15 @@ fn judge(expect: &Value, absent: &Value, read: &ReadBack) -> Vec<Mismatch> {
             if expect[kind].get(id).is_some() {
                 continue;
             }
-            let record = if kind == "traces" { read.traces.get(id).cloned().flatten() } else { read.observations.get(id).cloned() };
-            if let (Some(record), Value::Object(spec)) = (record, spec) {
-                if let Err(mismatch) = check_absent(spec, Some(&record), &format!("{kind}.{id}")) {
-                    mismatches.push(mismatch);
-                }
+            let record = if kind == "traces" {
+                read.traces.get(id).cloned().flatten()
+            } else {
+                read.observations.get(id).cloned()
+            };
+            if let (Some(record), Value::Object(spec)) = (record, spec)
+                && let Err(mismatch) = check_absent(spec, Some(&record), &format!("{kind}.{id}"))
+            {
+                mismatches.push(mismatch);
             }
         }
     }
@@ -288,21 +414,31 @@ async fn run_case(server: Arc<Server>, case: &Case, overriding: Option<&Override
     let key_server = Arc::clone(&server);
     let file = case.file.clone();
     let (public_key, secret_key) =
-        tokio::task::spawn_blocking(move || create_key(&key_server, &file)).await.expect("key creation task");
+        tokio::task::spawn_blocking(move || create_key(&key_server, &file))
+            .await
+            .expect("key creation task");
     let auth = basic_auth(&public_key, &secret_key);
     let (expect, absent) = effective_spec(case, overriding);
     let mismatches = match send_and_read(&server, case, &auth, &expect["traces"]).await {
         Ok(read) => judge(&expect, &absent, &read),
         Err(mismatch) => vec![mismatch],
     };
-    Outcome { file: case.file.clone(), overridden: overriding.is_some(), mismatches }
+    Outcome {
+        file: case.file.clone(),
+        overridden: overriding.is_some(),
+        mismatches,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langfuse_otel_mapping_suite_passes_through_the_endpoint_and_read_api() {
     let started = Instant::now();
     let cases = load_cases();
-    assert_eq!(cases.len(), SUITE_CASES, "the suite holds {SUITE_CASES} case files");
+    assert_eq!(
+        cases.len(),
+        SUITE_CASES,
+        "the suite holds {SUITE_CASES} case files"
+    );
     let overrides = load_overrides(&cases);
     let server = Arc::new(Server::start());
 
@@ -319,9 +455,17 @@ async fn langfuse_otel_mapping_suite_passes_through_the_endpoint_and_read_api() 
             passed += 1;
             continue;
         };
-        let tag = if outcome.overridden { " [with deliberate-differences override]" } else { "" };
+        let tag = if outcome.overridden {
+            " [with deliberate-differences override]"
+        } else {
+            ""
+        };
         let more = outcome.mismatches.len() - 1;
-        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+        let more = if more > 0 {
+            format!(" (+{more} more)")
+        } else {
+            String::new()
+        };
         println!("FAIL {}{tag}: {first}{more}", outcome.file);
         if show_all {
             for mismatch in &outcome.mismatches[1..] {
@@ -361,9 +505,15 @@ fn overrides_replace_and_drop_expectations_field_by_field() {
         reason: "test".into(),
         expect: serde_json::json!({"observations": {"a": {"type": "GENERATION"}}, "traces": {"t": {"sessionId": "s"}}}),
         absent: Value::Null,
-        drop: vec!["absent.observations.a.model".into(), "expect.observations.a.name".into()],
+        drop: vec![
+            "absent.observations.a.model".into(),
+            "expect.observations.a.name".into(),
+        ],
     };
     let (expect, absent) = effective_spec(&case, Some(&overriding));
-    assert_eq!(expect, serde_json::json!({"traces": {"t": {"sessionId": "s"}}, "observations": {"a": {"type": "GENERATION"}}}));
+    assert_eq!(
+        expect,
+        serde_json::json!({"traces": {"t": {"sessionId": "s"}}, "observations": {"a": {"type": "GENERATION"}}})
+    );
     assert_eq!(absent, serde_json::json!({"observations": {"a": {}}}));
 }

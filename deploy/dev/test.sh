@@ -3,5 +3,14 @@
 # conformance tests (cargo), then real OTLP clients (Python, JS, Langfuse SDK) against the binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# Postgres (127.0.0.1:5432, trust, user postgres) for the metadata tests: start the local
+# cluster when it is not answering.
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+# Kafka (tansu) and ClickHouse (chdb) for the production-path tests, installed when missing.
+source deploy/dev/services.sh
+ensure_test_services
 cargo test --workspace --locked
 bash tests/clients/run.sh

@@ -20,18 +20,33 @@ pub struct Project {
 }
 
 /// A stored API key as the gateway needs it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApiKeyRecord {
     pub id: String,
     pub project_id: String,
     pub public_key: String,
     pub fast_hashed_secret_key: String,
+    /// The key is valid but its organisation's ingestion is suspended: 403, not 401.
+    pub ingestion_suspended: bool,
 }
 
 /// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres (production).
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     async fn find_by_fast_hash(&self, fast_hash: &str) -> Result<Option<ApiKeyRecord>, String>;
+
+    /// Langfuse's fallback for keys without a fast hash (created before the column existed):
+    /// the record and its bcrypt `hashed_secret_key`, looked up by public key.
+    async fn find_without_fast_hash(
+        &self,
+        _public_key: &str,
+    ) -> Result<Option<(ApiKeyRecord, String)>, String> {
+        Ok(None)
+    }
+
+    /// Called after every successful authentication (on the request path: must not block;
+    /// implementations record it and write `last_used_at` in batches).
+    fn key_used(&self, _key_id: &str) {}
 }
 
 /// Langfuse's `createShaHash(sk, salt)`: lowercase hex of SHA-256 over
@@ -120,15 +135,40 @@ impl Authenticator {
 
     /// Resolves an `Authorization` header to its project, or a 401 / 503 error.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Project, IngestError> {
+        let result = self.verify(authorization).await;
+        if let Err(IngestError::Unauthenticated(_)) = &result {
+            metrics::counter!("spanbridge_auth_requests_total", "result" => "failure").increment(1);
+        }
+        result
+    }
+
+    async fn verify(&self, authorization: Option<&str>) -> Result<Project, IngestError> {
         let credentials = parse_authorization(authorization)?;
         let hash = fast_hash(&credentials.secret_key, &self.salt);
         let record = match self.cache.get(&hash).await {
-            Some(cached) => cached,
+            Some(cached) => {
+                metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_hit").increment(1);
+                cached
+            }
             None => {
-                let found = self.store.find_by_fast_hash(&hash).await.map_err(|error| {
+                metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_miss").increment(1);
+                let unavailable = |error: String| {
                     tracing::warn!(%error, "key store unavailable");
                     IngestError::Unavailable("key store unavailable, retry later".into())
-                })?;
+                };
+                let mut found = self
+                    .store
+                    .find_by_fast_hash(&hash)
+                    .await
+                    .map_err(unavailable)?;
+                if found.is_none()
+                    && let Some(public_key) = &credentials.public_key
+                {
+                    found = self
+                        .verify_without_fast_hash(public_key, &credentials.secret_key, &hash)
+                        .await
+                        .map_err(unavailable)?;
+                }
                 self.cache.insert(hash.clone(), found.clone()).await;
                 found
             }
@@ -150,10 +190,42 @@ impl Authenticator {
                 "public key does not match the secret key".into(),
             ));
         }
+        if record.ingestion_suspended {
+            return Err(IngestError::Forbidden(
+                "ingestion is suspended for this organization".into(),
+            ));
+        }
+        self.store.key_used(&record.id);
         Ok(Project {
             project_id: record.project_id,
             api_key_id: record.id,
         })
+    }
+
+    /// The bcrypt fallback (Langfuse `apiAuth.ts`): a key without a fast hash, found by its
+    /// public key, whose `hashed_secret_key` verifies the secret. Only keys that lack a fast
+    /// hash get here, so a wrong secret for a normal key never costs a bcrypt round.
+    async fn verify_without_fast_hash(
+        &self,
+        public_key: &str,
+        secret_key: &str,
+        hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, String> {
+        let Some((mut record, hashed_secret_key)) =
+            self.store.find_without_fast_hash(public_key).await?
+        else {
+            return Ok(None);
+        };
+        let secret_key = secret_key.to_owned();
+        let verified = tokio::task::spawn_blocking(move || {
+            bcrypt::verify(secret_key, &hashed_secret_key).unwrap_or(false)
+        })
+        .await
+        .unwrap_or(false);
+        Ok(verified.then(|| {
+            record.fast_hashed_secret_key = hash.to_owned();
+            record
+        }))
     }
 }
 

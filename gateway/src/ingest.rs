@@ -12,6 +12,8 @@ use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
 use crate::auth::{Authenticator, Project};
 use crate::convert::convert;
 use crate::error::IngestError;
+use crate::limits::{InflightLimit, ProjectRateLimit};
+use crate::observe::span_count;
 use crate::publish::{PublishError, Publisher};
 use crate::read::TraceReader;
 
@@ -20,6 +22,8 @@ use crate::read::TraceReader;
 pub struct Limits {
     /// Largest accepted request body after decompression, in bytes.
     pub max_body_bytes: usize,
+    /// Longest a request may take from admission to answer; then 503 and the client retries.
+    pub request_timeout: std::time::Duration,
 }
 
 /// Which SDK sent the request (Langfuse's ingestion attribution headers), `unknown` if absent.
@@ -45,12 +49,14 @@ impl SdkInfo {
     }
 }
 
-/// Everything a receiver needs: authentication, conversion, publishing, reading back.
+/// Everything a receiver needs: admission, authentication, conversion, publishing, reading back.
 pub struct Gateway {
     pub auth: Authenticator,
     pub publisher: Arc<dyn Publisher>,
     pub reader: Arc<dyn TraceReader>,
     pub limits: Limits,
+    pub inflight: InflightLimit,
+    pub rate_limit: ProjectRateLimit,
 }
 
 impl Gateway {
@@ -62,6 +68,7 @@ impl Gateway {
         sdk: &SdkInfo,
         request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
+        self.rate_limit.check(&project.project_id, span_count(&request))?;
         let received_at_us = now_us();
         let converted = convert(&request, received_at_us);
         drop(request);
@@ -97,6 +104,17 @@ impl Gateway {
         });
         Ok(ExportTraceServiceResponse { partial_success })
     }
+}
+
+/// Runs one export under the request timeout; a timeout is a retryable 503 (in embedded mode
+/// the rows may still be written, and a retried span replaces its earlier row).
+pub async fn with_timeout(
+    limits: &Limits,
+    export: impl std::future::Future<Output = Result<ExportTraceServiceResponse, IngestError>>,
+) -> Result<ExportTraceServiceResponse, IngestError> {
+    tokio::time::timeout(limits.request_timeout, export)
+        .await
+        .unwrap_or_else(|_| Err(IngestError::Unavailable("request timed out, retry later".into())))
 }
 
 fn now_us() -> i64 {

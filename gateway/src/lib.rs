@@ -7,6 +7,8 @@ pub mod auth;
 pub mod convert;
 pub mod error;
 pub mod ingest;
+pub mod limits;
+pub mod observe;
 pub mod publish;
 pub mod read;
 pub mod receive;

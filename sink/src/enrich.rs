@@ -1,9 +1,13 @@
-//! Fills the columns the sink owns: `usage_details` and `cost_details` as Langfuse computes
-//! them from the provided values (reference §5), plus bookkeeping columns.
+//! Fills the columns the sink owns, as Langfuse's worker does (reference §5): the matched
+//! `model_id`, `usage_details` (provided usage plus `total`), the pricing tier, and
+//! `cost_details` (provided costs win, else price × units of the matched model's tier), plus
+//! bookkeeping columns. The arithmetic lives in `prices.rs`; this module applies it per row.
 
 use std::collections::BTreeMap;
 
 use spanbridge_proto::{EventBatch, EventRow};
+
+use crate::prices::{ModelCatalog, TierAttributes, price};
 
 /// A row ready for the store: the converted row plus what the sink derived.
 #[derive(Debug, Clone)]
@@ -13,68 +17,70 @@ pub struct StoredRow {
     pub ingestion_sdk_name: String,
     pub ingestion_sdk_version: String,
     pub row: EventRow,
+    /// The matched `models.id`, empty when no model matched.
+    pub model_id: String,
     pub usage_details: BTreeMap<String, u64>,
     pub cost_details: BTreeMap<String, f64>,
+    pub usage_pricing_tier_id: Option<String>,
+    pub usage_pricing_tier_name: Option<String>,
     /// Write time in µs; `created_at`, `updated_at` and `event_ts` (the version column).
     pub event_ts_us: i64,
     pub event_bytes: u64,
 }
 
-/// Usage as stored: the provided buckets, plus `total` = sum of all buckets when not provided
-/// (Langfuse treats the cache and reasoning buckets as exclusive of input/output).
-pub fn usage_details(provided: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    let mut usage = provided.clone();
-    if !usage.is_empty() && !usage.contains_key("total") {
-        let total = usage.values().fold(0u64, |sum, v| sum.saturating_add(*v));
-        usage.insert("total".into(), total);
-    }
-    usage
-}
-
-/// Provided costs win over any calculation; `total` is added from input + output when only
-/// those were given (Langfuse §5.4).
-pub fn cost_details(provided: &BTreeMap<String, f64>) -> BTreeMap<String, f64> {
-    let mut cost = provided.clone();
-    if !cost.is_empty()
-        && !cost.contains_key("total")
-        && cost.keys().all(|k| k == "input" || k == "output")
-    {
-        cost.insert("total".into(), cost.values().sum());
-    }
-    cost
-}
-
-/// Enriches every row of the batches, in order.
-pub fn enrich(batches: Vec<EventBatch>, now_us: i64) -> Vec<StoredRow> {
-    batches
-        .into_iter()
-        .flat_map(|batch| {
-            let EventBatch {
-                project_id,
-                api_key_id,
-                sdk_name,
-                sdk_version,
-                rows,
-                ..
-            } = batch;
-            rows.into_iter().map(move |row| StoredRow {
+/// Enriches every row of the batches, in order. A model lookup that fails falls back to the
+/// catalog's last loaded prices (see `ModelCatalog`); enrichment itself never fails.
+pub async fn enrich(
+    batches: Vec<EventBatch>,
+    now_us: i64,
+    catalog: &ModelCatalog,
+) -> Vec<StoredRow> {
+    let mut stored = Vec::with_capacity(batches.iter().map(|b| b.rows.len()).sum());
+    for batch in batches {
+        let EventBatch {
+            project_id,
+            api_key_id,
+            sdk_name,
+            sdk_version,
+            rows,
+            ..
+        } = batch;
+        for row in rows {
+            let model = catalog.find(&project_id, &row.provided_model_name).await;
+            let attributes = TierAttributes::from_row(
+                &row.model_parameters,
+                &row.metadata_names,
+                &row.metadata_values,
+            );
+            let priced = price(
+                model.as_deref(),
+                &row.provided_usage_details,
+                &row.provided_cost_details,
+                &attributes,
+            );
+            stored.push(StoredRow {
                 project_id: project_id.clone(),
                 ingestion_api_key: api_key_id.clone(),
                 ingestion_sdk_name: sdk_name.clone(),
                 ingestion_sdk_version: sdk_version.clone(),
-                usage_details: usage_details(&row.provided_usage_details),
-                cost_details: cost_details(&row.provided_cost_details),
+                model_id: priced.model_id,
+                usage_details: priced.usage_details,
+                cost_details: priced.cost_details,
+                usage_pricing_tier_id: priced.usage_pricing_tier_id,
+                usage_pricing_tier_name: priced.usage_pricing_tier_name,
                 event_bytes: prost::Message::encoded_len(&row) as u64,
                 event_ts_us: now_us,
                 row,
-            })
-        })
-        .collect()
+            });
+        }
+    }
+    stored
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::prices::{provided_cost_details, usage_details};
 
     #[test]
     fn total_is_the_sum_when_missing() {
@@ -91,12 +97,29 @@ mod tests {
 
     #[test]
     fn provided_costs_get_a_total_only_for_input_output() {
-        let cost = cost_details(&BTreeMap::from([
+        let cost = provided_cost_details(&BTreeMap::from([
             ("input".to_string(), 0.5),
             ("output".to_string(), 0.25),
         ]));
         assert_eq!(cost["total"], 0.75);
-        let other = cost_details(&BTreeMap::from([("input_tokens".to_string(), 0.5)]));
+        let other = provided_cost_details(&BTreeMap::from([("input_tokens".to_string(), 0.5)]));
         assert!(!other.contains_key("total"));
+    }
+
+    #[tokio::test]
+    async fn rows_without_a_catalog_keep_provided_values() {
+        let batch = EventBatch {
+            project_id: "p".into(),
+            rows: vec![EventRow {
+                provided_model_name: "gpt-4o".into(),
+                provided_usage_details: BTreeMap::from([("input".to_string(), 10)]),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let stored = enrich(vec![batch], 1, &ModelCatalog::none()).await;
+        assert_eq!(stored[0].usage_details["total"], 10);
+        assert!(stored[0].cost_details.is_empty());
+        assert_eq!(stored[0].model_id, "");
     }
 }

@@ -1,13 +1,16 @@
 //! The Spanbridge sink: takes `EventBatch`es (from Kafka, or in-process in embedded mode),
 //! enriches them (usage totals, costs), batches them and writes them to the event store; keeps
-//! project metadata (projects, API keys) and answers the read API.
+//! project metadata (projects, API keys, model prices) and answers the read API.
 //!
 //! Path, in module order: `local` (input) → `enrich` → `batch` → `store/`.
 
 pub mod batch;
+pub mod consume;
+pub mod dead_letter;
 pub mod db;
 pub mod enrich;
 pub mod local;
 pub mod meta;
+pub mod prices;
 pub mod read;
 pub mod store;

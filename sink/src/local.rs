@@ -45,6 +45,7 @@ impl LocalQueue {
                 mpsc::error::TrySendError::Full(_) => SubmitError::Full,
                 mpsc::error::TrySendError::Closed(_) => SubmitError::Closed,
             })?;
+        metrics::gauge!("spanbridge_queue_depth").set(self.depth() as f64);
         match done.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(SubmitError::Store(error)),

@@ -2,6 +2,8 @@
 //! ports with its own SQLite file, talk to it over the network, stop it like an operator would.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -29,6 +31,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub http_port: u16,
     pub grpc_port: u16,
+    pub admin_port: u16,
     env: Vec<(String, String)>,
 }
 
@@ -46,6 +49,7 @@ impl Server {
             dir,
             http_port: 0,
             grpc_port: 0,
+            admin_port: 0,
             env: Vec::new(),
         };
         server.env = vec![
@@ -73,6 +77,12 @@ impl Server {
     fn spawn(&mut self) {
         self.http_port = free_port();
         self.grpc_port = free_port();
+        self.admin_port = free_port();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("server log file");
         let child = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
             .arg("serve")
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -84,9 +94,16 @@ impl Server {
                 "SPANBRIDGE_GATEWAY__GRPC_ADDR",
                 format!("127.0.0.1:{}", self.grpc_port),
             )
-            .env("SPANBRIDGE_LOG__LEVEL", "warn")
+            .env(
+                "SPANBRIDGE_ADMIN__ADDR",
+                format!("127.0.0.1:{}", self.admin_port),
+            )
+            .env(
+                "SPANBRIDGE_LOG__LEVEL",
+                self.env_value("SPANBRIDGE_LOG__LEVEL").unwrap_or("warn"),
+            )
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start spanbridge");
         self.child = Some(child);
@@ -98,6 +115,7 @@ impl Server {
         loop {
             if std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
                 && std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
             {
                 return;
             }
@@ -114,6 +132,31 @@ impl Server {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    fn env_value(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The server's stderr (its logs), kept in the temp dir and printed when a test fails.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("server.log")
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
     }
 
     pub fn http_url(&self, path: &str) -> String {
@@ -169,6 +212,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- spanbridge log ---\n{}--- end of log ---", self.logs());
+        }
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();

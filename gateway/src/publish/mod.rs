@@ -1,6 +1,8 @@
 //! Where accepted rows go: Kafka in production, the in-process queue in embedded mode. The
 //! client is answered only after `publish` returns Ok, i.e. once the rows are durable.
 
+pub mod kafka;
+
 use async_trait::async_trait;
 use spanbridge_proto::EventBatch;
 

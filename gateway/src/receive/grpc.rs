@@ -1,33 +1,38 @@
 //! OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, gzip and
-//! zstd in both directions, credentials from the `authorization` metadata.
+//! zstd in both directions, credentials from the `authorization` metadata. Admission (the
+//! in-flight limit) happens in [`Shed`], before tonic reads and decodes the message.
 
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
+use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use prost::Message;
 use tonic::codec::CompressionEncoding;
+use tonic::server::NamedService;
 use tonic::{Request, Response, Status};
 
-use crate::ingest::{Gateway, SdkInfo};
+use crate::ingest::{Gateway, SdkInfo, with_timeout};
+use crate::limits::InflightLimit;
+use crate::observe::RequestMetrics;
 
 /// The TraceService implementation over the shared [`Gateway`].
 pub struct GrpcReceiver {
     gateway: Arc<Gateway>,
 }
 
-/// A ready-to-serve TraceService with compression and the body limit configured.
-pub fn service(gateway: Arc<Gateway>) -> TraceServiceServer<GrpcReceiver> {
+/// A ready-to-serve TraceService with load shedding, compression and the size limit.
+pub fn service(gateway: Arc<Gateway>) -> Shed<TraceServiceServer<GrpcReceiver>> {
     let limit = gateway.limits.max_body_bytes;
-    TraceServiceServer::new(GrpcReceiver { gateway })
+    let inflight = gateway.inflight.clone();
+    let server = TraceServiceServer::new(GrpcReceiver { gateway })
         .accept_compressed(CompressionEncoding::Gzip)
         .accept_compressed(CompressionEncoding::Zstd)
         .send_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit)
+        .max_decoding_message_size(limit);
+    Shed { inner: server, inflight }
 }
 
 #[tonic::async_trait]
@@ -38,19 +43,64 @@ impl TraceService for GrpcReceiver {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
         let text = |name: &str| metadata.get(name).and_then(|value| value.to_str().ok());
-        let result = async {
-            let project = self
-                .gateway
-                .auth
-                .authenticate(text("authorization"))
-                .await?;
+        let mut metrics = RequestMetrics::start("grpc", "protobuf");
+        metrics.decoded(message.encoded_len(), &message);
+        let result = with_timeout(&self.gateway.limits, async {
+            let project = self.gateway.auth.authenticate(text("authorization")).await?;
             let sdk = SdkInfo::new(text("x-langfuse-sdk-name"), text("x-langfuse-sdk-version"));
             self.gateway.ingest(&project, &sdk, message).await
-        }
+        })
         .await;
+        metrics.finish(&result);
         result.map(Response::new).map_err(|error| {
             tracing::info!(protocol = "grpc", encoding = "protobuf", reason = error.reason(), %error, "export rejected");
             error.into()
         })
+    }
+}
+
+/// Sheds load for one gRPC service: when every in-flight slot is taken, answer UNAVAILABLE at
+/// once instead of reading the message (tonic's own load shedding answers RESOURCE_EXHAUSTED,
+/// which OTLP exporters treat differently, and limits per connection, not globally).
+#[derive(Clone)]
+pub struct Shed<S> {
+    inner: S,
+    inflight: InflightLimit,
+}
+
+impl<S: NamedService> NamedService for Shed<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S, B> tower::Service<http::Request<B>> for Shed<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        match self.inflight.admit() {
+            Ok(permit) => {
+                let response = self.inner.call(request);
+                Box::pin(async move {
+                    let response = response.await;
+                    drop(permit);
+                    response
+                })
+            }
+            Err(error) => {
+                tracing::info!(protocol = "grpc", reason = error.reason(), %error, "export rejected");
+                let status: Status = error.into();
+                Box::pin(std::future::ready(Ok(status.into_http())))
+            }
+        }
     }
 }

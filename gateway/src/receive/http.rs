@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::Project;
-use crate::error::{IngestError, RETRY_AFTER_SECS};
-use crate::ingest::{Gateway, SdkInfo};
+use crate::error::IngestError;
+use crate::ingest::{Gateway, SdkInfo, with_timeout};
+use crate::observe::RequestMetrics;
 use crate::receive::decode::{Encoding, decode_request, decompress};
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
@@ -51,7 +52,10 @@ async fn export_traces(
     // Errors before the content type is known are answered in JSON.
     let encoding = Encoding::from_content_type(header_str(&headers, "content-type"));
     let reply_encoding = *encoding.as_ref().unwrap_or(&Encoding::Json);
-    match export(&gateway, &headers, encoding, body).await {
+    let mut metrics = RequestMetrics::start("http", reply_encoding.label());
+    let result = with_timeout(&gateway.limits, export(&gateway, &headers, encoding, body, &mut metrics)).await;
+    metrics.finish(&result);
+    match result {
         Ok(response) => {
             let bytes = match reply_encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
@@ -75,19 +79,31 @@ async fn export(
     headers: &HeaderMap,
     encoding: Result<Encoding, IngestError>,
     body: Body,
+    metrics: &mut RequestMetrics,
 ) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse, IngestError>
 {
-    // Authenticate before reading the body: a bad key costs us nothing.
-    let project = gateway
-        .auth
-        .authenticate(header_str(headers, "authorization"))
-        .await?;
-    let encoding = encoding?;
+    // Admit and authenticate before buffering the body: shed load and bad keys cost no memory.
     let limit = gateway.limits.max_body_bytes;
+    let admitted = async {
+        let permit = gateway.inflight.admit()?;
+        let project = gateway
+            .auth
+            .authenticate(header_str(headers, "authorization"))
+            .await?;
+        Ok((permit, project, encoding?))
+    };
+    let (_permit, project, encoding) = match admitted.await {
+        Ok(admitted) => admitted,
+        Err(error) => {
+            discard_body(body, limit).await;
+            return Err(error);
+        }
+    };
     let raw = read_body(body, limit).await?;
     let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
     drop(raw);
     let request = decode_request(&plain, encoding)?;
+    metrics.decoded(plain.len(), &request);
     drop(plain);
     let sdk = SdkInfo::new(
         header_str(headers, "x-langfuse-sdk-name").or(header_str(headers, "x_langfuse_sdk_name")),
@@ -95,6 +111,24 @@ async fn export(
             .or(header_str(headers, "x_langfuse_sdk_version")),
     );
     gateway.ingest(&project, &sdk, request).await
+}
+
+/// Reads and drops a refused request's body (up to `limit` bytes, chunk by chunk, for at most
+/// a few seconds), so the client reads our 503/401 instead of a broken pipe while it is still
+/// writing. Nothing is buffered.
+async fn discard_body(body: Body, limit: usize) {
+    use futures::StreamExt;
+    let mut chunks = body.into_data_stream();
+    let mut seen = 0usize;
+    let drain = async {
+        while let Some(Ok(chunk)) = chunks.next().await {
+            seen += chunk.len();
+            if seen > limit {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), drain).await;
 }
 
 /// Reads the (still compressed) body, refusing more than `limit` bytes.
@@ -128,10 +162,8 @@ fn error_response(error: &IngestError, encoding: Encoding) -> Response {
         body,
     )
         .into_response();
-    if error.is_retryable() {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    if let Some(secs) = error.retry_after_secs() {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -147,7 +179,7 @@ fn api_error(status: StatusCode, message: &str) -> Response {
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response
             .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+            .insert(header::RETRY_AFTER, HeaderValue::from(crate::error::RETRY_AFTER_SECS));
     }
     response
 }

@@ -1,5 +1,6 @@
 //! Event stores: SQLite (embedded) now, ClickHouse (production) behind the same trait.
 
+pub mod clickhouse;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -15,4 +16,10 @@ pub struct StoreError(pub String);
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError>;
+
+    /// Whether `error` can never succeed on retry (the rows themselves are refused); the Kafka
+    /// sink then dead-letters the offending message instead of retrying forever.
+    fn is_permanent(&self, _error: &StoreError) -> bool {
+        false
+    }
 }

@@ -30,10 +30,11 @@ const INSERT: &str = "INSERT OR REPLACE INTO events (
     experiment_item_metadata_values, experiment_item_root_span_id, source, service_name,
     service_version, scope_name, scope_version, telemetry_sdk_language, telemetry_sdk_name,
     telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, is_deleted,
-    ingestion_api_key, ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output
+    ingestion_api_key, ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output,
+    model_id, usage_pricing_tier_id, usage_pricing_tier_name
 ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
           ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0,
-          ?, ?, ?, ?, ?)";
+          ?, ?, ?, ?, ?, ?, ?, ?)";
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -179,6 +180,9 @@ impl Store for SqliteStore {
                 .bind(&stored.ingestion_sdk_version)
                 .bind(&r.trace_input)
                 .bind(&r.trace_output)
+                .bind(&stored.model_id)
+                .bind(&stored.usage_pricing_tier_id)
+                .bind(&stored.usage_pricing_tier_name)
                 .execute(&mut *tx)
                 .await
                 .map_err(error)?;

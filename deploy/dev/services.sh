@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Test services of the production path (DESIGN.md "Test services on these machines"), installed
+# when missing. No Docker engine here, so:
+#   - Kafka: `tansu`, a Kafka-protocol broker process (cargo install, ~15 min once, cached in
+#     ~/.cargo/bin). The end-to-end tests start their own brokers on free ports.
+#   - ClickHouse: the ClickHouse engine of the `chdb-core` wheel in a venv (~1 min once, cached in
+#     ~/.cache/spanbridge-chdb), behind deploy/dev/chdb_http.py (ClickHouse's HTTP interface).
+# Source it (`source deploy/dev/services.sh && ensure_test_services`) to get the variables the
+# tests read, or run it (`bash deploy/dev/services.sh`) to only install.
+set -euo pipefail
+
+TANSU_VERSION="0.6.0"
+CHDB_VERSION="26.9.0"
+: "${SPANBRIDGE_TEST_TANSU:=$HOME/.cargo/bin/tansu}"
+: "${SPANBRIDGE_CHDB_VENV:=$HOME/.cache/spanbridge-chdb}"
+
+ensure_tansu() {
+  if [ -x "$SPANBRIDGE_TEST_TANSU" ]; then
+    return
+  fi
+  echo "services: installing tansu $TANSU_VERSION (cargo install, about 15 minutes once)" >&2
+  local started=$SECONDS
+  cargo install tansu --version "$TANSU_VERSION" --features dynostore --quiet
+  SPANBRIDGE_TEST_TANSU="$HOME/.cargo/bin/tansu"
+  echo "services: tansu installed in $((SECONDS - started)) s" >&2
+}
+
+ensure_chdb() {
+  if [ -x "$SPANBRIDGE_CHDB_VENV/bin/python" ] \
+    && "$SPANBRIDGE_CHDB_VENV/bin/python" -c 'from chdb import state' 2>/dev/null; then
+    return
+  fi
+  echo "services: installing chdb-core $CHDB_VERSION into $SPANBRIDGE_CHDB_VENV" >&2
+  local started=$SECONDS
+  python3 -m venv "$SPANBRIDGE_CHDB_VENV"
+  "$SPANBRIDGE_CHDB_VENV/bin/pip" install --quiet --disable-pip-version-check "chdb-core==$CHDB_VERSION"
+  "$SPANBRIDGE_CHDB_VENV/bin/python" -c 'from chdb import state'
+  echo "services: chdb-core installed in $((SECONDS - started)) s" >&2
+}
+
+# Installs what is missing and exports what tests/support/services.rs reads.
+ensure_test_services() {
+  ensure_tansu
+  ensure_chdb
+  export SPANBRIDGE_TEST_TANSU
+  export SPANBRIDGE_TEST_CHDB_PYTHON="$SPANBRIDGE_CHDB_VENV/bin/python"
+  export SPANBRIDGE_TEST_CHDB_ADAPTER
+  SPANBRIDGE_TEST_CHDB_ADAPTER="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/chdb_http.py"
+  # The production tests fail (instead of skipping) when a service is missing.
+  export SPANBRIDGE_REQUIRE_SERVICES=1
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  ensure_test_services
+fi

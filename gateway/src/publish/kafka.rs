@@ -1,0 +1,356 @@
+//! The production publisher: one Kafka message per (request, trace), key = trace id, holding a
+//! `spanbridge.v1.EventBatch`. Idempotent producer with `acks=all` and lz4; `publish` returns
+//! only after the broker acknowledged every message of the request, so a client's 200 means
+//! its spans are in Kafka. Every failure (broker unreachable, delivery timeout, local queue
+//! full) is a retryable 503 / UNAVAILABLE: OTLP clients drop data on anything else.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use prost::Message;
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use spanbridge_proto::{EventBatch, EventRow};
+
+use super::{PublishError, Publisher};
+
+/// Header naming the contract's major version, so a consumer can route without decoding.
+pub const SCHEMA_HEADER: &str = "spanbridge-schema-version";
+
+/// Bytes a batch's envelope (ids, sdk, key) takes besides its rows, with margin.
+const ENVELOPE_BYTES: usize = 1_024;
+
+/// Appended to a field cut to fit one message (Langfuse's marker for oversized fields).
+const TRUNCATED_MARKER: &str = "[TRUNCATED: Field exceeded size limit]";
+
+/// What the Kafka publisher needs from the settings.
+#[derive(Debug, Clone)]
+pub struct KafkaPublisherConfig {
+    /// Bootstrap servers, comma-separated.
+    pub brokers: String,
+    pub topic: String,
+    /// librdkafka `message.timeout.ms`: after this a message counts as not delivered.
+    pub delivery_timeout: Duration,
+    /// librdkafka `queue.buffering.max.messages`: more messages waiting → 503 at once.
+    pub max_inflight_messages: usize,
+    /// Rows of one trace are split into several messages above this encoded size.
+    pub max_message_bytes: usize,
+    /// Pass-through librdkafka options (name, value), applied last.
+    pub options: Vec<(String, String)>,
+}
+
+impl KafkaPublisherConfig {
+    fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", "lz4")
+            .set("linger.ms", "5")
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().max(1).to_string(),
+            )
+            .set(
+                "queue.buffering.max.messages",
+                self.max_inflight_messages.max(1).to_string(),
+            )
+            .set(
+                "message.max.bytes",
+                (self.max_message_bytes + 64 * 1024)
+                    .max(1_000_000)
+                    .to_string(),
+            );
+        for (name, value) in &self.options {
+            config.set(name, value);
+        }
+        config
+    }
+}
+
+/// Publishes to Kafka and waits for the acknowledgements.
+pub struct KafkaPublisher {
+    config: KafkaPublisherConfig,
+    /// Replaced by a fresh producer after a fatal error (an idempotent producer can lose its
+    /// producer id, e.g. when a broker without persistent state restarts).
+    producer: RwLock<FutureProducer>,
+}
+
+impl KafkaPublisher {
+    pub fn new(config: KafkaPublisherConfig) -> Result<Self, String> {
+        let producer = config
+            .client_config()
+            .create::<FutureProducer>()
+            .map_err(|error| format!("cannot create the Kafka producer: {error}"))?;
+        Ok(Self {
+            config,
+            producer: RwLock::new(producer),
+        })
+    }
+
+    fn producer(&self) -> FutureProducer {
+        match self.producer.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// After a failed delivery: if the producer is in a fatal state, start a new one.
+    fn recover_if_fatal(&self, producer: &FutureProducer) {
+        let Some((code, reason)) = producer.client().fatal_error() else {
+            return;
+        };
+        tracing::warn!(?code, %reason, "Kafka producer hit a fatal error; starting a new one");
+        match self.config.client_config().create::<FutureProducer>() {
+            Ok(fresh) => {
+                let mut guard = match self.producer.write() {
+                    Ok(guard) => guard,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                // Another request may already have replaced it.
+                if guard.client().fatal_error().is_some() {
+                    *guard = fresh;
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot create a new Kafka producer"),
+        }
+    }
+
+    /// Messages still waiting for an acknowledgement (for the in-flight gauge).
+    pub fn in_flight(&self) -> i32 {
+        self.producer().in_flight_count()
+    }
+
+    /// Whether the broker answers a metadata request for the topic within `timeout` (for
+    /// `/ready`); librdkafka's call blocks, so it runs on the blocking pool.
+    pub async fn check_topic(&self, timeout: Duration) -> Result<(), String> {
+        let producer = self.producer();
+        let topic = self.config.topic.clone();
+        tokio::task::spawn_blocking(move || {
+            let metadata = producer
+                .client()
+                .fetch_metadata(Some(&topic), timeout)
+                .map_err(|error| format!("Kafka unreachable: {error}"))?;
+            match metadata.topics().first().and_then(|t| t.error()) {
+                Some(error) => Err(format!("Kafka topic {topic}: {error:?}")),
+                None => Ok(()),
+            }
+        })
+        .await
+        .map_err(|error| error.to_string())?
+    }
+
+    /// Flushes what is queued (shutdown path).
+    pub fn flush(&self, timeout: Duration) {
+        if let Err(error) = self.producer().flush(timeout) {
+            tracing::warn!(%error, "Kafka producer did not flush everything");
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for KafkaPublisher {
+    async fn publish(&self, batches: Vec<EventBatch>) -> Result<(), PublishError> {
+        let messages: Vec<(String, Vec<u8>)> = batches
+            .into_iter()
+            .flat_map(|batch| split_batch(batch, self.config.max_message_bytes))
+            .map(|batch| {
+                let key = batch
+                    .rows
+                    .first()
+                    .map(|row| row.trace_id.clone())
+                    .unwrap_or_default();
+                (key, batch.encode_to_vec())
+            })
+            .collect();
+        let producer = self.producer();
+        let started = Instant::now();
+        let version = spanbridge_proto::SCHEMA_VERSION.to_string();
+        let mut deliveries = Vec::with_capacity(messages.len());
+        for (key, payload) in &messages {
+            let headers = OwnedHeaders::new().insert(Header {
+                key: SCHEMA_HEADER,
+                value: Some(version.as_str()),
+            });
+            let record = FutureRecord::to(&self.config.topic)
+                .key(key.as_str())
+                .payload(payload.as_slice())
+                .headers(headers);
+            match producer.send_result(record) {
+                Ok(delivery) => deliveries.push(delivery),
+                Err((error, _)) => {
+                    // Messages enqueued before this one may still be delivered; the client's
+                    // retry then writes them twice, which the store's dedup absorbs.
+                    return Err(self.failed(&producer, error));
+                }
+            }
+        }
+        metrics::gauge!("spanbridge_kafka_inflight_messages").set(producer.in_flight_count());
+        let mut first_error = None;
+        for delivery in futures::future::join_all(deliveries).await {
+            let error = match delivery {
+                Ok(Ok(_)) => continue,
+                Ok(Err((error, _))) => error,
+                Err(_canceled) => KafkaError::Canceled,
+            };
+            first_error.get_or_insert(error);
+        }
+        metrics::gauge!("spanbridge_kafka_inflight_messages").set(producer.in_flight_count());
+        match first_error {
+            None => {
+                metrics::histogram!("spanbridge_kafka_produce_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                Ok(())
+            }
+            Some(error) => Err(self.failed(&producer, error)),
+        }
+    }
+}
+
+impl KafkaPublisher {
+    /// Counts and logs a failed produce and maps it to a retryable error.
+    fn failed(&self, producer: &FutureProducer, error: KafkaError) -> PublishError {
+        let reason = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::QueueFull) => "queue_full",
+            Some(RDKafkaErrorCode::MessageTimedOut) => "timed_out",
+            Some(RDKafkaErrorCode::MessageSizeTooLarge) => "too_large",
+            Some(_) => "broker_error",
+            None => "client_error",
+        };
+        metrics::counter!("spanbridge_kafka_produce_errors_total", "reason" => reason).increment(1);
+        tracing::warn!(%error, reason, "Kafka did not acknowledge a request's messages");
+        self.recover_if_fatal(producer);
+        match reason {
+            "queue_full" => PublishError::Full,
+            _ => PublishError::Store(format!("Kafka did not acknowledge the messages: {error}")),
+        }
+    }
+}
+
+/// Splits a trace's batch so each encoded message stays under `max_bytes`; a row that alone
+/// exceeds it has its largest content fields cut (see [`fit_row`]).
+pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
+    let budget = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
+    let EventBatch {
+        schema_version,
+        project_id,
+        api_key_id,
+        sdk_name,
+        sdk_version,
+        received_at_us,
+        rows,
+    } = batch;
+    let envelope = |rows: Vec<EventRow>| EventBatch {
+        schema_version,
+        project_id: project_id.clone(),
+        api_key_id: api_key_id.clone(),
+        sdk_name: sdk_name.clone(),
+        sdk_version: sdk_version.clone(),
+        received_at_us,
+        rows,
+    };
+    let mut out = Vec::new();
+    let mut current = Vec::new();
+    let mut current_bytes = 0;
+    for mut row in rows {
+        let mut size = row.encoded_len() + 8;
+        if size > budget {
+            fit_row(&mut row, budget);
+            size = row.encoded_len() + 8;
+        }
+        if !current.is_empty() && current_bytes + size > budget {
+            out.push(envelope(std::mem::take(&mut current)));
+            current_bytes = 0;
+        }
+        current_bytes += size;
+        current.push(row);
+    }
+    if !current.is_empty() || out.is_empty() {
+        out.push(envelope(current));
+    }
+    out
+}
+
+/// Cuts the largest content fields (input, output, trace I/O, metadata values) of a row that
+/// cannot fit one message, halving the largest each round and marking it, like Langfuse does
+/// for rows ClickHouse refuses.
+pub fn fit_row(row: &mut EventRow, budget: usize) {
+    for _ in 0..64 {
+        if row.encoded_len() + 8 <= budget {
+            return;
+        }
+        let mut fields: Vec<&mut String> = vec![
+            &mut row.input,
+            &mut row.output,
+            &mut row.trace_input,
+            &mut row.trace_output,
+        ];
+        fields.extend(row.metadata_values.iter_mut());
+        let Some(largest) = fields.into_iter().max_by_key(|field| field.len()) else {
+            return;
+        };
+        if largest.len() <= TRUNCATED_MARKER.len() * 2 {
+            return;
+        }
+        let mut cut = largest.len() / 2;
+        while !largest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        largest.truncate(cut);
+        largest.push_str(TRUNCATED_MARKER);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(span: &str, input_bytes: usize) -> EventRow {
+        EventRow {
+            trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+            span_id: span.into(),
+            input: "é".repeat(input_bytes / 2),
+            ..Default::default()
+        }
+    }
+
+    fn batch(rows: Vec<EventRow>) -> EventBatch {
+        EventBatch {
+            schema_version: 1,
+            project_id: "p".into(),
+            rows,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn small_batches_stay_one_message() {
+        let parts = split_batch(batch(vec![row("a", 100), row("b", 100)]), 900_000);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].rows.len(), 2);
+    }
+
+    #[test]
+    fn large_traces_are_split_under_the_limit_keeping_every_row() {
+        let rows: Vec<_> = (0..10)
+            .map(|i| row(&format!("{i:016x}"), 300_000))
+            .collect();
+        let parts = split_batch(batch(rows), 900_000);
+        assert!(parts.len() >= 4, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.encoded_len() <= 900_000));
+        assert_eq!(parts.iter().map(|p| p.rows.len()).sum::<usize>(), 10);
+        assert!(parts.iter().all(|p| p.project_id == "p"));
+    }
+
+    #[test]
+    fn a_row_larger_than_a_message_is_cut_and_marked() {
+        let parts = split_batch(batch(vec![row("a", 3_000_000)]), 900_000);
+        assert_eq!(parts.len(), 1);
+        assert!(parts[0].encoded_len() <= 900_000);
+        assert!(parts[0].rows[0].input.ends_with(TRUNCATED_MARKER));
+    }
+}

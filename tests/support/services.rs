@@ -1,0 +1,444 @@
+//! Test services of the production path, started by the tests themselves on free ports
+//! (DESIGN.md "Test services on these machines"): a tansu broker process (Kafka protocol), the
+//! ClickHouse engine behind `deploy/dev/chdb_http.py`, and `spanbridge gateway` / `sink`
+//! processes. `deploy/dev/services.sh` installs tansu and chdb when missing and exports where
+//! they are; without them a test is skipped, unless `SPANBRIDGE_REQUIRE_SERVICES` is set (as
+//! the test command sets it), then it fails.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{PUBLIC_KEY, SECRET_KEY};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn home() -> PathBuf {
+    PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
+}
+
+fn tansu_binary() -> PathBuf {
+    std::env::var_os("SPANBRIDGE_TEST_TANSU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cargo/bin/tansu"))
+}
+
+fn chdb_python() -> PathBuf {
+    std::env::var_os("SPANBRIDGE_TEST_CHDB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/spanbridge-chdb/bin/python"))
+}
+
+fn chdb_adapter() -> PathBuf {
+    std::env::var_os("SPANBRIDGE_TEST_CHDB_ADAPTER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dev/chdb_http.py"))
+}
+
+/// Whether tansu and chdb are installed. When not: panics if the test command demands them,
+/// else says why the test is skipped and returns false.
+pub fn available(test: &str) -> bool {
+    let missing: Vec<String> = [tansu_binary(), chdb_python()]
+        .into_iter()
+        .filter(|path| !path.exists())
+        .map(|path| path.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!(
+        "{test}: test services missing ({}); run `bash deploy/dev/services.sh`",
+        missing.join(", ")
+    );
+    assert!(
+        std::env::var_os("SPANBRIDGE_REQUIRE_SERVICES").is_none(),
+        "{message}"
+    );
+    eprintln!("SKIPPED {message}");
+    false
+}
+
+fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().ok().flatten() {
+            panic!("{what} exited during start: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status();
+}
+
+/// A tansu broker with in-memory storage: a restart starts empty (topics must be created again).
+pub struct Broker {
+    child: Option<Child>,
+    pub port: u16,
+}
+
+impl Broker {
+    pub fn start() -> Self {
+        let mut broker = Self {
+            child: None,
+            port: free_port(),
+        };
+        broker.spawn();
+        broker
+    }
+
+    fn spawn(&mut self) {
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let mut child = Command::new(tansu_binary())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        wait_for_port(self.port, &mut child, "tansu", Duration::from_secs(30));
+        self.child = Some(child);
+    }
+
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: the broker is gone (and, in memory, so is everything it held).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The ClickHouse engine behind the HTTP adapter; the data directory outlives restarts.
+pub struct ClickHouse {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+}
+
+impl ClickHouse {
+    pub fn start() -> Self {
+        let mut clickhouse = Self {
+            child: None,
+            port: free_port(),
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
+        clickhouse.spawn();
+        clickhouse
+    }
+
+    fn spawn(&mut self) {
+        let mut child = Command::new(chdb_python())
+            .arg(chdb_adapter())
+            .arg(self.port.to_string())
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the chdb adapter");
+        wait_for_port(
+            self.port,
+            &mut child,
+            "chdb adapter",
+            Duration::from_secs(60),
+        );
+        self.child = Some(child);
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: ClickHouse is unreachable until `restart`.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port and data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Runs a query and returns the body (panics on an error answer).
+    pub async fn query(&self, sql: &str) -> String {
+        let response = super::client()
+            .post(self.url())
+            .body(sql.to_owned())
+            .send()
+            .await
+            .expect("query ClickHouse");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "ClickHouse answered {status} to {sql}: {body}"
+        );
+        body
+    }
+
+    /// Rows of a `… FORMAT JSONEachRow` query.
+    pub async fn rows(&self, sql: &str) -> Vec<serde_json::Value> {
+        self.query(&format!("{sql} FORMAT JSONEachRow"))
+            .await
+            .lines()
+            .filter(|line| !line.trim().is_empty())
+            .map(|line| serde_json::from_str(line).expect("JSONEachRow line"))
+            .collect()
+    }
+
+    /// A single number from a `SELECT count() …`.
+    pub async fn count(&self, sql: &str) -> u64 {
+        self.query(sql).await.trim().parse().unwrap_or(0)
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// One `spanbridge` process in a production mode (`gateway`, `sink`).
+pub struct Process {
+    child: Option<Child>,
+    command: &'static str,
+    env: Vec<(String, String)>,
+    pub http_port: u16,
+    pub grpc_port: u16,
+    pub admin_port: u16,
+}
+
+impl Process {
+    fn spawn(&mut self) {
+        self.http_port = free_port();
+        self.grpc_port = free_port();
+        self.admin_port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .arg(self.command)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(
+                "SPANBRIDGE_GATEWAY__HTTP_ADDR",
+                format!("127.0.0.1:{}", self.http_port),
+            )
+            .env(
+                "SPANBRIDGE_GATEWAY__GRPC_ADDR",
+                format!("127.0.0.1:{}", self.grpc_port),
+            )
+            .env(
+                "SPANBRIDGE_ADMIN__ADDR",
+                format!("127.0.0.1:{}", self.admin_port),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start spanbridge");
+        let port = if self.command == "gateway" {
+            self.http_port
+        } else {
+            self.admin_port
+        };
+        wait_for_port(port, &mut child, self.command, Duration::from_secs(30));
+        self.child = Some(child);
+    }
+
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.http_port)
+    }
+
+    pub fn grpc_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.grpc_port)
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("process running");
+        signal(&child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not stop within 60 s of SIGTERM",
+                self.command
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to flush or commit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "stop or kill first");
+        self.spawn();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Everything of the production path: broker, ClickHouse, migrated, and the settings shared by
+/// the gateway and sink processes (metadata in a SQLite file of the stack's own).
+pub struct Stack {
+    pub broker: Broker,
+    pub clickhouse: ClickHouse,
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+impl Stack {
+    /// Starts the services and runs `spanbridge migrate`; `extra_env` adds or overrides
+    /// settings of every spanbridge process.
+    pub fn start(extra_env: &[(&str, &str)]) -> Self {
+        let broker = Broker::start();
+        let clickhouse = ClickHouse::start();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut env: Vec<(String, String)> = vec![
+            ("SPANBRIDGE_KAFKA__BROKERS".into(), broker.bootstrap()),
+            ("SPANBRIDGE_KAFKA__PARTITIONS".into(), "2".into()),
+            ("SPANBRIDGE_CLICKHOUSE__URL".into(), clickhouse.url()),
+            ("SPANBRIDGE_CLICKHOUSE__COMPRESSION".into(), "none".into()),
+            (
+                "SPANBRIDGE_EMBEDDED__PATH".into(),
+                dir.path().join("meta.db").display().to_string(),
+            ),
+            ("SPANBRIDGE_SINK__MAX_BATCH_WAIT_MS".into(), "300".into()),
+            (
+                "SPANBRIDGE_SINK__MAX_RETRY_BACKOFF_MS".into(),
+                "1000".into(),
+            ),
+            // A restarted sink gets the partitions of its killed predecessor within seconds.
+            (
+                "SPANBRIDGE_KAFKA__OPTIONS__SESSION_TIMEOUT_MS".into(),
+                "6000".into(),
+            ),
+            (
+                "SPANBRIDGE_KAFKA__OPTIONS__HEARTBEAT_INTERVAL_MS".into(),
+                "1000".into(),
+            ),
+            ("SPANBRIDGE_LOG__LEVEL".into(), "warn".into()),
+        ];
+        for (key, value) in extra_env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
+        let stack = Self {
+            broker,
+            clickhouse,
+            dir,
+            env,
+        };
+        let migrated = stack.cli(&["migrate"]);
+        assert!(
+            migrated.status.success(),
+            "migrate failed: {}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        stack
+    }
+
+    /// Runs a spanbridge command with the stack's settings.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run spanbridge")
+    }
+
+    fn process(&self, command: &'static str, extra_env: &[(&str, &str)]) -> Process {
+        let mut env = self.env.clone();
+        for (key, value) in extra_env {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value.to_string()));
+        }
+        let mut process = Process {
+            child: None,
+            command,
+            env,
+            http_port: 0,
+            grpc_port: 0,
+            admin_port: 0,
+        };
+        process.spawn();
+        process
+    }
+
+    /// `spanbridge gateway` with the test key pair (headless setup).
+    pub fn gateway(&self) -> Process {
+        self.process(
+            "gateway",
+            &[
+                ("SPANBRIDGE_INIT_PUBLIC_KEY", PUBLIC_KEY),
+                ("SPANBRIDGE_INIT_SECRET_KEY", SECRET_KEY),
+                ("SPANBRIDGE_INIT_PROJECT_NAME", "production-e2e"),
+            ],
+        )
+    }
+
+    /// `spanbridge sink`, with extra settings.
+    pub fn sink(&self, extra_env: &[(&str, &str)]) -> Process {
+        self.process("sink", extra_env)
+    }
+}
