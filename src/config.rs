@@ -206,6 +206,81 @@ impl KafkaSettings {
             })
             .collect()
     }
+
+    /// The options a producer (or admin client) takes: consumer-only ones are left out, so
+    /// librdkafka does not warn about them on every start.
+    pub fn producer_options(&self) -> Vec<(String, String)> {
+        let mut options = self.client_options();
+        options.retain(|(name, _)| !CONSUMER_ONLY_OPTIONS.contains(&name.as_str()));
+        options
+    }
+
+    /// The options a consumer takes: producer-only ones are left out.
+    pub fn consumer_options(&self) -> Vec<(String, String)> {
+        let mut options = self.client_options();
+        options.retain(|(name, _)| !PRODUCER_ONLY_OPTIONS.contains(&name.as_str()));
+        options
+    }
+}
+
+/// librdkafka properties that only consumers take (CONFIGURATION.md, "C" rows).
+const CONSUMER_ONLY_OPTIONS: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "group.protocol",
+    "group.remote.assignor",
+    "coordinator.query.interval.ms",
+    "max.poll.interval.ms",
+    "enable.auto.commit",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "fetch.message.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.error.backoff.ms",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+    "auto.offset.reset",
+];
+
+/// librdkafka properties that only producers take (CONFIGURATION.md, "P" rows).
+const PRODUCER_ONLY_OPTIONS: &[&str] = &[
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.ms",
+    "linger.ms",
+    "message.send.max.retries",
+    "retries",
+    "queue.buffering.backpressure.threshold",
+    "compression.codec",
+    "compression.type",
+    "compression.level",
+    "batch.num.messages",
+    "batch.size",
+    "delivery.report.only.error",
+    "sticky.partitioning.linger.ms",
+    "acks",
+    "request.required.acks",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "partitioner",
+];
+
+impl KafkaSettings {
 }
 
 /// The production event store. Empty `url` = events go to the embedded SQLite file.

@@ -3,6 +3,7 @@
 //! configured backends need; `config` prints the effective settings.
 
 mod admin;
+mod bench;
 mod config;
 mod keys;
 mod production;
@@ -53,6 +54,9 @@ enum Command {
     /// Manage model prices (Langfuse's `models` / `pricing_tiers` / `prices`).
     #[command(subcommand)]
     Prices(PricesCommand),
+    /// Load-test a running gateway with realistic GenAI spans and report spans/s, latency,
+    /// the gateway's CPU and memory, and the decode-only floor of the same payload.
+    Bench(bench::BenchArgs),
 }
 
 /// CLI flags that override the settings file and the environment.
@@ -142,6 +146,11 @@ fn init_logging(settings: &Settings) -> Result<(), String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
+    // The load generator is a client: it needs no settings.
+    let command = match command {
+        Command::Bench(args) => return bench::run(args).await,
+        other => other,
+    };
     let overrides = match &command {
         Command::Serve(args) | Command::Gateway(args) => args.overrides(),
         _ => Figment::new(),
@@ -257,6 +266,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
+        // Answered before the settings are loaded (see above).
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 

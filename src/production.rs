@@ -148,7 +148,7 @@ fn publisher_config(settings: &Settings) -> KafkaPublisherConfig {
         delivery_timeout: Duration::from_millis(settings.kafka.delivery_timeout_ms),
         max_inflight_messages: settings.kafka.max_inflight_messages,
         max_message_bytes: settings.kafka.max_message_bytes,
-        options: settings.kafka.client_options(),
+        options: settings.kafka.producer_options(),
     }
 }
 
@@ -163,7 +163,8 @@ fn consumer_config(settings: &Settings) -> ConsumerConfig {
         max_batch_wait: Duration::from_millis(settings.sink.max_batch_wait_ms),
         max_retry_backoff: Duration::from_millis(settings.sink.max_retry_backoff_ms),
         shutdown_timeout: Duration::from_secs(settings.sink.shutdown_timeout_secs),
-        options: settings.kafka.client_options(),
+        options: settings.kafka.consumer_options(),
+        producer_options: settings.kafka.producer_options(),
     }
 }
 
@@ -288,7 +289,7 @@ pub async fn migrate(settings: &Settings) -> Result<Vec<String>, String> {
         ];
         let created = consume::create_topics(
             &settings.kafka.brokers,
-            &settings.kafka.client_options(),
+            &settings.kafka.producer_options(),
             &topics,
             settings.kafka.partitions,
             settings.kafka.replication_factor,

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::mocking::MockCluster;
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::Value;
 use support::services::{ClickHouse, Process, Stack, available};
@@ -433,8 +435,7 @@ async fn broker_down_gives_retryable_errors_and_everything_lands_after_it_return
             let gateway = gateway.clone();
             let trace = trace_id(4, i);
             tokio::spawn(async move {
-                let refusals =
-                    send_until_accepted(&gateway, &trace, Duration::from_secs(180)).await;
+                let refusals = send_until_accepted(&gateway, &trace, Duration::from_secs(60)).await;
                 (trace, refusals)
             })
         })
@@ -461,4 +462,49 @@ async fn broker_down_gives_retryable_errors_and_everything_lands_after_it_return
     wait_for_rows(&stack.clickhouse, 14, Duration::from_secs(120)).await;
     assert_exactly(&stack.clickhouse, &sent).await;
     assert!(sink.stop().success());
+}
+
+/// A fault only a mock broker produces on demand: it refuses every write (NOT_ENOUGH_REPLICAS,
+/// which the producer retries) until the delivery timeout passes. Clients must get a
+/// retryable answer on both protocols, never 500/INTERNAL, and be accepted once the broker
+/// takes writes again.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_writes_until_the_delivery_timeout_are_retryable_on_both_protocols() {
+    let _serial = serial().await;
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 2, 1).expect("topic");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let brokers = cluster.bootstrap_servers();
+    let gateway = Process::gateway_with(
+        dir.path(),
+        &[
+            ("SPANBRIDGE_KAFKA__BROKERS", brokers.as_str()),
+            ("SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS", "1500"),
+        ],
+    );
+    // Healthy first: accepted.
+    assert_eq!(post_trace(&gateway, &trace_id(5, 0)).await.0, 200);
+
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 10_000],
+    );
+    assert_eq!(
+        post_trace(&gateway, &trace_id(5, 1)).await,
+        (503, true),
+        "HTTP: 503 with Retry-After"
+    );
+    let mut grpc = TraceServiceClient::connect(gateway.grpc_url())
+        .await
+        .expect("gRPC connect");
+    let mut request = tonic::Request::new(genai_trace(&trace_id(5, 2)));
+    request.metadata_mut().insert(
+        "authorization",
+        test_auth().parse().expect("metadata value"),
+    );
+    let status = grpc.export(request).await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    send_until_accepted(&gateway, &trace_id(5, 1), Duration::from_secs(60)).await;
 }

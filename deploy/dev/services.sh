@@ -11,30 +11,30 @@ set -euo pipefail
 
 TANSU_VERSION="0.6.0"
 CHDB_VERSION="26.9.0"
-: "${SPANBRIDGE_TEST_TANSU:=$HOME/.cargo/bin/tansu}"
-: "${SPANBRIDGE_CHDB_VENV:=$HOME/.cache/spanbridge-chdb}"
+: "${SB_TEST_TANSU:=$HOME/.cargo/bin/tansu}"
+: "${SB_TEST_CHDB_VENV:=$HOME/.cache/spanbridge-chdb}"
 
 ensure_tansu() {
-  if [ -x "$SPANBRIDGE_TEST_TANSU" ]; then
+  if [ -x "$SB_TEST_TANSU" ]; then
     return
   fi
   echo "services: installing tansu $TANSU_VERSION (cargo install, about 15 minutes once)" >&2
   local started=$SECONDS
   cargo install tansu --version "$TANSU_VERSION" --features dynostore --quiet
-  SPANBRIDGE_TEST_TANSU="$HOME/.cargo/bin/tansu"
+  SB_TEST_TANSU="$HOME/.cargo/bin/tansu"
   echo "services: tansu installed in $((SECONDS - started)) s" >&2
 }
 
 ensure_chdb() {
-  if [ -x "$SPANBRIDGE_CHDB_VENV/bin/python" ] \
-    && "$SPANBRIDGE_CHDB_VENV/bin/python" -c 'from chdb import state' 2>/dev/null; then
+  if [ -x "$SB_TEST_CHDB_VENV/bin/python" ] \
+    && "$SB_TEST_CHDB_VENV/bin/python" -c 'from chdb import state' 2>/dev/null; then
     return
   fi
-  echo "services: installing chdb-core $CHDB_VERSION into $SPANBRIDGE_CHDB_VENV" >&2
+  echo "services: installing chdb-core $CHDB_VERSION into $SB_TEST_CHDB_VENV" >&2
   local started=$SECONDS
-  python3 -m venv "$SPANBRIDGE_CHDB_VENV"
-  "$SPANBRIDGE_CHDB_VENV/bin/pip" install --quiet --disable-pip-version-check "chdb-core==$CHDB_VERSION"
-  "$SPANBRIDGE_CHDB_VENV/bin/python" -c 'from chdb import state'
+  python3 -m venv "$SB_TEST_CHDB_VENV"
+  "$SB_TEST_CHDB_VENV/bin/pip" install --quiet --disable-pip-version-check "chdb-core==$CHDB_VERSION"
+  "$SB_TEST_CHDB_VENV/bin/python" -c 'from chdb import state'
   echo "services: chdb-core installed in $((SECONDS - started)) s" >&2
 }
 
@@ -42,12 +42,12 @@ ensure_chdb() {
 ensure_test_services() {
   ensure_tansu
   ensure_chdb
-  export SPANBRIDGE_TEST_TANSU
-  export SPANBRIDGE_TEST_CHDB_PYTHON="$SPANBRIDGE_CHDB_VENV/bin/python"
-  export SPANBRIDGE_TEST_CHDB_ADAPTER
-  SPANBRIDGE_TEST_CHDB_ADAPTER="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/chdb_http.py"
+  export SB_TEST_TANSU
+  export SB_TEST_CHDB_PYTHON="$SB_TEST_CHDB_VENV/bin/python"
+  export SB_TEST_CHDB_ADAPTER
+  SB_TEST_CHDB_ADAPTER="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/chdb_http.py"
   # The production tests fail (instead of skipping) when a service is missing.
-  export SPANBRIDGE_REQUIRE_SERVICES=1
+  export SB_TEST_REQUIRE_SERVICES=1
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

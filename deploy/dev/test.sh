@@ -12,5 +12,10 @@ fi
 # Kafka (tansu) and ClickHouse (chdb) for the production-path tests, installed when missing.
 source deploy/dev/services.sh
 ensure_test_services
+# promtool (Debian package `prometheus`) checks the /metrics output in tests/operability.rs.
+if ! command -v promtool >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+export SPANBRIDGE_REQUIRE_PROMTOOL=1
 cargo test --workspace --locked
 bash tests/clients/run.sh

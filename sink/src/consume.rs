@@ -46,8 +46,10 @@ pub struct ConsumerConfig {
     pub max_retry_backoff: Duration,
     /// On shutdown, how long the final write may take.
     pub shutdown_timeout: Duration,
-    /// Pass-through librdkafka options (name, value), applied last.
+    /// Pass-through librdkafka options (name, value) of the consumer, applied last.
     pub options: Vec<(String, String)>,
+    /// Pass-through librdkafka options of the dead-letter producer.
+    pub producer_options: Vec<(String, String)>,
 }
 
 /// A librdkafka configuration with the bootstrap servers and the pass-through options.
@@ -127,7 +129,7 @@ pub async fn run(
         .subscribe(&[&config.topic])
         .map_err(|error| format!("cannot subscribe to {}: {error}", config.topic))?;
     let dead_letters = DeadLetters::new(
-        client_config(&config.brokers, &config.options),
+        client_config(&config.brokers, &config.producer_options),
         config.dead_letter_topic.clone(),
     )?;
     let (stop_tx, stop) = watch::channel(false);
@@ -190,8 +192,8 @@ impl Sink {
                 self.flush(&mut assembly, None).await;
             }
         }
+        // Still a group member (so the commit is accepted), but no longer consuming.
         tracing::info!("sink stopping: writing and committing what it holds");
-        self.consumer.unsubscribe();
         let deadline = Instant::now() + self.config.shutdown_timeout;
         if !self.flush(&mut assembly, Some(deadline)).await {
             return Err(

@@ -2,7 +2,7 @@
 //! (DESIGN.md "Test services on these machines"): a tansu broker process (Kafka protocol), the
 //! ClickHouse engine behind `deploy/dev/chdb_http.py`, and `spanbridge gateway` / `sink`
 //! processes. `deploy/dev/services.sh` installs tansu and chdb when missing and exports where
-//! they are; without them a test is skipped, unless `SPANBRIDGE_REQUIRE_SERVICES` is set (as
+//! they are; without them a test is skipped, unless `SB_TEST_REQUIRE_SERVICES` is set (as
 //! the test command sets it), then it fails.
 #![allow(dead_code)]
 
@@ -25,19 +25,19 @@ fn home() -> PathBuf {
 }
 
 fn tansu_binary() -> PathBuf {
-    std::env::var_os("SPANBRIDGE_TEST_TANSU")
+    std::env::var_os("SB_TEST_TANSU")
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cargo/bin/tansu"))
 }
 
 fn chdb_python() -> PathBuf {
-    std::env::var_os("SPANBRIDGE_TEST_CHDB_PYTHON")
+    std::env::var_os("SB_TEST_CHDB_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| home().join(".cache/spanbridge-chdb/bin/python"))
 }
 
 fn chdb_adapter() -> PathBuf {
-    std::env::var_os("SPANBRIDGE_TEST_CHDB_ADAPTER")
+    std::env::var_os("SB_TEST_CHDB_ADAPTER")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dev/chdb_http.py"))
 }
@@ -58,7 +58,7 @@ pub fn available(test: &str) -> bool {
         missing.join(", ")
     );
     assert!(
-        std::env::var_os("SPANBRIDGE_REQUIRE_SERVICES").is_none(),
+        std::env::var_os("SB_TEST_REQUIRE_SERVICES").is_none(),
         "{message}"
     );
     eprintln!("SKIPPED {message}");
@@ -254,6 +254,35 @@ pub struct Process {
 }
 
 impl Process {
+    /// `spanbridge gateway` with the test key pair, metadata (and events, for reads) in a SQLite
+    /// file under `dir`, and these settings; for tests that bring their own broker.
+    pub fn gateway_with(dir: &Path, settings: &[(&str, &str)]) -> Self {
+        let mut env: Vec<(String, String)> = vec![
+            (
+                "SPANBRIDGE_EMBEDDED__PATH".into(),
+                dir.join("meta.db").display().to_string(),
+            ),
+            ("SPANBRIDGE_INIT_PUBLIC_KEY".into(), PUBLIC_KEY.into()),
+            ("SPANBRIDGE_INIT_SECRET_KEY".into(), SECRET_KEY.into()),
+            (
+                "SPANBRIDGE_INIT_PROJECT_NAME".into(),
+                "production-e2e".into(),
+            ),
+            ("SPANBRIDGE_LOG__LEVEL".into(), "warn".into()),
+        ];
+        env.extend(settings.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut process = Process {
+            child: None,
+            command: "gateway",
+            env,
+            http_port: 0,
+            grpc_port: 0,
+            admin_port: 0,
+        };
+        process.spawn();
+        process
+    }
+
     fn spawn(&mut self) {
         self.http_port = free_port();
         self.grpc_port = free_port();

@@ -75,9 +75,12 @@ impl KafkaPublisherConfig {
 /// Publishes to Kafka and waits for the acknowledgements.
 pub struct KafkaPublisher {
     config: KafkaPublisherConfig,
-    /// Replaced by a fresh producer after a fatal error (an idempotent producer can lose its
-    /// producer id, e.g. when a broker without persistent state restarts).
-    producer: RwLock<FutureProducer>,
+    /// The current producer and its generation. After a failed delivery the producer is
+    /// replaced: an idempotent producer whose broker lost its producer state (a broker
+    /// restarted without persistent storage) keeps failing with UNKNOWN_PRODUCER_ID however
+    /// often it bumps its epoch; a fresh one gets a new producer id. Requests still waiting on
+    /// the old one keep it alive until they are answered.
+    producer: RwLock<(u64, FutureProducer)>,
 }
 
 impl KafkaPublisher {
@@ -88,33 +91,33 @@ impl KafkaPublisher {
             .map_err(|error| format!("cannot create the Kafka producer: {error}"))?;
         Ok(Self {
             config,
-            producer: RwLock::new(producer),
+            producer: RwLock::new((0, producer)),
         })
     }
 
-    fn producer(&self) -> FutureProducer {
+    fn producer(&self) -> (u64, FutureProducer) {
         match self.producer.read() {
             Ok(guard) => guard.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
-    /// After a failed delivery: if the producer is in a fatal state, start a new one.
-    fn recover_if_fatal(&self, producer: &FutureProducer) {
-        let Some((code, reason)) = producer.client().fatal_error() else {
-            return;
+    /// Replaces the producer of `generation` unless another request already did.
+    fn renew(&self, generation: u64) {
+        let mut guard = match self.producer.write() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
         };
-        tracing::warn!(?code, %reason, "Kafka producer hit a fatal error; starting a new one");
+        if guard.0 != generation {
+            return;
+        }
         match self.config.client_config().create::<FutureProducer>() {
             Ok(fresh) => {
-                let mut guard = match self.producer.write() {
-                    Ok(guard) => guard,
-                    Err(poisoned) => poisoned.into_inner(),
-                };
-                // Another request may already have replaced it.
-                if guard.client().fatal_error().is_some() {
-                    *guard = fresh;
-                }
+                tracing::info!(
+                    generation = generation + 1,
+                    "started a new Kafka producer after a failed delivery"
+                );
+                *guard = (generation + 1, fresh);
             }
             Err(error) => tracing::error!(%error, "cannot create a new Kafka producer"),
         }
@@ -122,13 +125,13 @@ impl KafkaPublisher {
 
     /// Messages still waiting for an acknowledgement (for the in-flight gauge).
     pub fn in_flight(&self) -> i32 {
-        self.producer().in_flight_count()
+        self.producer().1.in_flight_count()
     }
 
     /// Whether the broker answers a metadata request for the topic within `timeout` (for
     /// `/ready`); librdkafka's call blocks, so it runs on the blocking pool.
     pub async fn check_topic(&self, timeout: Duration) -> Result<(), String> {
-        let producer = self.producer();
+        let (_, producer) = self.producer();
         let topic = self.config.topic.clone();
         tokio::task::spawn_blocking(move || {
             let metadata = producer
@@ -146,7 +149,7 @@ impl KafkaPublisher {
 
     /// Flushes what is queued (shutdown path).
     pub fn flush(&self, timeout: Duration) {
-        if let Err(error) = self.producer().flush(timeout) {
+        if let Err(error) = self.producer().1.flush(timeout) {
             tracing::warn!(%error, "Kafka producer did not flush everything");
         }
     }
@@ -167,7 +170,7 @@ impl Publisher for KafkaPublisher {
                 (key, batch.encode_to_vec())
             })
             .collect();
-        let producer = self.producer();
+        let (generation, producer) = self.producer();
         let started = Instant::now();
         let version = spanbridge_proto::SCHEMA_VERSION.to_string();
         let mut deliveries = Vec::with_capacity(messages.len());
@@ -185,7 +188,7 @@ impl Publisher for KafkaPublisher {
                 Err((error, _)) => {
                     // Messages enqueued before this one may still be delivered; the client's
                     // retry then writes them twice, which the store's dedup absorbs.
-                    return Err(self.failed(&producer, error));
+                    return Err(self.failed(generation, error));
                 }
             }
         }
@@ -206,14 +209,15 @@ impl Publisher for KafkaPublisher {
                     .record(started.elapsed().as_secs_f64());
                 Ok(())
             }
-            Some(error) => Err(self.failed(&producer, error)),
+            Some(error) => Err(self.failed(generation, error)),
         }
     }
 }
 
 impl KafkaPublisher {
-    /// Counts and logs a failed produce and maps it to a retryable error.
-    fn failed(&self, producer: &FutureProducer, error: KafkaError) -> PublishError {
+    /// Counts and logs a failed produce, renews the producer after a failed delivery, and maps
+    /// the failure to a retryable error.
+    fn failed(&self, generation: u64, error: KafkaError) -> PublishError {
         let reason = match error.rdkafka_error_code() {
             Some(RDKafkaErrorCode::QueueFull) => "queue_full",
             Some(RDKafkaErrorCode::MessageTimedOut) => "timed_out",
@@ -223,11 +227,11 @@ impl KafkaPublisher {
         };
         metrics::counter!("spanbridge_kafka_produce_errors_total", "reason" => reason).increment(1);
         tracing::warn!(%error, reason, "Kafka did not acknowledge a request's messages");
-        self.recover_if_fatal(producer);
-        match reason {
-            "queue_full" => PublishError::Full,
-            _ => PublishError::Store(format!("Kafka did not acknowledge the messages: {error}")),
+        if reason == "queue_full" {
+            return PublishError::Full;
         }
+        self.renew(generation);
+        PublishError::Store(format!("Kafka did not acknowledge the messages: {error}"))
     }
 }
 
