@@ -21,25 +21,79 @@ pub trait ReadyCheck: Send + Sync + 'static {
 /// Help text for every metric Spanbridge emits (Prometheus `# HELP`). A metric missing here
 /// shows up in `promtool check metrics` as "no help text".
 const METRICS: &[(&str, &str)] = &[
-    ("spanbridge_requests_total", "OTLP export requests by protocol, encoding, outcome and rejection reason"),
-    ("spanbridge_spans_received_total", "Spans received in decoded export requests"),
-    ("spanbridge_spans_accepted_total", "Spans durably accepted (acknowledged to the client)"),
-    ("spanbridge_spans_rejected_total", "Spans not accepted, by reason"),
-    ("spanbridge_request_duration_seconds", "Export request duration from admission to answer"),
-    ("spanbridge_request_size_bytes", "Decompressed export request size"),
-    ("spanbridge_auth_requests_total", "API key verifications by result (cache_hit, cache_miss, failure)"),
-    ("spanbridge_queue_depth", "Requests waiting in the embedded in-process queue"),
-    ("spanbridge_kafka_produce_duration_seconds", "Time until the broker acknowledged a request's messages"),
-    ("spanbridge_kafka_produce_errors_total", "Kafka produce failures"),
-    ("spanbridge_kafka_inflight_messages", "Kafka messages waiting for broker acknowledgement"),
+    (
+        "spanbridge_requests_total",
+        "OTLP export requests by protocol, encoding, outcome and rejection reason",
+    ),
+    (
+        "spanbridge_spans_received_total",
+        "Spans received in decoded export requests",
+    ),
+    (
+        "spanbridge_spans_accepted_total",
+        "Spans durably accepted (acknowledged to the client)",
+    ),
+    (
+        "spanbridge_spans_rejected_total",
+        "Spans not accepted, by reason",
+    ),
+    (
+        "spanbridge_request_duration_seconds",
+        "Export request duration from admission to answer",
+    ),
+    (
+        "spanbridge_request_size_bytes",
+        "Decompressed export request size",
+    ),
+    (
+        "spanbridge_auth_requests_total",
+        "API key verifications by result (cache_hit, cache_miss, failure)",
+    ),
+    (
+        "spanbridge_queue_depth",
+        "Requests waiting in the embedded in-process queue",
+    ),
+    (
+        "spanbridge_kafka_produce_duration_seconds",
+        "Time until the broker acknowledged a request's messages",
+    ),
+    (
+        "spanbridge_kafka_produce_errors_total",
+        "Kafka produce failures",
+    ),
+    (
+        "spanbridge_kafka_inflight_messages",
+        "Kafka messages waiting for broker acknowledgement",
+    ),
     ("spanbridge_sink_batch_rows", "Rows per store write"),
-    ("spanbridge_sink_batch_duration_seconds", "Duration of one store write"),
-    ("spanbridge_sink_rows_written_total", "Rows written to the event store"),
-    ("spanbridge_store_errors_total", "Failed store writes (retried or answered with 503)"),
-    ("spanbridge_dead_letter_messages_total", "Messages sent to the dead-letter topic"),
-    ("spanbridge_consumer_lag_messages", "Sink consumer lag per partition"),
-    ("spanbridge_model_cache_requests_total", "Model price lookups by cache result"),
-    ("spanbridge_model_catalog_errors_total", "Failures loading model prices"),
+    (
+        "spanbridge_sink_batch_duration_seconds",
+        "Duration of one store write",
+    ),
+    (
+        "spanbridge_sink_rows_written_total",
+        "Rows written to the event store",
+    ),
+    (
+        "spanbridge_store_errors_total",
+        "Failed store writes (retried or answered with 503)",
+    ),
+    (
+        "spanbridge_dead_letter_messages_total",
+        "Messages sent to the dead-letter topic",
+    ),
+    (
+        "spanbridge_consumer_lag_messages",
+        "Sink consumer lag per partition",
+    ),
+    (
+        "spanbridge_model_cache_requests_total",
+        "Model price lookups by cache result",
+    ),
+    (
+        "spanbridge_model_catalog_errors_total",
+        "Failures loading model prices",
+    ),
 ];
 
 /// Registers the help text of every metric.
@@ -55,8 +109,12 @@ pub fn describe_metrics() {
 
 /// Installs the global Prometheus recorder with buckets suited to each histogram.
 pub fn install_recorder() -> Result<PrometheusHandle, String> {
-    const SECONDS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-    const BYTES: &[f64] = &[1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0];
+    const SECONDS: &[f64] = &[
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ];
+    const BYTES: &[f64] = &[
+        1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0,
+    ];
     const ROWS: &[f64] = &[1.0, 10.0, 100.0, 1000.0, 10000.0, 50000.0, 100000.0];
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), SECONDS)
@@ -75,7 +133,10 @@ struct AdminState {
 /// `/metrics`, `/health`, `/ready`.
 pub fn router(metrics: PrometheusHandle, checks: Vec<Arc<dyn ReadyCheck>>) -> Router {
     Router::new()
-        .route("/metrics", get(|State(state): State<Arc<AdminState>>| async move { state.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(state): State<Arc<AdminState>>| async move { state.metrics.render() }),
+        )
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .with_state(Arc::new(AdminState { metrics, checks }))
@@ -94,6 +155,10 @@ async fn ready(State(state): State<Arc<AdminState>>) -> (StatusCode, String) {
             }
         }
     }
-    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, lines.join("\n") + "\n")
 }

@@ -13,9 +13,6 @@ use base64::Engine;
 use clap::{Args, ValueEnum};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
 use prost::Message;
 use serde_json::json;
 
@@ -59,75 +56,6 @@ pub struct BenchArgs {
     json: bool,
 }
 
-fn text(key: &str, value: &str) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::StringValue(value.into())) }), ..Default::default() }
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(any_value::Value::IntValue(value)) }), ..Default::default() }
-}
-
-/// One export request: 3 in 4 spans are chat generations with content (~2.6 KB), the rest
-/// small tool calls, all in one trace per 10 spans, like an agent loop.
-pub fn payload(seed: u64, spans: usize) -> ExportTraceServiceRequest {
-    let question = "Summarise the attached incident report and list the three most likely root causes, \
-                    with the evidence for each. Keep it under 200 words. ".repeat(9);
-    let answer = "The outage began when the connection pool was exhausted after a deploy doubled the \
-                  number of workers; retries amplified the load; the circuit breaker was misconfigured. ".repeat(7);
-    let start = 1_786_003_200_000_000_000u64 + seed * 1_000_000;
-    let spans = (0..spans)
-        .map(|i| {
-            let trace = seed * 1_000 + (i / 10) as u64;
-            let mut trace_id = [0u8; 16];
-            trace_id[..8].copy_from_slice(&trace.to_be_bytes());
-            trace_id[8..].copy_from_slice(&0x5b8e_fff7_9803_8103u64.to_be_bytes());
-            let span_id = (seed << 20 | i as u64 | 1 << 63).to_be_bytes().to_vec();
-            let parent = if i % 10 == 0 { Vec::new() } else { (seed << 20 | (i - i % 10) as u64 | 1 << 63).to_be_bytes().to_vec() };
-            let attributes = if i % 4 == 3 {
-                vec![text("gen_ai.operation.name", "execute_tool"), text("gen_ai.tool.name", "search_logs"),
-                     text("gen_ai.tool.call.arguments", r#"{"query":"pool exhausted","limit":20}"#)]
-            } else {
-                vec![
-                    text("gen_ai.operation.name", "chat"),
-                    text("gen_ai.provider.name", "openai"),
-                    text("gen_ai.request.model", "gpt-4o"),
-                    text("gen_ai.response.model", "gpt-4o-2024-08-06"),
-                    int("gen_ai.usage.input_tokens", 812),
-                    int("gen_ai.usage.output_tokens", 164),
-                    text("gen_ai.input.messages", &json!([{"role": "system", "parts": [{"type": "text", "content": "You are an SRE assistant."}]},
-                        {"role": "user", "parts": [{"type": "text", "content": question}]}]).to_string()),
-                    text("gen_ai.output.messages", &json!([{"role": "assistant", "finish_reason": "stop", "parts": [{"type": "text", "content": answer}]}]).to_string()),
-                    text("user.id", "user-1042"),
-                    text("session.id", "session-77"),
-                ]
-            };
-            Span {
-                trace_id: trace_id.to_vec(),
-                span_id,
-                parent_span_id: parent,
-                name: if i % 4 == 3 { "execute_tool search_logs".into() } else { "chat gpt-4o".into() },
-                kind: 3,
-                start_time_unix_nano: start + i as u64 * 1_000_000,
-                end_time_unix_nano: start + i as u64 * 1_000_000 + 900_000_000,
-                attributes,
-                status: Some(Status::default()),
-                ..Default::default()
-            }
-        })
-        .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![text("service.name", "bench-agent"), text("telemetry.sdk.language", "python")], ..Default::default() }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "opentelemetry.instrumentation.openai_v2".into(), version: "2.1b0".into(), ..Default::default() }),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
-
 /// Protobuf decode of the same payloads on one core, for ~1 s: spans per second.
 fn decode_only_spans_per_sec(bodies: &[Vec<u8>], spans_per_request: usize) -> f64 {
     let started = Instant::now();
@@ -142,6 +70,25 @@ fn decode_only_spans_per_sec(bodies: &[Vec<u8>], spans_per_request: usize) -> f6
     (decoded_requests * spans_per_request as u64) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Gives every span of a request ids derived from `sequence` (the first 8 bytes of trace ids,
+/// the high bits of span ids), keeping the parent links of the template.
+fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64) {
+    let tag = (sequence + 1).to_be_bytes();
+    for span in request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+    {
+        span.trace_id[..8].copy_from_slice(&tag);
+        for id in [&mut span.span_id, &mut span.parent_span_id] {
+            if id.len() == 8 {
+                id[1..5].copy_from_slice(&tag[4..]);
+            }
+        }
+    }
+}
+
 /// CPU seconds (user + system) of a process so far.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -152,7 +99,13 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 
 fn peak_rss_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }
 
@@ -164,34 +117,52 @@ struct Totals {
 /// Runs the load and prints the report.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     const DISTINCT_REQUESTS: u64 = 64;
-    let requests: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS).map(|seed| payload(seed + 1, args.spans_per_request)).collect();
+    let requests: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
+        .map(|seed| spanbridge_gateway::sample::genai_request(seed + 1, args.spans_per_request))
+        .collect();
     let protobuf: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
-    let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64 / (DISTINCT_REQUESTS as usize * args.spans_per_request) as f64;
+    let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64
+        / (DISTINCT_REQUESTS as usize * args.spans_per_request) as f64;
     let decode_only = decode_only_spans_per_sec(&protobuf, args.spans_per_request);
-    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(match args.protocol {
-        Protocol::HttpJson => requests.iter().map(|r| serde_json::to_vec(r).unwrap_or_default()).collect(),
-        _ => protobuf.clone(),
-    });
+    let sequence = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(requests);
     let auth = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", args.public_key, args.secret_key))
+        base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", args.public_key, args.secret_key))
     );
 
     let cpu_before = args.gateway_pid.and_then(cpu_seconds);
-    let totals = Arc::new(Totals { requests: AtomicU64::new(0), errors: AtomicU64::new(0) });
+    let totals = Arc::new(Totals {
+        requests: AtomicU64::new(0),
+        errors: AtomicU64::new(0),
+    });
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let interval = (args.rate > 0).then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
+    let interval = (args.rate > 0)
+        .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
     let mut workers = Vec::new();
     for worker in 0..args.connections {
-        let (bodies, requests, totals, stop, auth) = (bodies.clone(), requests.clone(), totals.clone(), stop.clone(), auth.clone());
-        let (endpoint, protocol) = (args.endpoint.trim_end_matches('/').to_owned(), args.protocol);
+        let (requests, totals, stop, auth, sequence) = (
+            requests.clone(),
+            totals.clone(),
+            stop.clone(),
+            auth.clone(),
+            sequence.clone(),
+        );
+        let (endpoint, protocol) = (
+            args.endpoint.trim_end_matches('/').to_owned(),
+            args.protocol,
+        );
         workers.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
             let http = reqwest::Client::new();
             let mut grpc = match protocol {
-                Protocol::Grpc => Some(TraceServiceClient::connect(endpoint.clone()).await.map_err(|e| e.to_string())?),
+                Protocol::Grpc => Some(
+                    TraceServiceClient::connect(endpoint.clone())
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
                 _ => None,
             };
             let mut next = Instant::now();
@@ -204,21 +175,34 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 }
                 let index = (n % DISTINCT_REQUESTS) as usize;
                 n += 1;
+                // Every request gets fresh trace and span ids, so the store inserts new rows
+                // rather than replacing the ones of an earlier lap.
+                let mut request = requests[index].clone();
+                renumber(&mut request, sequence.fetch_add(1, Ordering::Relaxed));
+                let body = match protocol {
+                    Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
+                    Protocol::HttpProtobuf => request.encode_to_vec(),
+                    Protocol::Grpc => Vec::new(),
+                };
                 let sent = Instant::now();
                 let ok = match (&mut grpc, protocol) {
                     (Some(client), _) => {
-                        let mut request = tonic::Request::new(requests[index].clone());
+                        let mut request = tonic::Request::new(request);
                         if let Ok(value) = auth.parse() {
                             request.metadata_mut().insert("authorization", value);
                         }
                         client.export(request).await.is_ok()
                     }
                     (None, protocol) => {
-                        let content_type = if protocol == Protocol::HttpJson { "application/json" } else { "application/x-protobuf" };
+                        let content_type = if protocol == Protocol::HttpJson {
+                            "application/json"
+                        } else {
+                            "application/x-protobuf"
+                        };
                         http.post(format!("{endpoint}/v1/traces"))
                             .header("content-type", content_type)
                             .header("authorization", &auth)
-                            .body(bodies[index].clone())
+                            .body(body)
                             .send()
                             .await
                             .is_ok_and(|r| r.status().is_success())
@@ -245,12 +229,18 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         _ => None,
     };
     latencies.sort_unstable();
-    let quantile = |q: f64| latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1))).map_or(0.0, |us| f64::from(*us) / 1000.0);
+    let quantile = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .map_or(0.0, |us| f64::from(*us) / 1000.0)
+    };
     let requests_done = totals.requests.load(Ordering::Relaxed);
     let errors = totals.errors.load(Ordering::Relaxed);
     let spans_ok = (requests_done - errors) * args.spans_per_request as u64;
     let spans_per_sec = spans_ok as f64 / elapsed;
-    let cpu_per_million = cpu.filter(|_| spans_ok > 0).map(|cpu| cpu / spans_ok as f64 * 1e6);
+    let cpu_per_million = cpu
+        .filter(|_| spans_ok > 0)
+        .map(|cpu| cpu / spans_ok as f64 * 1e6);
     let spans_per_cpu_second = cpu.filter(|c| *c > 0.0).map(|cpu| spans_ok as f64 / cpu);
     let ratio = spans_per_cpu_second.map(|s| s / decode_only);
     let rss = args.gateway_pid.and_then(peak_rss_bytes);
@@ -276,17 +266,31 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     });
     println!(
         "{:?} x{} conns, {} spans/req ({:.0} B/span): {:.0} spans/s, {:.0} req/s, {} errors; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        args.protocol, args.connections, args.spans_per_request, average_span_bytes, spans_per_sec,
-        requests_done as f64 / elapsed, errors, quantile(0.5), quantile(0.99), report["max_ms"].as_f64().unwrap_or(0.0)
+        args.protocol,
+        args.connections,
+        args.spans_per_request,
+        average_span_bytes,
+        spans_per_sec,
+        requests_done as f64 / elapsed,
+        errors,
+        quantile(0.5),
+        quantile(0.99),
+        report["max_ms"].as_f64().unwrap_or(0.0)
     );
-    if let (Some(cpu_per_million), Some(per_cpu), Some(ratio)) = (cpu_per_million, spans_per_cpu_second, ratio) {
+    if let (Some(cpu_per_million), Some(per_cpu), Some(ratio)) =
+        (cpu_per_million, spans_per_cpu_second, ratio)
+    {
         println!(
             "gateway: {cpu_per_million:.2} CPU-s per 1M spans = {per_cpu:.0} spans per CPU-second; peak RSS {} MB",
             rss.unwrap_or(0) / 1_048_576
         );
-        println!("decode-only floor (1 core, same payload): {decode_only:.0} spans/s; ratio {ratio:.3}");
+        println!(
+            "decode-only floor (1 core, same payload): {decode_only:.0} spans/s; ratio {ratio:.3}"
+        );
     } else {
-        println!("decode-only floor (1 core, same payload): {decode_only:.0} spans/s (pass --gateway-pid for CPU figures)");
+        println!(
+            "decode-only floor (1 core, same payload): {decode_only:.0} spans/s (pass --gateway-pid for CPU figures)"
+        );
     }
     if args.json {
         println!("{report}");

@@ -74,7 +74,9 @@ pub struct AdminSettings {
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        Self { addr: SocketAddr::from(([0, 0, 0, 0], 9464)) }
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 9464)),
+        }
     }
 }
 
@@ -280,8 +282,7 @@ const PRODUCER_ONLY_OPTIONS: &[&str] = &[
     "partitioner",
 ];
 
-impl KafkaSettings {
-}
+impl KafkaSettings {}
 
 /// The production event store. Empty `url` = events go to the embedded SQLite file.
 #[derive(Debug, Clone, Serialize, Deserialize)]

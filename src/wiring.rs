@@ -5,16 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
-use spanbridge_gateway::auth::{ApiKeyRecord, Authenticator, KeyStore};
-use spanbridge_gateway::publish::{PublishError, Publisher};
-use spanbridge_gateway::read::TraceReader;
-use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
-use spanbridge_gateway::{Gateway, Limits};
 use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-use tokio_stream::wrappers::TcpListenerStream;
-use tokio_util::sync::CancellationToken;
+use serde_json::Value;
+use spanbridge_gateway::auth::{ApiKeyRecord, Authenticator, KeyStore};
+use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
+use spanbridge_gateway::publish::{PublishError, Publisher};
+use spanbridge_gateway::read::TraceReader;
+use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_proto::EventBatch;
 use spanbridge_sink::local::{LocalQueue, SubmitError};
 use spanbridge_sink::meta::postgres::{PostgresMeta, Source};
@@ -23,6 +21,8 @@ use spanbridge_sink::meta::{IngestionUsage, KeyRecord, KeyUsage, MetaModels, Met
 use spanbridge_sink::prices::ModelCatalog;
 use spanbridge_sink::store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, ReadyCheck};
 use crate::config::{MetaSource, Settings};
@@ -111,7 +111,12 @@ pub(crate) async fn serve_gateway(
     let http_listener = bind(settings.gateway.http_addr, "OTLP/HTTP").await?;
     let grpc_listener = bind(settings.gateway.grpc_addr, "OTLP/gRPC").await?;
     let admin_listener = bind(settings.admin.addr, "the admin port").await?;
-    let address = |listener: &TcpListener| listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let address = |listener: &TcpListener| {
+        listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default()
+    };
     tracing::info!(
         http = %address(&http_listener),
         grpc = %address(&grpc_listener),
@@ -124,12 +129,18 @@ pub(crate) async fn serve_gateway(
         .set_serving::<TraceServiceServer<spanbridge_gateway::receive::grpc::GrpcReceiver>>()
         .await;
     let shutdown = CancellationToken::new();
-    let http = axum::serve(http_listener, spanbridge_gateway::receive::http::router(gateway.clone()))
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let http = axum::serve(
+        http_listener,
+        spanbridge_gateway::receive::http::router(gateway.clone()),
+    )
+    .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(spanbridge_gateway::receive::grpc::service(gateway.clone()))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), shutdown.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(
+            TcpListenerStream::new(grpc_listener),
+            shutdown.clone().cancelled_owned(),
+        );
     let admin = axum::serve(admin_listener, admin::router(metrics, checks))
         .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     drop(gateway);
@@ -171,7 +182,11 @@ impl ReadyCheck for SqliteReady {
     }
 
     async fn check(&self) -> Result<(), String> {
-        sqlx::query("SELECT 1").execute(&self.0).await.map(|_| ()).map_err(|e| e.to_string())
+        sqlx::query("SELECT 1")
+            .execute(&self.0)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -197,7 +212,13 @@ pub async fn serve_embedded(settings: Settings, metrics: PrometheusHandle) -> Re
         Arc::new(SqliteReader(store)),
     );
     tracing::info!(db = %settings.embedded.path.display(), "embedded mode: in-process queue and SQLite");
-    let served = serve_gateway(&settings, gateway, metrics, vec![Arc::new(SqliteReady(pool.clone()))]).await;
+    let served = serve_gateway(
+        &settings,
+        gateway,
+        metrics,
+        vec![Arc::new(SqliteReady(pool.clone()))],
+    )
+    .await;
     // The servers (and with them every queue sender) are gone: the pipeline drains and stops.
     let deadline = Duration::from_secs(settings.gateway.shutdown_timeout_secs);
     if tokio::time::timeout(deadline, pipeline).await.is_err() {

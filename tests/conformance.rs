@@ -33,8 +33,6 @@ const SUITE_CASES: usize = 235;
 const REQUIRED_PASS_RATE: f64 = 0.95;
 /// Cases in flight at once: key creation (bcrypt, in a child process) overlaps with HTTP.
 const CONCURRENCY: usize = 4;
-/// Tries per `keys create` (see `create_key`).
-const KEY_ATTEMPTS: u64 = 10;
 
 fn conformance_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance")
@@ -182,24 +180,10 @@ fn effective_spec(case: &Case, overriding: Option<&Override>) -> (Value, Value) 
 /// A project key of its own for one case.
 fn create_key(server: &Server, file: &str) -> (String, String) {
     let project = format!("conformance-{}", file.trim_end_matches(".json"));
-    let mut attempt = 1;
-    let output = loop {
-        let output = server.cli(&["keys", "create", "--project", &project, "--json"]);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        // Concurrent `keys create` processes can meet SQLite's busy-snapshot error, which a
-        // busy timeout does not cover; it is transient, so try again.
-        if output.status.success()
-            || !stderr.contains("database is locked")
-            || attempt == KEY_ATTEMPTS
-        {
-            break output;
-        }
-        attempt += 1;
-        std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
-    };
+    let output = server.cli(&["keys", "create", "--project", &project, "--json"]);
     assert!(
         output.status.success(),
-        "keys create failed after {attempt} attempts: {}",
+        "keys create failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     let created: Value =

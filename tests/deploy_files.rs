@@ -34,7 +34,9 @@ fn deploy_files() -> Vec<PathBuf> {
 fn yaml_documents(path: &Path) -> Vec<Yaml> {
     let text = std::fs::read_to_string(path).expect("read yaml");
     serde_yaml::Deserializer::from_str(&text)
-        .map(|document| Yaml::deserialize(document).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .map(|document| {
+            Yaml::deserialize(document).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        })
         .collect()
 }
 
@@ -49,12 +51,17 @@ fn collect_env(value: &Yaml, out: &mut BTreeMap<String, String>) {
                 if key.starts_with("SPANBRIDGE_") {
                     let text = match child {
                         Yaml::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other).unwrap_or_default().trim().to_owned(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_owned(),
                     };
                     out.insert(key.to_owned(), text);
                 } else if key == "name"
-                    && let (Some(name), Some(Yaml::String(value))) =
-                        (child.as_str().filter(|n| n.starts_with("SPANBRIDGE_")), map.get("value"))
+                    && let (Some(name), Some(Yaml::String(value))) = (
+                        child.as_str().filter(|n| n.starts_with("SPANBRIDGE_")),
+                        map.get("value"),
+                    )
                 {
                     out.insert(name.to_owned(), value.clone());
                 }
@@ -75,7 +82,9 @@ fn collect_ports(value: &Yaml, out: &mut Vec<u64>) {
                     (Some("ports"), Yaml::Sequence(items)) => {
                         for item in items {
                             if let Some(text) = item.as_str() {
-                                out.extend(text.rsplit(':').next().and_then(|p| p.parse::<u64>().ok()));
+                                out.extend(
+                                    text.rsplit(':').next().and_then(|p| p.parse::<u64>().ok()),
+                                );
                             }
                         }
                     }
@@ -100,20 +109,27 @@ fn every_deploy_file_parses() {
             }
             Some("json") => {
                 let text = std::fs::read_to_string(&path).unwrap();
-                serde_json::from_str::<serde_json::Value>(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                serde_json::from_str::<serde_json::Value>(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
                 parsed += 1;
             }
             _ => {}
         }
     }
-    assert!(parsed >= 9, "expected compose, prometheus, grafana, collector and k8s files; found {parsed}");
+    assert!(
+        parsed >= 9,
+        "expected compose, prometheus, grafana, collector and k8s files; found {parsed}"
+    );
 }
 
 #[test]
 fn every_setting_the_deploy_files_set_is_accepted_by_the_binary() {
     let mut env = BTreeMap::new();
     for path in deploy_files() {
-        if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
             for document in yaml_documents(&path) {
                 collect_env(&document, &mut env);
             }
@@ -121,16 +137,25 @@ fn every_setting_the_deploy_files_set_is_accepted_by_the_binary() {
     }
     let dockerfile = std::fs::read_to_string(repo("deploy/Dockerfile")).unwrap();
     for token in dockerfile.split_whitespace() {
-        if let Some((name, value)) = token.split_once('=').filter(|(n, _)| n.starts_with("SPANBRIDGE_")) {
+        if let Some((name, value)) = token
+            .split_once('=')
+            .filter(|(n, _)| n.starts_with("SPANBRIDGE_"))
+        {
             env.insert(name.to_owned(), value.trim_end_matches('\\').to_owned());
         }
     }
-    assert!(env.contains_key("SPANBRIDGE_KAFKA__BROKERS") && env.contains_key("SPANBRIDGE_META__URL"), "{env:?}");
+    assert!(
+        env.contains_key("SPANBRIDGE_KAFKA__BROKERS") && env.contains_key("SPANBRIDGE_META__URL"),
+        "{env:?}"
+    );
     let config_file = repo("config/spanbridge.toml");
     let output = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
         .arg("config")
         .env_clear()
-        .envs(env.iter().filter(|(k, _)| k.as_str() != "SPANBRIDGE_CONFIG"))
+        .envs(
+            env.iter()
+                .filter(|(k, _)| k.as_str() != "SPANBRIDGE_CONFIG"),
+        )
         .env("SPANBRIDGE_CONFIG", &config_file)
         .output()
         .expect("run spanbridge config");
@@ -140,29 +165,46 @@ fn every_setting_the_deploy_files_set_is_accepted_by_the_binary() {
         String::from_utf8_lossy(&output.stderr)
     );
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(!printed.contains("change-me-to-a-long-random-salt"), "secrets are masked");
+    assert!(
+        !printed.contains("change-me-to-a-long-random-salt"),
+        "secrets are masked"
+    );
 }
 
 #[test]
 fn ports_match_the_listeners() {
     let defaults = std::fs::read_to_string(repo("config/spanbridge.toml")).unwrap();
     for port in ["4317", "4318", "9464"] {
-        assert!(defaults.contains(&format!(":{port}\"")), "default config listens on {port}");
+        assert!(
+            defaults.contains(&format!(":{port}\"")),
+            "default config listens on {port}"
+        );
     }
     let allowed = [4317, 4318, 9464, 9092, 9093, 8123, 5432, 9090, 3000];
     for path in deploy_files() {
-        if matches!(path.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")) {
+        if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yml" | "yaml")
+        ) {
             let mut ports = Vec::new();
             for document in yaml_documents(&path) {
                 collect_ports(&document, &mut ports);
             }
             for port in ports {
-                assert!(allowed.contains(&port), "{}: unexpected port {port}", path.display());
+                assert!(
+                    allowed.contains(&port),
+                    "{}: unexpected port {port}",
+                    path.display()
+                );
             }
         }
     }
     let gateway = std::fs::read_to_string(repo("deploy/k8s/gateway.yaml")).unwrap();
-    for port in ["containerPort: 4317", "containerPort: 4318", "containerPort: 9464"] {
+    for port in [
+        "containerPort: 4317",
+        "containerPort: 4318",
+        "containerPort: 9464",
+    ] {
         assert!(gateway.contains(port), "k8s gateway exposes {port}");
     }
     let prometheus = std::fs::read_to_string(repo("deploy/prometheus/prometheus.yml")).unwrap();
@@ -179,21 +221,32 @@ fn commands_the_deploy_files_run_exist() {
     let k8s = std::fs::read_to_string(repo("deploy/k8s/sink.yaml")).unwrap()
         + &std::fs::read_to_string(repo("deploy/k8s/gateway.yaml")).unwrap();
     for command in ["gateway", "sink", "migrate"] {
-        assert!(compose.contains(&format!("[\"{command}\"]")) || k8s.contains(&format!("[\"{command}\"]")));
-        let status = Command::new(env!("CARGO_BIN_EXE_spanbridge")).args([command, "--help"]).output().unwrap();
+        assert!(
+            compose.contains(&format!("[\"{command}\"]"))
+                || k8s.contains(&format!("[\"{command}\"]"))
+        );
+        let status = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .args([command, "--help"])
+            .output()
+            .unwrap();
         assert!(status.status.success(), "`spanbridge {command}` exists");
     }
 }
 
 #[test]
 fn every_dashboard_metric_is_emitted_by_the_code() {
-    let dashboard: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(repo("deploy/grafana/spanbridge-dashboard.json")).unwrap()).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo("deploy/grafana/spanbridge-dashboard.json")).unwrap(),
+    )
+    .unwrap();
     let mut sources = String::new();
     for dir in ["src", "gateway/src", "sink/src"] {
         let mut paths = Vec::new();
         files(&repo(dir), &mut paths);
-        for path in paths.iter().filter(|p| p.extension().is_some_and(|e| e == "rs")) {
+        for path in paths
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        {
             sources.push_str(&std::fs::read_to_string(path).unwrap());
         }
     }
@@ -208,8 +261,14 @@ fn every_dashboard_metric_is_emitted_by_the_code() {
     for expr in exprs {
         for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
             if let Some(name) = word.strip_prefix("spanbridge_").map(|_| word) {
-                let base = name.trim_end_matches("_bucket").trim_end_matches("_count").trim_end_matches("_sum");
-                assert!(sources.contains(&format!("\"{base}\"")), "dashboard plots {base}, which no code emits");
+                let base = name
+                    .trim_end_matches("_bucket")
+                    .trim_end_matches("_count")
+                    .trim_end_matches("_sum");
+                assert!(
+                    sources.contains(&format!("\"{base}\"")),
+                    "dashboard plots {base}, which no code emits"
+                );
             }
         }
     }

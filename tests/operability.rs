@@ -23,7 +23,11 @@ async fn post_trace(server: &Server, trace_id: &str, auth: &str) -> reqwest::Res
 }
 
 async fn metrics_text(server: &Server) -> String {
-    let response = client().get(server.admin_url("/metrics")).send().await.expect("scrape");
+    let response = client()
+        .get(server.admin_url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
     assert_eq!(response.status(), 200);
     response.text().await.expect("metrics body")
 }
@@ -32,7 +36,9 @@ async fn metrics_text(server: &Server) -> String {
 fn sample_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
-        .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
         .filter(|line| labels.iter().all(|label| line.contains(label)))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
@@ -45,8 +51,22 @@ fn trace_id(prefix: u32, n: u32) -> String {
 #[tokio::test]
 async fn metrics_move_with_traffic_and_pass_promtool() {
     let server = Server::start();
-    assert_eq!(post_trace(&server, &trace_id(1, 1), &test_auth()).await.status(), 200);
-    assert_eq!(post_trace(&server, &trace_id(1, 2), &basic_auth(PUBLIC_KEY, "sk-lf-wrong")).await.status(), 401);
+    assert_eq!(
+        post_trace(&server, &trace_id(1, 1), &test_auth())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        post_trace(
+            &server,
+            &trace_id(1, 2),
+            &basic_auth(PUBLIC_KEY, "sk-lf-wrong")
+        )
+        .await
+        .status(),
+        401
+    );
     let bad = client()
         .post(server.http_url("/v1/traces"))
         .header("content-type", "application/json")
@@ -58,28 +78,95 @@ async fn metrics_move_with_traffic_and_pass_promtool() {
     assert_eq!(bad.status(), 400);
 
     let text = metrics_text(&server).await;
-    let accepted = ["protocol=\"http\"", "encoding=\"protobuf\"", "outcome=\"accepted\""];
-    assert_eq!(sample_sum(&text, "spanbridge_requests_total", &accepted), 1.0, "{text}");
-    assert_eq!(sample_sum(&text, "spanbridge_requests_total", &["reason=\"unauthenticated\""]), 1.0);
-    assert_eq!(sample_sum(&text, "spanbridge_requests_total", &["reason=\"bad_request\""]), 1.0);
-    assert_eq!(sample_sum(&text, "spanbridge_spans_received_total", &["protocol=\"http\""]), 2.0);
-    assert_eq!(sample_sum(&text, "spanbridge_spans_accepted_total", &["protocol=\"http\""]), 2.0);
-    assert_eq!(sample_sum(&text, "spanbridge_sink_rows_written_total", &[]), 2.0);
-    assert!(sample_sum(&text, "spanbridge_auth_requests_total", &["result=\"failure\""]) >= 1.0);
+    let accepted = [
+        "protocol=\"http\"",
+        "encoding=\"protobuf\"",
+        "outcome=\"accepted\"",
+    ];
+    assert_eq!(
+        sample_sum(&text, "spanbridge_requests_total", &accepted),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        sample_sum(
+            &text,
+            "spanbridge_requests_total",
+            &["reason=\"unauthenticated\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample_sum(
+            &text,
+            "spanbridge_requests_total",
+            &["reason=\"bad_request\""]
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample_sum(
+            &text,
+            "spanbridge_spans_received_total",
+            &["protocol=\"http\""]
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample_sum(
+            &text,
+            "spanbridge_spans_accepted_total",
+            &["protocol=\"http\""]
+        ),
+        2.0
+    );
+    assert_eq!(
+        sample_sum(&text, "spanbridge_sink_rows_written_total", &[]),
+        2.0
+    );
+    assert!(
+        sample_sum(
+            &text,
+            "spanbridge_auth_requests_total",
+            &["result=\"failure\""]
+        ) >= 1.0
+    );
     assert!(sample_sum(&text, "spanbridge_request_duration_seconds_count", &[]) >= 3.0);
     assert!(sample_sum(&text, "spanbridge_request_size_bytes_count", &[]) >= 1.0);
     assert!(text.contains("spanbridge_queue_depth"), "{text}");
-    assert!(!text.contains(SECRET_KEY) && !text.contains(PUBLIC_KEY), "no key in metrics");
+    assert!(
+        !text.contains(SECRET_KEY) && !text.contains(PUBLIC_KEY),
+        "no key in metrics"
+    );
 
-    match std::process::Command::new("promtool").args(["check", "metrics"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn() {
+    match std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+    {
         Ok(mut child) => {
             use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("feed promtool");
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(text.as_bytes())
+                .expect("feed promtool");
             let output = child.wait_with_output().expect("promtool");
             // promtool exits 1 for lint warnings too; only hard parse errors matter here.
-            let report = String::from_utf8_lossy(&output.stderr).to_string() + &String::from_utf8_lossy(&output.stdout);
-            assert!(!report.contains("error while linting") && !report.contains("text format parsing error"), "promtool: {report}");
-            assert!(output.status.success(), "promtool check metrics failed: {report}");
+            let report = String::from_utf8_lossy(&output.stderr).to_string()
+                + &String::from_utf8_lossy(&output.stdout);
+            assert!(
+                !report.contains("error while linting")
+                    && !report.contains("text format parsing error"),
+                "promtool: {report}"
+            );
+            assert!(
+                output.status.success(),
+                "promtool check metrics failed: {report}"
+            );
         }
         Err(_) if std::env::var("SPANBRIDGE_REQUIRE_PROMTOOL").is_err() => {
             eprintln!("promtool not installed (Debian package `prometheus`); skipping its check");
@@ -91,13 +178,25 @@ async fn metrics_move_with_traffic_and_pass_promtool() {
 #[tokio::test]
 async fn health_ready_and_grpc_health() {
     let server = Server::start();
-    let health = client().get(server.admin_url("/health")).send().await.unwrap();
+    let health = client()
+        .get(server.admin_url("/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    let ready = client().get(server.admin_url("/ready")).send().await.unwrap();
+    let ready = client()
+        .get(server.admin_url("/ready"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
     assert!(ready.text().await.unwrap().contains("sqlite: ok"));
 
-    let channel = tonic::transport::Channel::from_shared(server.grpc_url()).unwrap().connect().await.unwrap();
+    let channel = tonic::transport::Channel::from_shared(server.grpc_url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
     let response = health
         .check(tonic_health::pb::HealthCheckRequest {
@@ -105,27 +204,49 @@ async fn health_ready_and_grpc_health() {
         })
         .await
         .unwrap();
-    assert_eq!(response.into_inner().status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        response.into_inner().status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 }
 
 #[tokio::test]
 async fn project_rate_limit_answers_429_and_resource_exhausted_with_retry_info() {
     let server = Server::start_with(&[("SPANBRIDGE_GATEWAY__PROJECT_SPANS_PER_SECOND", "2")]);
-    assert_eq!(post_trace(&server, &trace_id(2, 1), &test_auth()).await.status(), 200, "2 spans fit the 2/s burst");
+    assert_eq!(
+        post_trace(&server, &trace_id(2, 1), &test_auth())
+            .await
+            .status(),
+        200,
+        "2 spans fit the 2/s burst"
+    );
     let limited = post_trace(&server, &trace_id(2, 2), &test_auth()).await;
     assert_eq!(limited.status(), 429);
     assert_eq!(limited.headers()["retry-after"], "1");
 
-    let mut client = TraceServiceClient::connect(server.grpc_url()).await.unwrap();
+    let mut client = TraceServiceClient::connect(server.grpc_url())
+        .await
+        .unwrap();
     let mut request = tonic::Request::new(genai_trace(&trace_id(2, 3)));
-    request.metadata_mut().insert("authorization", test_auth().parse().unwrap());
+    request
+        .metadata_mut()
+        .insert("authorization", test_auth().parse().unwrap());
     let status = client.export(request).await.expect_err("rate limited");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     use tonic_types::StatusExt;
-    assert!(status.get_error_details().retry_info().is_some(), "RetryInfo attached");
+    assert!(
+        status.get_error_details().retry_info().is_some(),
+        "RetryInfo attached"
+    );
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(post_trace(&server, &trace_id(2, 4), &test_auth()).await.status(), 200, "bucket refills");
+    assert_eq!(
+        post_trace(&server, &trace_id(2, 4), &test_auth())
+            .await
+            .status(),
+        200,
+        "bucket refills"
+    );
 }
 
 fn peak_rss_kb(pid: u32) -> u64 {
@@ -158,7 +279,13 @@ async fn flood_is_shed_with_503_while_memory_stays_bounded() {
                 let mut outcomes = Vec::new();
                 for n in 0..20u32 {
                     let id = trace_id(3, client_no * 100 + n);
-                    let request = request(vec![span(&id, "1111111111111111", "", "flood", vec![string_attr("input.value", &padding)])]);
+                    let request = request(vec![span(
+                        &id,
+                        "1111111111111111",
+                        "",
+                        "flood",
+                        vec![string_attr("input.value", &padding)],
+                    )]);
                     let response = http
                         .post(&url)
                         .header("content-type", "application/x-protobuf")
@@ -179,9 +306,16 @@ async fn flood_is_shed_with_503_while_memory_stays_bounded() {
         outcomes.extend(task.await.expect("client task"));
     }
     let elapsed = started.elapsed();
-    let accepted: Vec<&String> = outcomes.iter().filter(|o| o.1 == 200).map(|o| &o.0).collect();
+    let accepted: Vec<&String> = outcomes
+        .iter()
+        .filter(|o| o.1 == 200)
+        .map(|o| &o.0)
+        .collect();
     let shed = outcomes.iter().filter(|o| o.1 == 503).count();
-    assert!(outcomes.iter().all(|o| o.1 == 200 || (o.1 == 503 && o.2)), "only 200 or 503+Retry-After");
+    assert!(
+        outcomes.iter().all(|o| o.1 == 200 || (o.1 == 503 && o.2)),
+        "only 200 or 503+Retry-After"
+    );
     assert!(shed > 0, "the flood must be shed");
     assert!(!accepted.is_empty());
     let peak_mb = peak_rss_kb(server.pid()) / 1024;
@@ -192,11 +326,18 @@ async fn flood_is_shed_with_503_while_memory_stays_bounded() {
     );
     assert!(peak_mb < 300, "peak RSS {peak_mb} MB");
     for id in accepted {
-        let (status, _) = get_json(&server, &format!("/api/public/traces/{id}"), &test_auth()).await;
+        let (status, _) =
+            get_json(&server, &format!("/api/public/traces/{id}"), &test_auth()).await;
         assert_eq!(status, 200, "acknowledged trace {id} lost");
     }
     let text = metrics_text(&server).await;
-    assert!(sample_sum(&text, "spanbridge_requests_total", &["reason=\"unavailable\""]) >= shed as f64);
+    assert!(
+        sample_sum(
+            &text,
+            "spanbridge_requests_total",
+            &["reason=\"unavailable\""]
+        ) >= shed as f64
+    );
 }
 
 /// SIGTERM while clients are sending: in-flight requests finish, every acknowledged span is in
@@ -237,30 +378,62 @@ async fn sigterm_during_load_loses_no_acknowledged_span() {
     for task in tasks {
         acknowledged.extend(task.await.expect("client task"));
     }
-    assert!(!acknowledged.is_empty(), "some requests were acknowledged before the signal");
+    assert!(
+        !acknowledged.is_empty(),
+        "some requests were acknowledged before the signal"
+    );
     server.restart();
     for id in &acknowledged {
-        let (status, body) = get_json(&server, &format!("/api/public/traces/{id}"), &test_auth()).await;
+        let (status, body) =
+            get_json(&server, &format!("/api/public/traces/{id}"), &test_auth()).await;
         assert_eq!(status, 200, "acknowledged trace {id} lost");
         assert_eq!(body["observations"].as_array().map(Vec::len), Some(2));
     }
-    eprintln!("sigterm: {} acknowledged traces all present after restart", acknowledged.len());
+    eprintln!(
+        "sigterm: {} acknowledged traces all present after restart",
+        acknowledged.len()
+    );
 }
 
 #[tokio::test]
 async fn json_logs_have_one_line_per_failed_request_and_no_secrets() {
-    let server = Server::start_with(&[("SPANBRIDGE_LOG__FORMAT", "json"), ("SPANBRIDGE_LOG__LEVEL", "info")]);
-    assert_eq!(post_trace(&server, &trace_id(5, 1), &basic_auth(PUBLIC_KEY, "sk-lf-not-the-secret")).await.status(), 401);
-    assert_eq!(post_trace(&server, &trace_id(5, 2), &test_auth()).await.status(), 200);
+    let server = Server::start_with(&[
+        ("SPANBRIDGE_LOG__FORMAT", "json"),
+        ("SPANBRIDGE_LOG__LEVEL", "info"),
+    ]);
+    assert_eq!(
+        post_trace(
+            &server,
+            &trace_id(5, 1),
+            &basic_auth(PUBLIC_KEY, "sk-lf-not-the-secret")
+        )
+        .await
+        .status(),
+        401
+    );
+    assert_eq!(
+        post_trace(&server, &trace_id(5, 2), &test_auth())
+            .await
+            .status(),
+        200
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logs = server.logs();
     let lines: Vec<Value> = logs
         .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not a JSON log line: {line}"))
+        })
         .collect();
-    let rejected: Vec<&Value> = lines.iter().filter(|l| l["fields"]["message"] == "export rejected").collect();
+    let rejected: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "export rejected")
+        .collect();
     assert_eq!(rejected.len(), 1, "{logs}");
     assert_eq!(rejected[0]["fields"]["reason"], "unauthenticated");
-    assert!(!logs.contains("sk-lf-not-the-secret") && !logs.contains(SECRET_KEY), "no secret in logs");
+    assert!(
+        !logs.contains("sk-lf-not-the-secret") && !logs.contains(SECRET_KEY),
+        "no secret in logs"
+    );
     assert!(!logs.contains("gpt-4o\""), "no payload content in logs");
 }

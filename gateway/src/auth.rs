@@ -147,11 +147,13 @@ impl Authenticator {
         let hash = fast_hash(&credentials.secret_key, &self.salt);
         let record = match self.cache.get(&hash).await {
             Some(cached) => {
-                metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_hit").increment(1);
+                metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_hit")
+                    .increment(1);
                 cached
             }
             None => {
-                metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_miss").increment(1);
+                metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_miss")
+                    .increment(1);
                 let unavailable = |error: String| {
                     tracing::warn!(%error, "key store unavailable");
                     IngestError::Unavailable("key store unavailable, retry later".into())

@@ -27,7 +27,10 @@ pub enum IngestError {
     Unavailable(String),
     /// The project sent more spans per second than it may; retry after the given seconds.
     #[error("{message}")]
-    RateLimited { message: String, retry_after_secs: u64 },
+    RateLimited {
+        message: String,
+        retry_after_secs: u64,
+    },
 }
 
 impl IngestError {
@@ -60,7 +63,9 @@ impl IngestError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             Self::Unavailable(_) => Some(RETRY_AFTER_SECS),
-            Self::RateLimited { retry_after_secs, .. } => Some(*retry_after_secs),
+            Self::RateLimited {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
             _ => None,
         }
     }

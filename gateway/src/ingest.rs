@@ -68,7 +68,8 @@ impl Gateway {
         sdk: &SdkInfo,
         request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
-        self.rate_limit.check(&project.project_id, span_count(&request))?;
+        self.rate_limit
+            .check(&project.project_id, span_count(&request))?;
         let received_at_us = now_us();
         let converted = convert(&request, received_at_us);
         drop(request);
@@ -114,7 +115,11 @@ pub async fn with_timeout(
 ) -> Result<ExportTraceServiceResponse, IngestError> {
     tokio::time::timeout(limits.request_timeout, export)
         .await
-        .unwrap_or_else(|_| Err(IngestError::Unavailable("request timed out, retry later".into())))
+        .unwrap_or_else(|_| {
+            Err(IngestError::Unavailable(
+                "request timed out, retry later".into(),
+            ))
+        })
 }
 
 fn now_us() -> i64 {

@@ -12,5 +12,6 @@ pub mod observe;
 pub mod publish;
 pub mod read;
 pub mod receive;
+pub mod sample;
 
 pub use ingest::{Gateway, Limits, SdkInfo};

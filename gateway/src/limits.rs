@@ -19,15 +19,16 @@ pub struct InflightLimit {
 
 impl InflightLimit {
     pub fn new(max_inflight_requests: usize) -> Self {
-        Self { permits: Arc::new(Semaphore::new(max_inflight_requests.max(1))) }
+        Self {
+            permits: Arc::new(Semaphore::new(max_inflight_requests.max(1))),
+        }
     }
 
     /// A slot for one request, or 503 when all are taken.
     pub fn admit(&self) -> Result<OwnedSemaphorePermit, IngestError> {
-        self.permits
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| IngestError::Unavailable("too many requests in flight, retry later".into()))
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            IngestError::Unavailable("too many requests in flight, retry later".into())
+        })
     }
 }
 
@@ -55,16 +56,26 @@ impl ProjectRateLimit {
 
     /// Takes `spans` tokens from the project's bucket, or answers 429 with the wait.
     pub fn check(&self, project_id: &str, spans: u64) -> Result<(), IngestError> {
-        let (Some(quota), Some(spans)) = (self.quota, NonZeroU32::new(spans.min(u64::from(u32::MAX)) as u32)) else {
+        let (Some(quota), Some(spans)) = (
+            self.quota,
+            NonZeroU32::new(spans.min(u64::from(u32::MAX)) as u32),
+        ) else {
             return Ok(());
         };
-        let bucket = self.buckets.get_with_by_ref(project_id, || Arc::new(RateLimiter::direct(quota)));
+        let bucket = self
+            .buckets
+            .get_with_by_ref(project_id, || Arc::new(RateLimiter::direct(quota)));
         match bucket.check_n(spans) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(not_until)) => {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
                 Err(IngestError::RateLimited {
-                    message: format!("project rate limit of {} spans/s exceeded", self.spans_per_second),
+                    message: format!(
+                        "project rate limit of {} spans/s exceeded",
+                        self.spans_per_second
+                    ),
                     retry_after_secs: wait.as_secs_f64().ceil().max(1.0) as u64,
                 })
             }
@@ -88,9 +99,24 @@ mod tests {
         let limit = ProjectRateLimit::new(100);
         assert!(limit.check("p1", 60).is_ok());
         let error = limit.check("p1", 60).unwrap_err();
-        assert!(matches!(error, IngestError::RateLimited { retry_after_secs: 1, .. }), "{error:?}");
-        assert!(limit.check("p2", 60).is_ok(), "projects have their own buckets");
-        assert!(ProjectRateLimit::new(0).check("p1", 1_000_000).is_ok(), "0 = unlimited");
+        assert!(
+            matches!(
+                error,
+                IngestError::RateLimited {
+                    retry_after_secs: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(
+            limit.check("p2", 60).is_ok(),
+            "projects have their own buckets"
+        );
+        assert!(
+            ProjectRateLimit::new(0).check("p1", 1_000_000).is_ok(),
+            "0 = unlimited"
+        );
     }
 
     #[test]

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 
 use crate::error::IngestError;
 
@@ -28,7 +30,12 @@ pub struct RequestMetrics {
 
 impl RequestMetrics {
     pub fn start(protocol: &'static str, encoding: &'static str) -> Self {
-        Self { protocol, encoding, started: Instant::now(), spans: 0 }
+        Self {
+            protocol,
+            encoding,
+            started: Instant::now(),
+            spans: 0,
+        }
     }
 
     /// Records the decompressed size and span count once the body is decoded.
@@ -46,7 +53,10 @@ impl RequestMetrics {
             .record(self.started.elapsed().as_secs_f64());
         match result {
             Ok(response) => {
-                let rejected = response.partial_success.as_ref().map_or(0, |p| p.rejected_spans.max(0) as u64);
+                let rejected = response
+                    .partial_success
+                    .as_ref()
+                    .map_or(0, |p| p.rejected_spans.max(0) as u64);
                 metrics::counter!("spanbridge_requests_total", "protocol" => protocol, "encoding" => encoding, "outcome" => "accepted", "reason" => "")
                     .increment(1);
                 metrics::counter!("spanbridge_spans_accepted_total", "protocol" => protocol, "encoding" => encoding)

@@ -45,7 +45,8 @@ pub async fn run_local_pipeline(
             .write(&stored)
             .await
             .map_err(|error| error.to_string());
-        metrics::histogram!("spanbridge_sink_batch_duration_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("spanbridge_sink_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
         metrics::histogram!("spanbridge_sink_batch_rows").record(stored.len() as f64);
         if let Err(error) = &result {
             metrics::counter!("spanbridge_store_errors_total").increment(1);

@@ -6,8 +6,8 @@
 
 pub mod batch;
 pub mod consume;
-pub mod dead_letter;
 pub mod db;
+pub mod dead_letter;
 pub mod enrich;
 pub mod local;
 pub mod meta;

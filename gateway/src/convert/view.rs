@@ -6,14 +6,17 @@ use std::ops::Bound;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use super::value;
 
 /// An attribute list indexed by key. The last duplicate key wins, as in Langfuse's reduce.
-/// Ordered, so a prefix (`gen_ai.usage.`, `llm.input_messages.`) is one range scan.
+/// Hashed for the hundreds of exact lookups the rule lists make per span (most of them
+/// misses), and ordered so a prefix (`gen_ai.usage.`, `llm.input_messages.`) is one range scan.
 #[derive(Debug, Default)]
 pub struct Attrs<'a> {
+    exact: FxHashMap<&'a str, &'a AnyValue>,
     by_key: BTreeMap<&'a str, &'a AnyValue>,
 }
 
@@ -25,12 +28,13 @@ impl<'a> Attrs<'a> {
                 by_key.insert(pair.key.as_str(), v);
             }
         }
-        Attrs { by_key }
+        let exact = by_key.iter().map(|(k, v)| (*k, *v)).collect();
+        Attrs { exact, by_key }
     }
 
     /// The decoded value, or `None` when the key is missing.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.by_key.get(key).map(|v| value::to_json(v))
+        self.exact.get(key).map(|v| value::to_json(v))
     }
 
     /// The decoded value when present in the sense of [`value::is_present`].
@@ -41,14 +45,14 @@ impl<'a> Attrs<'a> {
     /// The value as text when it is a non-empty string attribute; other types are `None`.
     pub fn str(&self, key: &str) -> Option<&'a str> {
         use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-        match self.by_key.get(key).and_then(|v| v.value.as_ref()) {
+        match self.exact.get(key).and_then(|v| v.value.as_ref()) {
             Some(V::StringValue(s)) if !s.is_empty() => Some(s.as_str()),
             _ => None,
         }
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.by_key.contains_key(key)
+        self.exact.contains_key(key)
     }
 
     /// Every `(rest, value)` whose key is `prefix` + `rest`, in key order. `prefix` should end

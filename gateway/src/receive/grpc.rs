@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
-use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use tonic::codec::CompressionEncoding;
 use tonic::server::NamedService;
@@ -32,7 +36,10 @@ pub fn service(gateway: Arc<Gateway>) -> Shed<TraceServiceServer<GrpcReceiver>> 
         .send_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Zstd)
         .max_decoding_message_size(limit);
-    Shed { inner: server, inflight }
+    Shed {
+        inner: server,
+        inflight,
+    }
 }
 
 #[tonic::async_trait]
@@ -46,7 +53,11 @@ impl TraceService for GrpcReceiver {
         let mut metrics = RequestMetrics::start("grpc", "protobuf");
         metrics.decoded(message.encoded_len(), &message);
         let result = with_timeout(&self.gateway.limits, async {
-            let project = self.gateway.auth.authenticate(text("authorization")).await?;
+            let project = self
+                .gateway
+                .auth
+                .authenticate(text("authorization"))
+                .await?;
             let sdk = SdkInfo::new(text("x-langfuse-sdk-name"), text("x-langfuse-sdk-version"));
             self.gateway.ingest(&project, &sdk, message).await
         })
@@ -74,7 +85,9 @@ impl<S: NamedService> NamedService for Shed<S> {
 
 impl<S, B> tower::Service<http::Request<B>> for Shed<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>> + Send + 'static,
+    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>
+        + Send
+        + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
 {

@@ -53,7 +53,11 @@ async fn export_traces(
     let encoding = Encoding::from_content_type(header_str(&headers, "content-type"));
     let reply_encoding = *encoding.as_ref().unwrap_or(&Encoding::Json);
     let mut metrics = RequestMetrics::start("http", reply_encoding.label());
-    let result = with_timeout(&gateway.limits, export(&gateway, &headers, encoding, body, &mut metrics)).await;
+    let result = with_timeout(
+        &gateway.limits,
+        export(&gateway, &headers, encoding, body, &mut metrics),
+    )
+    .await;
     metrics.finish(&result);
     match result {
         Ok(response) => {
@@ -163,7 +167,9 @@ fn error_response(error: &IngestError, encoding: Encoding) -> Response {
     )
         .into_response();
     if let Some(secs) = error.retry_after_secs() {
-        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
 }
@@ -177,9 +183,10 @@ fn api_error(status: StatusCode, message: &str) -> Response {
     )
         .into_response();
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(crate::error::RETRY_AFTER_SECS));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::error::RETRY_AFTER_SECS),
+        );
     }
     response
 }

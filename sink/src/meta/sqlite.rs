@@ -92,8 +92,11 @@ impl MetaStore for SqliteMeta {
         )
     }
 
+    /// Write transactions start IMMEDIATE: a deferred read-then-write transaction fails at
+    /// once with SQLITE_BUSY when another process (a second `keys create`) writes meanwhile,
+    /// instead of waiting for the busy timeout.
     async fn ensure_project(&self, name: &str) -> Result<String, MetaError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT id FROM projects WHERE name = ? AND deleted_at IS NULL ORDER BY created_at LIMIT 1")
                 .bind(name)
@@ -177,7 +180,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn touch_keys(&self, last_used: &[(String, i64)]) -> Result<(), MetaError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (id, at_us) in last_used {
             let at = iso_from_us(*at_us);
             sqlx::query(
@@ -194,7 +197,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn add_ingestion_usage(&self, usage: &[UsageCount]) -> Result<(), MetaError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for count in usage {
             sqlx::query(
                 "INSERT INTO project_ingestion_usage (project_id, day, spans, bytes, rows_written)
@@ -222,7 +225,7 @@ impl MetaStore for SqliteMeta {
         models: &[PriceFileModel],
         only_newer: bool,
     ) -> Result<usize, MetaError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut written = 0;
         for model in models {
             let stored: Option<String> =

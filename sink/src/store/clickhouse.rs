@@ -470,7 +470,10 @@ mod tests {
     fn costs_are_decimal_ticks_clamped_like_langfuse() {
         assert_eq!(cost_ticks(0.25), Some(250_000_000_000));
         let clamped = cost_ticks(5e9).unwrap_or_default();
-        assert!((clamped - 999_999_999_999_000_000).abs() < 1_000, "{clamped}");
+        assert!(
+            (clamped - 999_999_999_999_000_000).abs() < 1_000,
+            "{clamped}"
+        );
         assert!(cost_ticks(-5e9).unwrap_or_default() < 0);
         assert_eq!(cost_ticks(f64::NAN), None);
     }

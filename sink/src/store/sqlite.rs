@@ -17,10 +17,10 @@ pub struct SqliteStore {
     pool: SqlitePool,
 }
 
-const INSERT: &str = "INSERT OR REPLACE INTO events (
-    project_id, trace_id, span_id, parent_span_id, start_time, end_time, name, type, environment,
-    version, release, trace_name, user_id, session_id, tags, level, status_message,
-    completion_start_time, is_app_root, public, prompt_name, prompt_version,
+/// Columns written per row; `is_deleted` is always 0 for new rows.
+const COLUMNS: &str = "project_id, trace_id, span_id, parent_span_id, start_time, end_time, name,
+    type, environment, version, release, trace_name, user_id, session_id, tags, level,
+    status_message, completion_start_time, is_app_root, public, prompt_name, prompt_version,
     provided_model_name, model_parameters, provided_usage_details, usage_details,
     provided_cost_details, cost_details, tool_definitions, tool_calls, tool_call_names, input,
     output, metadata_names, metadata_values, experiment_id, experiment_name,
@@ -29,12 +29,14 @@ const INSERT: &str = "INSERT OR REPLACE INTO events (
     experiment_item_expected_output, experiment_item_metadata_names,
     experiment_item_metadata_values, experiment_item_root_span_id, source, service_name,
     service_version, scope_name, scope_version, telemetry_sdk_language, telemetry_sdk_name,
-    telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, is_deleted,
-    ingestion_api_key, ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output,
-    model_id, usage_pricing_tier_id, usage_pricing_tier_name
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-          ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0,
-          ?, ?, ?, ?, ?, ?, ?, ?)";
+    telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, ingestion_api_key,
+    ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output, model_id,
+    usage_pricing_tier_id, usage_pricing_tier_name, is_deleted";
+
+/// Rows per multi-row INSERT: 67 bound values per row stays under SQLite's 32,766-variable
+/// limit, and one statement per few hundred rows (instead of one per row) keeps the round
+/// trips to sqlx's SQLite worker thread off the hot path.
+const ROWS_PER_STATEMENT: usize = 400;
 
 fn json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_default()
@@ -112,80 +114,86 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
         let error = |e: sqlx::Error| StoreError(format!("SQLite write failed: {e}"));
-        let mut tx = self.pool.begin().await.map_err(error)?;
-        for stored in rows {
-            let r = &stored.row;
-            sqlx::query(INSERT)
-                .bind(&stored.project_id)
-                .bind(&r.trace_id)
-                .bind(&r.span_id)
-                .bind(&r.parent_span_id)
-                .bind(r.start_time_us)
-                .bind(r.end_time_us)
-                .bind(&r.name)
-                .bind(&r.r#type)
-                .bind(&r.environment)
-                .bind(&r.version)
-                .bind(&r.release)
-                .bind(&r.trace_name)
-                .bind(&r.user_id)
-                .bind(&r.session_id)
-                .bind(json(&r.tags))
-                .bind(&r.level)
-                .bind(&r.status_message)
-                .bind(r.completion_start_time_us)
-                .bind(r.is_app_root)
-                .bind(r.public)
-                .bind(&r.prompt_name)
-                .bind(r.prompt_version)
-                .bind(&r.provided_model_name)
-                .bind(&r.model_parameters)
-                .bind(json(&r.provided_usage_details))
-                .bind(json(&stored.usage_details))
-                .bind(json(&r.provided_cost_details))
-                .bind(json(&stored.cost_details))
-                .bind(json(&r.tool_definitions))
-                .bind(json(&r.tool_calls))
-                .bind(json(&r.tool_call_names))
-                .bind(&r.input)
-                .bind(&r.output)
-                .bind(json(&r.metadata_names))
-                .bind(json(&r.metadata_values))
-                .bind(&r.experiment_id)
-                .bind(&r.experiment_name)
-                .bind(json(&r.experiment_metadata_names))
-                .bind(json(&r.experiment_metadata_values))
-                .bind(&r.experiment_description)
-                .bind(&r.experiment_dataset_id)
-                .bind(&r.experiment_item_id)
-                .bind(r.experiment_item_version_us)
-                .bind(&r.experiment_item_expected_output)
-                .bind(json(&r.experiment_item_metadata_names))
-                .bind(json(&r.experiment_item_metadata_values))
-                .bind(&r.experiment_item_root_span_id)
-                .bind(&r.source)
-                .bind(&r.service_name)
-                .bind(&r.service_version)
-                .bind(&r.scope_name)
-                .bind(&r.scope_version)
-                .bind(&r.telemetry_sdk_language)
-                .bind(&r.telemetry_sdk_name)
-                .bind(&r.telemetry_sdk_version)
-                .bind(stored.event_bytes as i64)
-                .bind(stored.event_ts_us)
-                .bind(stored.event_ts_us)
-                .bind(stored.event_ts_us)
-                .bind(&stored.ingestion_api_key)
-                .bind(&stored.ingestion_sdk_name)
-                .bind(&stored.ingestion_sdk_version)
-                .bind(&r.trace_input)
-                .bind(&r.trace_output)
-                .bind(&stored.model_id)
-                .bind(&stored.usage_pricing_tier_id)
-                .bind(&stored.usage_pricing_tier_name)
-                .execute(&mut *tx)
-                .await
-                .map_err(error)?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(error)?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut insert =
+                sqlx::QueryBuilder::new(format!("INSERT OR REPLACE INTO events ({COLUMNS}) "));
+            insert.push_values(chunk, |mut b, stored| {
+                let r = &stored.row;
+                b.push_bind(&stored.project_id)
+                    .push_bind(&r.trace_id)
+                    .push_bind(&r.span_id)
+                    .push_bind(&r.parent_span_id)
+                    .push_bind(r.start_time_us)
+                    .push_bind(r.end_time_us)
+                    .push_bind(&r.name)
+                    .push_bind(&r.r#type)
+                    .push_bind(&r.environment)
+                    .push_bind(&r.version)
+                    .push_bind(&r.release)
+                    .push_bind(&r.trace_name)
+                    .push_bind(&r.user_id)
+                    .push_bind(&r.session_id)
+                    .push_bind(json(&r.tags))
+                    .push_bind(&r.level)
+                    .push_bind(&r.status_message)
+                    .push_bind(r.completion_start_time_us)
+                    .push_bind(r.is_app_root)
+                    .push_bind(r.public)
+                    .push_bind(&r.prompt_name)
+                    .push_bind(r.prompt_version)
+                    .push_bind(&r.provided_model_name)
+                    .push_bind(&r.model_parameters)
+                    .push_bind(json(&r.provided_usage_details))
+                    .push_bind(json(&stored.usage_details))
+                    .push_bind(json(&r.provided_cost_details))
+                    .push_bind(json(&stored.cost_details))
+                    .push_bind(json(&r.tool_definitions))
+                    .push_bind(json(&r.tool_calls))
+                    .push_bind(json(&r.tool_call_names))
+                    .push_bind(&r.input)
+                    .push_bind(&r.output)
+                    .push_bind(json(&r.metadata_names))
+                    .push_bind(json(&r.metadata_values))
+                    .push_bind(&r.experiment_id)
+                    .push_bind(&r.experiment_name)
+                    .push_bind(json(&r.experiment_metadata_names))
+                    .push_bind(json(&r.experiment_metadata_values))
+                    .push_bind(&r.experiment_description)
+                    .push_bind(&r.experiment_dataset_id)
+                    .push_bind(&r.experiment_item_id)
+                    .push_bind(r.experiment_item_version_us)
+                    .push_bind(&r.experiment_item_expected_output)
+                    .push_bind(json(&r.experiment_item_metadata_names))
+                    .push_bind(json(&r.experiment_item_metadata_values))
+                    .push_bind(&r.experiment_item_root_span_id)
+                    .push_bind(&r.source)
+                    .push_bind(&r.service_name)
+                    .push_bind(&r.service_version)
+                    .push_bind(&r.scope_name)
+                    .push_bind(&r.scope_version)
+                    .push_bind(&r.telemetry_sdk_language)
+                    .push_bind(&r.telemetry_sdk_name)
+                    .push_bind(&r.telemetry_sdk_version)
+                    .push_bind(stored.event_bytes as i64)
+                    .push_bind(stored.event_ts_us)
+                    .push_bind(stored.event_ts_us)
+                    .push_bind(stored.event_ts_us)
+                    .push_bind(&stored.ingestion_api_key)
+                    .push_bind(&stored.ingestion_sdk_name)
+                    .push_bind(&stored.ingestion_sdk_version)
+                    .push_bind(&r.trace_input)
+                    .push_bind(&r.trace_output)
+                    .push_bind(&stored.model_id)
+                    .push_bind(&stored.usage_pricing_tier_id)
+                    .push_bind(&stored.usage_pricing_tier_name)
+                    .push("0");
+            });
+            insert.build().execute(&mut *tx).await.map_err(error)?;
         }
         tx.commit().await.map_err(error)
     }
