@@ -184,9 +184,23 @@ pub async fn gateway(settings: Settings, metrics: PrometheusHandle) -> Result<()
     let events = EventStore::open(&settings).await?;
     let meta = wiring::meta_seams(&settings).await?;
     meta.ensure_initial_key(&settings.auth.salt).await?;
-    let publisher = Arc::new(KafkaPublisher::new(publisher_config(&settings))?);
+    let served = serve_kafka_gateway(&settings, &meta, events, metrics).await;
+    meta.close().await;
+    tracing::info!("stopped");
+    served
+}
+
+/// Serves OTLP publishing to Kafka until SIGTERM, then flushes the producer: when this
+/// returns, everything acknowledged to a client is in Kafka.
+async fn serve_kafka_gateway(
+    settings: &Settings,
+    meta: &wiring::MetaSeams,
+    events: EventStore,
+    metrics: PrometheusHandle,
+) -> Result<(), String> {
+    let publisher = Arc::new(KafkaPublisher::new(publisher_config(settings))?);
     let gateway = wiring::gateway(
-        &settings,
+        settings,
         meta.keys.clone(),
         publisher.clone(),
         Arc::new(StoreReader(events.clone())),
@@ -194,15 +208,13 @@ pub async fn gateway(settings: Settings, metrics: PrometheusHandle) -> Result<()
     tracing::info!(
         brokers = %settings.kafka.brokers,
         topic = %settings.kafka.topic,
-        reads = %events.describe(),
-        "gateway mode: publishing to Kafka"
+        store = %events.describe(),
+        "gateway publishing to Kafka"
     );
     let checks: Vec<Arc<dyn ReadyCheck>> =
         vec![Arc::new(KafkaReady(publisher.clone())), Arc::new(events)];
-    let served = wiring::serve_gateway(&settings, gateway, metrics, checks).await;
+    let served = wiring::serve_gateway(settings, gateway, metrics, checks).await;
     publisher.flush(Duration::from_secs(settings.gateway.shutdown_timeout_secs));
-    meta.close().await;
-    tracing::info!("stopped");
     served
 }
 
@@ -238,7 +250,6 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
     let events = EventStore::open(&settings).await?;
     let meta = wiring::meta_seams(&settings).await?;
     meta.ensure_initial_key(&settings.auth.salt).await?;
-    let publisher = Arc::new(KafkaPublisher::new(publisher_config(&settings))?);
     let (stop_sink, sink_stopped) = oneshot::channel::<()>();
     let sink = tokio::spawn(consume::run(
         consumer_config(&settings),
@@ -249,22 +260,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
             let _ = sink_stopped.await;
         },
     ));
-    let gateway = wiring::gateway(
-        &settings,
-        meta.keys.clone(),
-        publisher.clone(),
-        Arc::new(StoreReader(events.clone())),
-    );
-    tracing::info!(
-        brokers = %settings.kafka.brokers,
-        topic = %settings.kafka.topic,
-        store = %events.describe(),
-        "serving gateway and sink through Kafka"
-    );
-    let checks: Vec<Arc<dyn ReadyCheck>> =
-        vec![Arc::new(KafkaReady(publisher.clone())), Arc::new(events)];
-    let served = wiring::serve_gateway(&settings, gateway, metrics, checks).await;
-    publisher.flush(Duration::from_secs(settings.gateway.shutdown_timeout_secs));
+    let served = serve_kafka_gateway(&settings, &meta, events, metrics).await;
     // The gateway is stopped and everything it acknowledged is in Kafka: stop the sink, which
     // writes and commits what it holds.
     let _ = stop_sink.send(());

@@ -5,8 +5,10 @@ mod support;
 
 use std::io::Write;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use prost::Message;
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -425,6 +427,16 @@ async fn bodies_over_the_limit_get_413_even_when_compressed() {
         413,
         "the limit applies after decompression"
     );
+    let mut grpc = TraceServiceClient::connect(server.grpc_url())
+        .await
+        .unwrap();
+    let mut oversized =
+        tonic::Request::new(ExportTraceServiceRequest::decode(big.as_slice()).unwrap());
+    oversized
+        .metadata_mut()
+        .insert("authorization", test_auth().parse().unwrap());
+    let status = grpc.export(oversized).await.expect_err("over the limit");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     assert_eq!(
         post_protobuf(&server, "50000000000000000000000000000002")
             .await

@@ -70,6 +70,24 @@ impl TraceService for GrpcReceiver {
     }
 }
 
+/// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE; the OTLP
+/// status table (DESIGN.md) says INVALID_ARGUMENT, the gRPC twin of HTTP 413. Only tonic's
+/// decoder produces OUT_OF_RANGE here, in a trailers-only response (status in the headers).
+fn message_too_large_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
+    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
+    if response
+        .headers()
+        .get("grpc-status")
+        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
+    {
+        let invalid_argument = (tonic::Code::InvalidArgument as i32).to_string();
+        if let Ok(value) = http::HeaderValue::from_str(&invalid_argument) {
+            response.headers_mut().insert("grpc-status", value);
+        }
+    }
+    response
+}
+
 /// Sheds load for one gRPC service: when every in-flight slot is taken, answer UNAVAILABLE at
 /// once instead of reading the message (tonic's own load shedding answers RESOURCE_EXHAUSTED,
 /// which OTLP exporters treat differently, and limits per connection, not globally).
@@ -104,7 +122,7 @@ where
             Ok(permit) => {
                 let response = self.inner.call(request);
                 Box::pin(async move {
-                    let response = response.await;
+                    let response = response.await.map(message_too_large_is_invalid_argument);
                     drop(permit);
                     response
                 })
