@@ -508,3 +508,100 @@ async fn refused_writes_until_the_delivery_timeout_are_retryable_on_both_protoco
     cluster.clear_request_errors(RDKafkaApiKey::Produce);
     send_until_accepted(&gateway, &trace_id(5, 1), Duration::from_secs(60)).await;
 }
+
+/// A message that can never be stored — not an `EventBatch`, or one of an unknown major
+/// version — goes to the dead-letter topic unchanged with the reason in a header, is counted,
+/// and does not hold back the valid traffic around it.
+#[tokio::test(flavor = "multi_thread")]
+async fn undecodable_and_unknown_version_messages_go_to_the_dead_letter_topic() {
+    if !available("dead letters") {
+        return;
+    }
+    let _serial = serial().await;
+    let stack = Stack::start(&[]);
+    let mut sink = stack.sink(&[]);
+    let gateway = stack.gateway();
+    let brokers = stack.broker.bootstrap();
+
+    let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    let future_version = spanbridge_proto::EventBatch {
+        schema_version: spanbridge_proto::SCHEMA_VERSION + 1,
+        project_id: "p".into(),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    for (key, payload) in [
+        ("garbage", b"\xff\xff not a batch".to_vec()),
+        ("future", future_version),
+    ] {
+        producer
+            .send(
+                rdkafka::producer::FutureRecord::to(TOPIC)
+                    .key(key)
+                    .payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(error, _)| error)
+            .expect("produce a bad message");
+    }
+    let trace = trace_id(6, 0);
+    assert_eq!(post_trace(&gateway, &trace).await.0, 200);
+    wait_for_rows(&stack.clickhouse, 2, Duration::from_secs(60)).await;
+    assert_exactly(&stack.clickhouse, std::slice::from_ref(&trace)).await;
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "dead-letter-reader")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .expect("consumer");
+    consumer
+        .subscribe(&["spanbridge.events.v1.dead-letter"])
+        .expect("subscribe");
+    let mut reasons = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reasons.len() < 2 && Instant::now() < deadline {
+        if let Some(Ok(message)) = consumer.poll(Duration::from_millis(500)) {
+            use rdkafka::message::{Headers, Message as _};
+            let reason = message
+                .headers()
+                .and_then(|headers| {
+                    headers
+                        .iter()
+                        .find(|h| h.key == "spanbridge-error")
+                        .and_then(|h| h.value.map(|v| String::from_utf8_lossy(v).into_owned()))
+                })
+                .unwrap_or_default();
+            let key = message
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned());
+            reasons.push((key.unwrap_or_default(), reason));
+        }
+    }
+    reasons.sort();
+    assert_eq!(reasons.len(), 2, "two dead letters: {reasons:?}");
+    assert_eq!(reasons[0].0, "future");
+    assert!(reasons[0].1.contains("schema version"), "{reasons:?}");
+    assert_eq!(reasons[1].0, "garbage");
+    assert!(!reasons[1].1.is_empty(), "{reasons:?}");
+
+    let metrics = client()
+        .get(format!("http://127.0.0.1:{}/metrics", sink.admin_port))
+        .send()
+        .await
+        .expect("scrape the sink")
+        .text()
+        .await
+        .expect("metrics");
+    let dead_lettered: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("spanbridge_dead_letter_messages_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(dead_lettered, 2.0, "{metrics}");
+    assert!(sink.stop().success());
+}
