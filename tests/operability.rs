@@ -168,7 +168,7 @@ async fn metrics_move_with_traffic_and_pass_promtool() {
                 "promtool check metrics failed: {report}"
             );
         }
-        Err(_) if std::env::var("SPANBRIDGE_REQUIRE_PROMTOOL").is_err() => {
+        Err(_) if std::env::var("SB_TEST_REQUIRE_PROMTOOL").is_err() => {
             eprintln!("promtool not installed (Debian package `prometheus`); skipping its check");
         }
         Err(error) => panic!("promtool required but not runnable: {error}"),

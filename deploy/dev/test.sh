@@ -16,6 +16,6 @@ ensure_test_services
 if ! command -v promtool >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
-export SPANBRIDGE_REQUIRE_PROMTOOL=1
+export SB_TEST_REQUIRE_PROMTOOL=1
 cargo test --workspace --locked
 bash tests/clients/run.sh

@@ -5,7 +5,7 @@
 # and npm once into ~/.cache/spanbridge-clients and reused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cache="${SPANBRIDGE_CLIENTS_CACHE:-$HOME/.cache/spanbridge-clients}"
+cache="${SB_CLIENTS_CACHE:-$HOME/.cache/spanbridge-clients}"
 mkdir -p "$cache"
 if [ ! -x "$cache/venv/bin/python" ] || ! "$cache/venv/bin/python" -c "import langfuse, opentelemetry.exporter.otlp.proto.grpc" 2>/dev/null; then
   python3 -m venv "$cache/venv"
