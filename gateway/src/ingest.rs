@@ -91,8 +91,9 @@ impl Gateway {
                 .publish(batches)
                 .await
                 .map_err(|error| match error {
-                    PublishError::Full => IngestError::Unavailable(error.to_string()),
-                    PublishError::Closed => IngestError::Unavailable(error.to_string()),
+                    PublishError::Full | PublishError::Closed => {
+                        IngestError::Unavailable(error.to_string())
+                    }
                     PublishError::Store(_) => {
                         tracing::warn!(%error, "publish failed");
                         IngestError::Unavailable("the store is unavailable, retry later".into())
