@@ -330,11 +330,7 @@ impl KeyStore for MetaKeys {
     }
 
     fn key_used(&self, key_id: &str) {
-        let now_us = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_micros() as i64)
-            .unwrap_or_default();
-        self.used.used(key_id, now_us);
+        self.used.used(key_id, spanbridge_sink::enrich::now_us());
     }
 }
 

@@ -43,15 +43,7 @@ async fn post(
 }
 
 async fn post_protobuf(server: &Server, trace_id: &str) -> reqwest::Response {
-    post(
-        server,
-        "/v1/traces",
-        "application/x-protobuf",
-        None,
-        genai_trace(trace_id).encode_to_vec(),
-        &test_auth(),
-    )
-    .await
+    export_genai_trace(&server.http_url("/v1/traces"), trace_id, &test_auth()).await
 }
 
 async fn trace(server: &Server, trace_id: &str) -> Value {

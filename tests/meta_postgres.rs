@@ -9,7 +9,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use prost::Message;
 use serde_json::Value;
 use sqlx::{Connection, PgConnection};
 use support::*;
@@ -69,14 +68,8 @@ impl Drop for TestDb {
 }
 
 async fn export(server: &Server, trace_id: &str, auth: &str) -> u16 {
-    client()
-        .post(server.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", auth)
-        .body(genai_trace(trace_id).encode_to_vec())
-        .send()
+    export_genai_trace(&server.http_url("/v1/traces"), trace_id, auth)
         .await
-        .expect("POST")
         .status()
         .as_u16()
 }

@@ -12,14 +12,7 @@ use serde_json::Value;
 use support::*;
 
 async fn post_trace(server: &Server, trace_id: &str, auth: &str) -> reqwest::Response {
-    client()
-        .post(server.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", auth)
-        .body(genai_trace(trace_id).encode_to_vec())
-        .send()
-        .await
-        .expect("POST")
+    export_genai_trace(&server.http_url("/v1/traces"), trace_id, auth).await
 }
 
 async fn metrics_text(server: &Server) -> String {

@@ -41,14 +41,8 @@ fn trace_id(test: u8, i: usize) -> String {
 /// Posts one GenAI trace (2 spans) as OTLP/HTTP protobuf; returns the status and whether a
 /// `Retry-After` came with it.
 async fn post_trace(gateway: &Process, trace_id: &str) -> (u16, bool) {
-    let response = client()
-        .post(gateway.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", test_auth())
-        .body(genai_trace(trace_id).encode_to_vec())
-        .send()
-        .await
-        .expect("POST /v1/traces");
+    let response =
+        export_genai_trace(&gateway.http_url("/v1/traces"), trace_id, &test_auth()).await;
     (
         response.status().as_u16(),
         response.headers().contains_key("retry-after"),

@@ -4,11 +4,10 @@
 //! alone at once; under heavy load batches grow by themselves.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
-use crate::enrich::enrich;
+use crate::enrich::{enrich, now_us};
 use crate::local::Submission;
 use crate::meta::IngestionUsage;
 use crate::prices::ModelCatalog;
@@ -61,11 +60,4 @@ pub async fn run_local_pipeline(
             let _ = ack.send(result.clone());
         }
     }
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -25,7 +25,7 @@ use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
 use tokio::sync::watch;
 
 use crate::dead_letter::{DeadLetters, Reason};
-use crate::enrich::{StoredRow, enrich};
+use crate::enrich::{StoredRow, enrich, now_us};
 use crate::meta::IngestionUsage;
 use crate::prices::ModelCatalog;
 use crate::store::{Store, StoreError};
@@ -405,13 +405,6 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
 }
 
 /// Creates the events and dead-letter topics when absent (brokers do not always auto-create

@@ -28,6 +28,14 @@ pub struct StoredRow {
     pub event_bytes: u64,
 }
 
+/// The write time stamped into `created_at` / `updated_at` / `event_ts`, µs since the epoch.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
 /// Enriches every row of the batches, in order. A model lookup that fails falls back to the
 /// catalog's last loaded prices (see `ModelCatalog`); enrichment itself never fails.
 pub async fn enrich(

@@ -18,11 +18,83 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 pub const PUBLIC_KEY: &str = "pk-lf-test-0000-0000-000000000001";
 pub const SECRET_KEY: &str = "sk-lf-test-0000-0000-000000000001";
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// `spanbridge <command>` with `env`, listening on the given localhost ports (HTTP, gRPC,
+/// admin), stdout discarded; the caller chooses where stderr goes.
+pub(crate) fn spanbridge_command(
+    command: &str,
+    env: &[(String, String)],
+    (http, grpc, admin): (u16, u16, u16),
+) -> Command {
+    let mut process = Command::new(env!("CARGO_BIN_EXE_spanbridge"));
+    process
+        .arg(command)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env("SPANBRIDGE_GATEWAY__HTTP_ADDR", format!("127.0.0.1:{http}"))
+        .env("SPANBRIDGE_GATEWAY__GRPC_ADDR", format!("127.0.0.1:{grpc}"))
+        .env("SPANBRIDGE_ADMIN__ADDR", format!("127.0.0.1:{admin}"))
+        .stdout(Stdio::null());
+    process
+}
+
+/// Waits until `port` accepts connections; fails the test if `what` exits or is not
+/// listening within `timeout`.
+pub(crate) fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        if let Some(status) = child.try_wait().ok().flatten() {
+            panic!("{what} exited during start: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not listen on {port} within {timeout:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// SIGTERM, then the exit status; fails the test if `what` is still running after `within`.
+pub(crate) fn terminate(
+    mut child: Child,
+    what: &str,
+    within: Duration,
+) -> std::process::ExitStatus {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not stop within {within:?} of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// POSTs [`genai_trace`] as OTLP/HTTP protobuf to `traces_url` (`…/v1/traces`).
+pub async fn export_genai_trace(traces_url: &str, trace_id: &str, auth: &str) -> reqwest::Response {
+    client()
+        .post(traces_url)
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", auth)
+        .body(prost::Message::encode_to_vec(&genai_trace(trace_id)))
+        .send()
+        .await
+        .expect("POST /v1/traces")
 }
 
 /// A running `spanbridge serve` in embedded mode.
@@ -83,54 +155,26 @@ impl Server {
             .append(true)
             .open(self.log_path())
             .expect("server log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
-            .arg("serve")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(
-                "SPANBRIDGE_GATEWAY__HTTP_ADDR",
-                format!("127.0.0.1:{}", self.http_port),
-            )
-            .env(
-                "SPANBRIDGE_GATEWAY__GRPC_ADDR",
-                format!("127.0.0.1:{}", self.grpc_port),
-            )
-            .env(
-                "SPANBRIDGE_ADMIN__ADDR",
-                format!("127.0.0.1:{}", self.admin_port),
-            )
-            .env(
-                "SPANBRIDGE_LOG__LEVEL",
-                self.env_value("SPANBRIDGE_LOG__LEVEL").unwrap_or("warn"),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start spanbridge");
+        let child = spanbridge_command(
+            "serve",
+            &self.env,
+            (self.http_port, self.grpc_port, self.admin_port),
+        )
+        .env(
+            "SPANBRIDGE_LOG__LEVEL",
+            self.env_value("SPANBRIDGE_LOG__LEVEL").unwrap_or("warn"),
+        )
+        .stderr(log)
+        .spawn()
+        .expect("start spanbridge");
         self.child = Some(child);
         self.wait_ready();
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.http_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", self.grpc_port)).is_ok()
-                && std::net::TcpStream::connect(("127.0.0.1", self.admin_port)).is_ok()
-            {
-                return;
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("spanbridge exited during start: {status}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "spanbridge did not start listening within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let child = self.child.as_mut().expect("server started");
+        for port in [self.http_port, self.grpc_port, self.admin_port] {
+            wait_for_port(port, child, "spanbridge", Duration::from_secs(30));
         }
     }
 
@@ -169,22 +213,8 @@ impl Server {
 
     /// Sends SIGTERM and waits for a clean exit.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("server running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "spanbridge did not stop within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = self.child.take().expect("server running");
+        terminate(child, "spanbridge", Duration::from_secs(30))
     }
 
     /// Starts again on the same database.

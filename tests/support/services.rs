@@ -6,19 +6,11 @@
 //! the test command sets it), then it fails.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{PUBLIC_KEY, SECRET_KEY};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
+use super::{PUBLIC_KEY, SECRET_KEY, free_port, spanbridge_command, terminate, wait_for_port};
 
 fn home() -> PathBuf {
     PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
@@ -63,30 +55,6 @@ pub fn available(test: &str) -> bool {
     );
     eprintln!("SKIPPED {message}");
     false
-}
-
-fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        if let Some(status) = child.try_wait().ok().flatten() {
-            panic!("{what} exited during start: {status}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not listen on {port} within {timeout:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn signal(child: &Child, name: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status();
 }
 
 /// A tansu broker with in-memory storage: a restart starts empty (topics must be created again).
@@ -287,25 +255,14 @@ impl Process {
         self.http_port = free_port();
         self.grpc_port = free_port();
         self.admin_port = free_port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
-            .arg(self.command)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(
-                "SPANBRIDGE_GATEWAY__HTTP_ADDR",
-                format!("127.0.0.1:{}", self.http_port),
-            )
-            .env(
-                "SPANBRIDGE_GATEWAY__GRPC_ADDR",
-                format!("127.0.0.1:{}", self.grpc_port),
-            )
-            .env(
-                "SPANBRIDGE_ADMIN__ADDR",
-                format!("127.0.0.1:{}", self.admin_port),
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start spanbridge");
+        let mut child = spanbridge_command(
+            self.command,
+            &self.env,
+            (self.http_port, self.grpc_port, self.admin_port),
+        )
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start spanbridge");
         let port = if self.command == "gateway" {
             self.http_port
         } else {
@@ -325,20 +282,8 @@ impl Process {
 
     /// SIGTERM and wait for the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
-        let mut child = self.child.take().expect("process running");
-        signal(&child, "TERM");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not stop within 60 s of SIGTERM",
-                self.command
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = self.child.take().expect("process running");
+        terminate(child, self.command, Duration::from_secs(60))
     }
 
     /// SIGKILL: no chance to flush or commit.
