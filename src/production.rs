@@ -38,7 +38,7 @@ impl EventStore {
     pub(crate) async fn open(settings: &Settings) -> Result<Self, String> {
         if settings.clickhouse.url.trim().is_empty() {
             let pool = spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?;
-            return Ok(Self::Sqlite(SqliteStore::new(pool.clone()), pool));
+            return Ok(Self::Sqlite(SqliteStore::open(pool.clone())?, pool));
         }
         Ok(Self::ClickHouse(Box::new(ClickHouseStore::new(
             clickhouse_config(settings),

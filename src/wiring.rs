@@ -196,7 +196,7 @@ pub async fn serve_embedded(settings: Settings, metrics: PrometheusHandle) -> Re
     let meta = meta_seams(&settings).await?;
     meta.ensure_initial_key(&settings.auth.salt).await?;
 
-    let store = SqliteStore::new(pool.clone());
+    let store = SqliteStore::open(pool.clone())?;
     let (queue, queue_rx) = LocalQueue::new(settings.embedded.queue_capacity);
     let pipeline = tokio::spawn(spanbridge_sink::batch::run_local_pipeline(
         queue_rx,

@@ -1,20 +1,46 @@
 #!/usr/bin/env bash
-# Benchmark of the embedded gateway on this machine: starts a release `spanbridge serve` with a
-# fresh SQLite file, runs `spanbridge bench` against it with its pid (CPU and RSS from /proc),
-# and stops it. Extra arguments go to `spanbridge bench`, e.g.
+# Benchmark of the gateway on this machine with `spanbridge bench`, which reads the gateway's
+# CPU and RSS from /proc through its pid. Two modes:
+#   bash deploy/dev/bench.sh [bench args]          embedded: a release `spanbridge serve` with a
+#                                                  fresh SQLite file (queue + SQLite in-process)
+#   bash deploy/dev/bench.sh --kafka [bench args]  Kafka mode: a release `spanbridge gateway`
+#                                                  publishing to a tansu broker (in memory; see
+#                                                  deploy/dev/services.sh); the broker's CPU is
+#                                                  not the gateway's and is not counted
+# Other arguments go to `spanbridge bench`, e.g.
 #   bash deploy/dev/bench.sh --protocol grpc --connections 16 --duration 30 --json
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+mode=embedded
+if [ "${1:-}" = --kafka ]; then mode=kafka; shift; fi
 cargo build --release --quiet --bin spanbridge
 dir=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir"; }
+trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 http=$(free_port); grpc=$(free_port); admin=$(free_port)
-SPANBRIDGE_EMBEDDED__PATH="$dir/bench.db" SPANBRIDGE_INIT_PUBLIC_KEY=pk-lf-bench SPANBRIDGE_INIT_SECRET_KEY=sk-lf-bench \
-  SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http" SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc" \
-  SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin" SPANBRIDGE_LOG__LEVEL=warn ./target/release/spanbridge serve &
+export SPANBRIDGE_EMBEDDED__PATH="$dir/bench.db" SPANBRIDGE_INIT_PUBLIC_KEY=pk-lf-bench \
+  SPANBRIDGE_INIT_SECRET_KEY=sk-lf-bench SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http" \
+  SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc" SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin" \
+  SPANBRIDGE_LOG__LEVEL=warn
+command=serve
+if [ $mode = kafka ]; then
+  source deploy/dev/services.sh
+  ensure_tansu
+  broker=$(free_port)
+  RUST_LOG=warn "$SB_TEST_TANSU" broker --listener-url "tcp://127.0.0.1:$broker" \
+    --advertised-listener-url "tcp://127.0.0.1:$broker" --storage-engine memory://tansu/ >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$broker") 2>/dev/null && break; sleep 0.1; done
+  export SPANBRIDGE_KAFKA__BROKERS="127.0.0.1:$broker"
+  ./target/release/spanbridge migrate >/dev/null
+  command=gateway
+fi
+./target/release/spanbridge $command &
 pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/health" >/dev/null 2>&1 && break; sleep 0.1; done
+pids=("$pid" "${pids[@]}")
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 endpoint="http://127.0.0.1:$http"
 for arg in "$@"; do [ "$arg" = grpc ] && endpoint="http://127.0.0.1:$grpc"; done
 ./target/release/spanbridge bench --endpoint "$endpoint" --public-key pk-lf-bench --secret-key sk-lf-bench \

@@ -4,10 +4,11 @@
 //! bookkeeping columns. The arithmetic lives in `prices.rs`; this module applies it per row.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use spanbridge_proto::{EventBatch, EventRow};
 
-use crate::prices::{ModelCatalog, TierAttributes, price};
+use crate::prices::{CompiledModel, ModelCatalog, TierAttributes, price};
 
 /// A row ready for the store: the converted row plus what the sink derived.
 #[derive(Debug, Clone)]
@@ -53,13 +54,26 @@ pub async fn enrich(
             rows,
             ..
         } = batch;
+        // Rows of one batch mostly name the same model: look it up once per run of equal names.
+        let mut last: Option<(String, Option<Arc<CompiledModel>>)> = None;
         for row in rows {
-            let model = catalog.find(&project_id, &row.provided_model_name).await;
-            let attributes = TierAttributes::from_row(
-                &row.model_parameters,
-                &row.metadata_names,
-                &row.metadata_values,
-            );
+            let model = match &last {
+                Some((name, model)) if *name == row.provided_model_name => model.clone(),
+                _ => {
+                    let model = catalog.find(&project_id, &row.provided_model_name).await;
+                    last = Some((row.provided_model_name.clone(), model.clone()));
+                    model
+                }
+            };
+            let attributes = if model.as_deref().is_some_and(|m| m.reads_attributes()) {
+                TierAttributes::from_row(
+                    &row.model_parameters,
+                    &row.metadata_names,
+                    &row.metadata_values,
+                )
+            } else {
+                TierAttributes::default()
+            };
             let priced = price(
                 model.as_deref(),
                 &row.provided_usage_details,

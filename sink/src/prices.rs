@@ -271,6 +271,16 @@ pub struct CompiledModel {
 }
 
 impl CompiledModel {
+    /// Whether a tier condition looks at model parameters or metadata: only then does the
+    /// sink build [`TierAttributes`] for a row (most models have usage conditions at most).
+    pub fn reads_attributes(&self) -> bool {
+        self.tiers.iter().any(|tier| {
+            tier.conditions
+                .iter()
+                .any(|condition| matches!(condition, Condition::Attribute { .. }))
+        })
+    }
+
     /// None when the pattern does not compile with Rust's regex (logged; Postgres' POSIX
     /// dialect accepts a few things Rust does not, e.g. back-references).
     pub fn compile(model: &ModelDefinition) -> Option<Self> {

@@ -2,6 +2,9 @@
 //! removed), resource attributes and scope, with the user's metadata keys on top, flattened
 //! into dot-joined paths and string leaves as Langfuse's `flattenJsonToPathArrays` does.
 
+use std::sync::LazyLock;
+
+use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
 use super::io::{CONTENT_KEYS, CONTENT_PREFIXES};
@@ -66,23 +69,24 @@ fn user_metadata(
     }
 }
 
+/// [`CONTENT_KEYS`] as a set: every attribute of every span is checked against it.
+static CONTENT: LazyLock<FxHashSet<&'static str>> =
+    LazyLock::new(|| CONTENT_KEYS.iter().copied().collect());
+
+fn is_content(key: &str) -> bool {
+    CONTENT.contains(key) || CONTENT_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
 /// `metadata.attributes`: every span attribute except content and user-metadata keys, non-strings
 /// as JSON text. Omitted for the Langfuse SDK, whose attributes are all mapped to fields.
 fn attributes(view: &SpanView) -> Option<Map<String, Value>> {
     if view.scope_name().starts_with("langfuse-sdk") {
         return None;
     }
-    let kept = view.attrs.iter().filter(|(k, _)| {
-        !CONTENT_KEYS.contains(k) && !CONTENT_PREFIXES.iter().any(|p| k.starts_with(p))
-    });
+    let kept = view.attrs.iter().filter(|(k, _)| !is_content(k));
     Some(
-        kept.map(|(k, v)| {
-            (
-                k.to_owned(),
-                Value::String(value::to_text(&value::to_json(v))),
-            )
-        })
-        .collect(),
+        kept.map(|(k, v)| (k.to_owned(), Value::String(value::text_of(v))))
+            .collect(),
     )
 }
 
@@ -99,7 +103,7 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
     // Resource-level trace metadata first, lowest precedence (Langfuse's legacy trace
     // metadata reads it; the events path forgets it).
     user_metadata(
-        &view.resource,
+        view.resource,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
         &mut out,
@@ -110,7 +114,7 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
     }
     out.insert(
         "resourceAttributes".into(),
-        Value::Object(attrs_object(&view.resource)),
+        Value::Object(attrs_object(view.resource)),
     );
     if let Some(scope) = view.scope {
         let mut s = Map::new();
@@ -119,7 +123,7 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
         if !view.scope_attrs.is_empty() {
             s.insert(
                 "attributes".into(),
-                Value::Object(attrs_object(&view.scope_attrs)),
+                Value::Object(attrs_object(view.scope_attrs)),
             );
         }
         out.insert("scope".into(), Value::Object(s));
@@ -151,31 +155,36 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
 }
 
 /// Flattens to parallel name/value arrays: objects recurse with dot-joined paths, strings are
-/// leaves, other leaves and arrays are JSON text.
-pub fn flatten(object: &Map<String, Value>) -> (Vec<String>, Vec<String>) {
-    let mut names = Vec::new();
-    let mut values = Vec::new();
-    fn walk(path: &str, value: &Value, names: &mut Vec<String>, values: &mut Vec<String>) {
-        match value {
-            Value::Object(o) => {
-                for (k, v) in o {
-                    let child = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
-                    walk(&child, v, names, values);
+/// leaves (moved, not copied), other leaves and arrays are JSON text.
+pub fn flatten(object: Map<String, Value>) -> (Vec<String>, Vec<String>) {
+    fn walk(
+        path: &mut String,
+        object: Map<String, Value>,
+        names: &mut Vec<String>,
+        values: &mut Vec<String>,
+    ) {
+        for (key, value) in object {
+            let parent = path.len();
+            if parent > 0 {
+                path.push('.');
+            }
+            path.push_str(&key);
+            match value {
+                Value::Object(children) => walk(path, children, names, values),
+                Value::Null => {}
+                Value::String(text) => {
+                    names.push(path.clone());
+                    values.push(text);
+                }
+                leaf => {
+                    names.push(path.clone());
+                    values.push(leaf.to_string());
                 }
             }
-            Value::Null => {}
-            leaf => {
-                names.push(path.to_owned());
-                values.push(value::to_text(leaf));
-            }
+            path.truncate(parent);
         }
     }
-    for (k, v) in object {
-        walk(k, v, &mut names, &mut values);
-    }
+    let (mut names, mut values) = (Vec::new(), Vec::new());
+    walk(&mut String::new(), object, &mut names, &mut values);
     (names, values)
 }

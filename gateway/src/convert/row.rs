@@ -127,7 +127,7 @@ pub fn build(
     if !warnings.is_empty() {
         meta.insert(metadata::WARNINGS_KEY.into(), Value::from(warnings));
     }
-    (row.metadata_names, row.metadata_values) = metadata::flatten(&meta);
+    (row.metadata_names, row.metadata_values) = metadata::flatten(meta);
     (row, hints)
 }
 
@@ -186,7 +186,7 @@ fn experiment(view: &SpanView, row: &mut EventRow) {
         for (k, v) in view.attrs.with_prefix(prefix) {
             object.insert(k.to_owned(), value::to_json(v));
         }
-        metadata::flatten(&object)
+        metadata::flatten(object)
     };
     (
         row.experiment_metadata_names,

@@ -126,6 +126,14 @@ pub fn definitions_by_name(tools: &[Value]) -> BTreeMap<String, String> {
 /// Vercel `tool-call` items. Returns (JSON `{id, arguments, type, index}`, name) pairs.
 pub fn calls(output: Option<&Value>) -> Vec<(String, String)> {
     let mut found = Vec::new();
+    if let Some(Value::String(text)) = output
+        && !["tool_call", "tool-call", "function", "\\u"]
+            .iter()
+            .any(|marker| text.contains(marker))
+    {
+        // No call can be in JSON text without one of these markers: skip parsing it.
+        return Vec::new();
+    }
     if let Some(output) = output {
         collect_calls(&value::json_or_self(output), &mut found, 0);
     }
@@ -197,5 +205,25 @@ fn collect_calls(node: &Value, out: &mut Vec<Call>, depth: usize) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_are_found_with_escaped_keys_and_skipped_without_markers() {
+        let plain = Value::String(
+            r#"[{"role":"assistant","parts":[{"type":"text","content":"hi"}]}]"#.into(),
+        );
+        assert!(calls(Some(&plain)).is_empty());
+        let part = r#"[{"role":"assistant","parts":[{"type":"tool_call","id":"c1","name":"search","arguments":{"q":"x"}}]}]"#;
+        let found = calls(Some(&Value::String(part.into())));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1, "search");
+        // A JSON escape can spell a marker differently: such text is still parsed.
+        let escaped = part.replace("tool_call", r"tool\u005fcall");
+        assert_eq!(calls(Some(&Value::String(escaped))).len(), 1);
     }
 }

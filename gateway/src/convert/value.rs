@@ -71,6 +71,14 @@ pub fn to_text(value: &Value) -> String {
     }
 }
 
+/// [`to_text`] of an attribute value without the intermediate JSON value for strings.
+pub fn text_of(value: &AnyValue) -> String {
+    match &value.value {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        _ => to_text(&to_json(value)),
+    }
+}
+
 /// Parses JSON text leniently: a string that is not JSON (plain text, or a value cut off by
 /// `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`) is `None`, never an error.
 pub fn parse_json(text: &str) -> Option<Value> {

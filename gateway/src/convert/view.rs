@@ -1,9 +1,6 @@
 //! One borrowed view per span, built once: every rule reads attributes through these indexes
 //! and never re-scans an attribute list (STYLE.md §2).
 
-use std::collections::BTreeMap;
-use std::ops::Bound;
-
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use rustc_hash::FxHashMap;
@@ -13,22 +10,24 @@ use super::value;
 
 /// An attribute list indexed by key. The last duplicate key wins, as in Langfuse's reduce.
 /// Hashed for the hundreds of exact lookups the rule lists make per span (most of them
-/// misses), and ordered so a prefix (`gen_ai.usage.`, `llm.input_messages.`) is one range scan.
+/// misses), and sorted so a prefix (`gen_ai.usage.`, `llm.input_messages.`) is one binary
+/// search plus a scan.
 #[derive(Debug, Default)]
 pub struct Attrs<'a> {
     exact: FxHashMap<&'a str, &'a AnyValue>,
-    by_key: BTreeMap<&'a str, &'a AnyValue>,
+    by_key: Vec<(&'a str, &'a AnyValue)>,
 }
 
 impl<'a> Attrs<'a> {
     pub fn new(list: &'a [KeyValue]) -> Self {
-        let mut by_key = BTreeMap::new();
+        let mut exact = FxHashMap::with_capacity_and_hasher(list.len(), Default::default());
         for pair in list {
             if let Some(v) = &pair.value {
-                by_key.insert(pair.key.as_str(), v);
+                exact.insert(pair.key.as_str(), v);
             }
         }
-        let exact = by_key.iter().map(|(k, v)| (*k, *v)).collect();
+        let mut by_key: Vec<_> = exact.iter().map(|(k, v)| (*k, *v)).collect();
+        by_key.sort_unstable_by_key(|(k, _)| *k);
         Attrs { exact, by_key }
     }
 
@@ -61,8 +60,9 @@ impl<'a> Attrs<'a> {
         &'s self,
         prefix: &'s str,
     ) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + 's {
-        self.by_key
-            .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+        let first = self.by_key.partition_point(|(k, _)| *k < prefix);
+        self.by_key[first..]
+            .iter()
             .take_while(move |(k, _)| k.starts_with(prefix))
             .map(move |(k, v)| (&k[prefix.len()..], *v))
     }
@@ -84,12 +84,13 @@ pub struct EventView<'a> {
     pub attrs: Attrs<'a>,
 }
 
-/// Everything a rule may read about one span.
+/// Everything a rule may read about one span. The resource and scope indexes are built once
+/// per resource / scope and shared by all of its spans.
 #[derive(Debug)]
 pub struct SpanView<'a> {
-    pub resource: Attrs<'a>,
+    pub resource: &'a Attrs<'a>,
     pub scope: Option<&'a InstrumentationScope>,
-    pub scope_attrs: Attrs<'a>,
+    pub scope_attrs: &'a Attrs<'a>,
     pub span: &'a Span,
     pub attrs: Attrs<'a>,
     pub events: Vec<EventView<'a>>,
@@ -97,14 +98,15 @@ pub struct SpanView<'a> {
 
 impl<'a> SpanView<'a> {
     pub fn new(
-        resource: &'a [KeyValue],
+        resource: &'a Attrs<'a>,
         scope: Option<&'a InstrumentationScope>,
+        scope_attrs: &'a Attrs<'a>,
         span: &'a Span,
     ) -> Self {
         SpanView {
-            resource: Attrs::new(resource),
+            resource,
             scope,
-            scope_attrs: Attrs::new(scope.map(|s| s.attributes.as_slice()).unwrap_or(&[])),
+            scope_attrs,
             span,
             attrs: Attrs::new(&span.attributes),
             events: span

@@ -1,8 +1,17 @@
 //! The embedded event store: `events` in the SQLite file, one transaction per batch.
+//!
+//! Reads go through the sqlx pool; writes through one dedicated rusqlite connection with a
+//! cached prepared statement, bound straight from the rows (no SQL text per batch, no
+//! intermediate argument buffer): the write is the largest single cost of the embedded
+//! gateway per span (docs/performance.md).
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::{Row, SqlitePool};
@@ -11,13 +20,14 @@ use super::{Store, StoreError};
 use crate::enrich::StoredRow;
 use crate::read::EventRecord;
 
-/// `events` over a SQLite pool.
+/// `events` over a SQLite pool (reads) and the one writer connection (writes).
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Arc<Mutex<Connection>>,
 }
 
-/// Columns written per row; `is_deleted` is always 0 for new rows.
+/// Columns written per row (`is_deleted` is 0 for new rows, set in [`INSERT`]).
 const COLUMNS: &str = "project_id, trace_id, span_id, parent_span_id, start_time, end_time, name,
     type, environment, version, release, trace_name, user_id, session_id, tags, level,
     status_message, completion_start_time, is_app_root, public, prompt_name, prompt_version,
@@ -31,15 +41,184 @@ const COLUMNS: &str = "project_id, trace_id, span_id, parent_span_id, start_time
     service_version, scope_name, scope_version, telemetry_sdk_language, telemetry_sdk_name,
     telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, ingestion_api_key,
     ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output, model_id,
-    usage_pricing_tier_id, usage_pricing_tier_name, is_deleted";
+    usage_pricing_tier_id, usage_pricing_tier_name";
 
-/// Rows per multi-row INSERT: 67 bound values per row stays under SQLite's 32,766-variable
-/// limit, and one statement per few hundred rows (instead of one per row) keeps the round
-/// trips to sqlx's SQLite worker thread off the hot path.
-const ROWS_PER_STATEMENT: usize = 400;
+/// The one-row insert, prepared once per writer connection and reused for every row.
+static INSERT: LazyLock<String> = LazyLock::new(|| {
+    let placeholders = (1..=COLUMNS.split(',').count())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT OR REPLACE INTO events ({COLUMNS}, is_deleted) VALUES ({placeholders}, 0)")
+});
 
-fn json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_default()
+/// The map and array columns of one row as JSON text, serialized into buffers reused across
+/// rows.
+#[derive(Default)]
+struct JsonColumns([Vec<u8>; 14]);
+
+impl JsonColumns {
+    fn fill(&mut self, stored: &StoredRow) -> &[Vec<u8>; 14] {
+        fn put<T: Serialize>(buf: &mut Vec<u8>, value: &T) {
+            buf.clear();
+            // Strings, numbers, lists and maps with string keys always serialize.
+            let _ = serde_json::to_writer(&mut *buf, value);
+        }
+        let r = &stored.row;
+        let [a, b, c, d, e, f, g, h, i, j, k, l, m, n] = &mut self.0;
+        put(a, &r.tags);
+        put(b, &r.provided_usage_details);
+        put(c, &stored.usage_details);
+        put(d, &r.provided_cost_details);
+        put(e, &stored.cost_details);
+        put(f, &r.tool_definitions);
+        put(g, &r.tool_calls);
+        put(h, &r.tool_call_names);
+        put(i, &r.metadata_names);
+        put(j, &r.metadata_values);
+        put(k, &r.experiment_metadata_names);
+        put(l, &r.experiment_metadata_values);
+        put(m, &r.experiment_item_metadata_names);
+        put(n, &r.experiment_item_metadata_values);
+        &self.0
+    }
+}
+
+fn text(json: &[u8]) -> ToSqlOutput<'_> {
+    ToSqlOutput::Borrowed(ValueRef::Text(json))
+}
+
+/// Writes the rows in one immediate transaction with the cached one-row insert.
+fn write_rows(connection: &mut Connection, rows: &[StoredRow]) -> rusqlite::Result<()> {
+    let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    {
+        let mut insert = tx.prepare_cached(&INSERT)?;
+        let mut json = JsonColumns::default();
+        for stored in rows {
+            let r = &stored.row;
+            let [
+                tags,
+                provided_usage,
+                usage,
+                provided_cost,
+                cost,
+                tool_definitions,
+                tool_calls,
+                tool_call_names,
+                metadata_names,
+                metadata_values,
+                experiment_names,
+                experiment_values,
+                item_names,
+                item_values,
+            ] = json.fill(stored);
+            insert.execute(rusqlite::params![
+                stored.project_id,
+                r.trace_id,
+                r.span_id,
+                r.parent_span_id,
+                r.start_time_us,
+                r.end_time_us,
+                r.name,
+                r.r#type,
+                r.environment,
+                r.version,
+                r.release,
+                r.trace_name,
+                r.user_id,
+                r.session_id,
+                text(tags),
+                r.level,
+                r.status_message,
+                r.completion_start_time_us,
+                r.is_app_root,
+                r.public,
+                r.prompt_name,
+                r.prompt_version,
+                r.provided_model_name,
+                r.model_parameters,
+                text(provided_usage),
+                text(usage),
+                text(provided_cost),
+                text(cost),
+                text(tool_definitions),
+                text(tool_calls),
+                text(tool_call_names),
+                r.input,
+                r.output,
+                text(metadata_names),
+                text(metadata_values),
+                r.experiment_id,
+                r.experiment_name,
+                text(experiment_names),
+                text(experiment_values),
+                r.experiment_description,
+                r.experiment_dataset_id,
+                r.experiment_item_id,
+                r.experiment_item_version_us,
+                r.experiment_item_expected_output,
+                text(item_names),
+                text(item_values),
+                r.experiment_item_root_span_id,
+                r.source,
+                r.service_name,
+                r.service_version,
+                r.scope_name,
+                r.scope_version,
+                r.telemetry_sdk_language,
+                r.telemetry_sdk_name,
+                r.telemetry_sdk_version,
+                stored.event_bytes as i64,
+                stored.event_ts_us,
+                stored.event_ts_us,
+                stored.event_ts_us,
+                stored.ingestion_api_key,
+                stored.ingestion_sdk_name,
+                stored.ingestion_sdk_version,
+                r.trace_input,
+                r.trace_output,
+                stored.model_id,
+                stored.usage_pricing_tier_id,
+                stored.usage_pricing_tier_name,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// WAL pages (16 KiB each) after which the writer checkpoints by itself: 256 MiB.
+const WAL_BOUND_PAGES: i64 = 16_384;
+
+/// Copies the WAL into the database file every 250 ms on a thread of its own, so a commit
+/// never waits for a checkpoint (SQLite's automatic checkpoint runs inside the commit that
+/// crosses the threshold and stalls every client waiting on it). A passive checkpoint does not
+/// block the writer. The thread ends when the store is dropped.
+fn checkpoint_in_background(connection: Connection, writer: std::sync::Weak<Mutex<Connection>>) {
+    let spawned = std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while writer.strong_count() > 0 {
+                std::thread::sleep(Duration::from_millis(250));
+                let done = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if let Err(error) = done {
+                    tracing::warn!(%error, "SQLite checkpoint failed; retrying");
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "no checkpoint thread; the writer checkpoints by itself");
+    }
+}
+
+/// Runs blocking SQLite work from async code without stalling the runtime's other tasks
+/// (`block_in_place` hands this worker's queue to another thread); on a single-threaded
+/// runtime it simply runs.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
 }
 
 fn from_json<T: DeserializeOwned + Default>(text: &str) -> T {
@@ -47,8 +226,28 @@ fn from_json<T: DeserializeOwned + Default>(text: &str) -> T {
 }
 
 impl SqliteStore {
-    pub fn new(pool: SqlitePool) -> Self {
-        Self { pool }
+    /// Opens the writer connection on the database file of `pool` (already migrated).
+    pub fn open(pool: SqlitePool) -> Result<Self, String> {
+        let path = pool.connect_options().get_filename().to_owned();
+        let error =
+            |e: rusqlite::Error| format!("cannot open SQLite database {}: {e}", path.display());
+        let connection = Connection::open(&path).map_err(error)?;
+        connection
+            .busy_timeout(Duration::from_secs(5))
+            .map_err(error)?;
+        // The pool set WAL mode on the file; NORMAL is per connection (see db.rs).
+        connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(error)?;
+        // Checkpoints run beside the writer (see `checkpoint_in_background`); the writer
+        // checkpoints itself only if the WAL outgrows this many pages (a bound on its size).
+        connection
+            .pragma_update(None, "wal_autocheckpoint", WAL_BOUND_PAGES)
+            .map_err(error)?;
+        let checkpointer = Connection::open(&path).map_err(error)?;
+        let writer = Arc::new(Mutex::new(connection));
+        checkpoint_in_background(checkpointer, Arc::downgrade(&writer));
+        Ok(Self { pool, writer })
     }
 
     /// Every stored row of one trace of one project, ordered by start time.
@@ -113,88 +312,66 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
-        let error = |e: sqlx::Error| StoreError(format!("SQLite write failed: {e}"));
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(error)?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut insert =
-                sqlx::QueryBuilder::new(format!("INSERT OR REPLACE INTO events ({COLUMNS}) "));
-            insert.push_values(chunk, |mut b, stored| {
-                let r = &stored.row;
-                b.push_bind(&stored.project_id)
-                    .push_bind(&r.trace_id)
-                    .push_bind(&r.span_id)
-                    .push_bind(&r.parent_span_id)
-                    .push_bind(r.start_time_us)
-                    .push_bind(r.end_time_us)
-                    .push_bind(&r.name)
-                    .push_bind(&r.r#type)
-                    .push_bind(&r.environment)
-                    .push_bind(&r.version)
-                    .push_bind(&r.release)
-                    .push_bind(&r.trace_name)
-                    .push_bind(&r.user_id)
-                    .push_bind(&r.session_id)
-                    .push_bind(json(&r.tags))
-                    .push_bind(&r.level)
-                    .push_bind(&r.status_message)
-                    .push_bind(r.completion_start_time_us)
-                    .push_bind(r.is_app_root)
-                    .push_bind(r.public)
-                    .push_bind(&r.prompt_name)
-                    .push_bind(r.prompt_version)
-                    .push_bind(&r.provided_model_name)
-                    .push_bind(&r.model_parameters)
-                    .push_bind(json(&r.provided_usage_details))
-                    .push_bind(json(&stored.usage_details))
-                    .push_bind(json(&r.provided_cost_details))
-                    .push_bind(json(&stored.cost_details))
-                    .push_bind(json(&r.tool_definitions))
-                    .push_bind(json(&r.tool_calls))
-                    .push_bind(json(&r.tool_call_names))
-                    .push_bind(&r.input)
-                    .push_bind(&r.output)
-                    .push_bind(json(&r.metadata_names))
-                    .push_bind(json(&r.metadata_values))
-                    .push_bind(&r.experiment_id)
-                    .push_bind(&r.experiment_name)
-                    .push_bind(json(&r.experiment_metadata_names))
-                    .push_bind(json(&r.experiment_metadata_values))
-                    .push_bind(&r.experiment_description)
-                    .push_bind(&r.experiment_dataset_id)
-                    .push_bind(&r.experiment_item_id)
-                    .push_bind(r.experiment_item_version_us)
-                    .push_bind(&r.experiment_item_expected_output)
-                    .push_bind(json(&r.experiment_item_metadata_names))
-                    .push_bind(json(&r.experiment_item_metadata_values))
-                    .push_bind(&r.experiment_item_root_span_id)
-                    .push_bind(&r.source)
-                    .push_bind(&r.service_name)
-                    .push_bind(&r.service_version)
-                    .push_bind(&r.scope_name)
-                    .push_bind(&r.scope_version)
-                    .push_bind(&r.telemetry_sdk_language)
-                    .push_bind(&r.telemetry_sdk_name)
-                    .push_bind(&r.telemetry_sdk_version)
-                    .push_bind(stored.event_bytes as i64)
-                    .push_bind(stored.event_ts_us)
-                    .push_bind(stored.event_ts_us)
-                    .push_bind(stored.event_ts_us)
-                    .push_bind(&stored.ingestion_api_key)
-                    .push_bind(&stored.ingestion_sdk_name)
-                    .push_bind(&stored.ingestion_sdk_version)
-                    .push_bind(&r.trace_input)
-                    .push_bind(&r.trace_output)
-                    .push_bind(&stored.model_id)
-                    .push_bind(&stored.usage_pricing_tier_id)
-                    .push_bind(&stored.usage_pricing_tier_name)
-                    .push("0");
-            });
-            insert.build().execute(&mut *tx).await.map_err(error)?;
+        blocking(|| {
+            let mut connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            write_rows(&mut connection, rows)
+        })
+        .map_err(|e| StoreError(format!("SQLite write failed: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spanbridge_proto::EventRow;
+
+    fn stored(span: usize) -> StoredRow {
+        StoredRow {
+            project_id: "p".into(),
+            ingestion_api_key: String::new(),
+            ingestion_sdk_name: String::new(),
+            ingestion_sdk_version: String::new(),
+            row: EventRow {
+                trace_id: "t".into(),
+                span_id: format!("s{span}"),
+                input: "x".repeat(2_000),
+                tags: vec!["a".into()],
+                ..Default::default()
+            },
+            model_id: String::new(),
+            usage_details: BTreeMap::from([("input".to_string(), 3)]),
+            cost_details: BTreeMap::new(),
+            usage_pricing_tier_id: None,
+            usage_pricing_tier_name: None,
+            event_ts_us: 1,
+            event_bytes: 10,
         }
-        tx.commit().await.map_err(error)
+    }
+
+    #[tokio::test]
+    async fn rows_are_readable_and_the_wal_is_checkpointed_beside_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::open(crate::db::open_sqlite(&path).await.unwrap()).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let rows: Vec<StoredRow> = (0..500).map(stored).collect();
+        store.write(&rows).await.unwrap();
+
+        let read = store.events_of_trace("p", "t").await.unwrap();
+        assert_eq!(read.len(), 500);
+        assert_eq!(read[0].input.len(), 2_000);
+        assert_eq!(read[0].tags, vec!["a".to_string()]);
+        assert_eq!(read[0].usage_details["input"], 3);
+
+        // 500 rows of 2 KB are ~1 MB of WAL; the checkpoint thread copies them into the
+        // database file within a few of its 250 ms rounds.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&path).unwrap().len() < before + 1_000_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was not checkpointed into the database file"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
