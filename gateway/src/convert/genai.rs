@@ -171,14 +171,14 @@ pub fn message_events_io(view: &SpanView) -> Option<Io> {
             "gen_ai.assistant.message" => "assistant",
             "gen_ai.tool.message" => "tool",
             "gen_ai.choice" => {
-                choices.push(Value::Object(attrs_object(&event.attrs)));
+                choices.push(Value::Object(event.attrs.to_object()));
                 continue;
             }
             _ => continue,
         };
         let mut message = Map::new();
         message.insert("role".into(), Value::String(role.into()));
-        message.extend(attrs_object(&event.attrs));
+        message.extend(event.attrs.to_object());
         input.push(Value::Object(message));
     }
     let input = (!input.is_empty()).then_some(Value::Array(input));
@@ -197,7 +197,7 @@ pub fn legacy_content_events_io(view: &SpanView) -> Option<Io> {
     let find = |name: &str, key: &str| {
         let event = view.events.iter().find(|e| e.name == name)?;
         event.attrs.present(key).or_else(|| {
-            let object = attrs_object(&event.attrs);
+            let object = event.attrs.to_object();
             (!object.is_empty()).then_some(Value::Object(object))
         })
     };
@@ -209,11 +209,4 @@ pub fn legacy_content_events_io(view: &SpanView) -> Option<Io> {
 /// Retrieved documents of a semconv `retrieval` span (`gen_ai.retrieval.documents`).
 pub fn retrieval_documents(view: &SpanView) -> Option<Value> {
     view.attrs.present("gen_ai.retrieval.documents")
-}
-
-fn attrs_object(attrs: &Attrs) -> Map<String, Value> {
-    attrs
-        .iter()
-        .map(|(k, v)| (k.to_owned(), value::to_json(v)))
-        .collect()
 }

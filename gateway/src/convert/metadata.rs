@@ -90,13 +90,6 @@ fn attributes(view: &SpanView) -> Option<Map<String, Value>> {
     )
 }
 
-fn attrs_object(attrs: &Attrs) -> Map<String, Value> {
-    attrs
-        .iter()
-        .map(|(k, v)| (k.to_owned(), value::to_json(v)))
-        .collect()
-}
-
 /// The metadata object of one span, before flattening.
 pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Value> {
     let mut out = Map::new();
@@ -114,7 +107,7 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
     }
     out.insert(
         "resourceAttributes".into(),
-        Value::Object(attrs_object(view.resource)),
+        Value::Object(view.resource.to_object()),
     );
     if let Some(scope) = view.scope {
         let mut s = Map::new();
@@ -123,7 +116,7 @@ pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Valu
         if !view.scope_attrs.is_empty() {
             s.insert(
                 "attributes".into(),
-                Value::Object(attrs_object(view.scope_attrs)),
+                Value::Object(view.scope_attrs.to_object()),
             );
         }
         out.insert("scope".into(), Value::Object(s));

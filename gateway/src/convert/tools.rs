@@ -125,7 +125,6 @@ pub fn definitions_by_name(tools: &[Value]) -> BTreeMap<String, String> {
 /// Tool calls the model made, from the output: OpenAI `tool_calls`, GenAI `tool_call` parts,
 /// Vercel `tool-call` items. Returns (JSON `{id, arguments, type, index}`, name) pairs.
 pub fn calls(output: Option<&Value>) -> Vec<(String, String)> {
-    let mut found = Vec::new();
     if let Some(Value::String(text)) = output
         && !["tool_call", "tool-call", "function", "\\u"]
             .iter()
@@ -134,6 +133,7 @@ pub fn calls(output: Option<&Value>) -> Vec<(String, String)> {
         // No call can be in JSON text without one of these markers: skip parsing it.
         return Vec::new();
     }
+    let mut found = Vec::new();
     if let Some(output) = output {
         collect_calls(&value::json_or_self(output), &mut found, 0);
     }

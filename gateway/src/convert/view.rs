@@ -67,6 +67,14 @@ impl<'a> Attrs<'a> {
             .map(move |(k, v)| (&k[prefix.len()..], *v))
     }
 
+    /// All attributes as one JSON object, values decoded (`metadata.resourceAttributes`,
+    /// GenAI message events).
+    pub fn to_object(&self) -> serde_json::Map<String, Value> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), value::to_json(v)))
+            .collect()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + '_ {
         self.by_key.iter().map(|(k, v)| (*k, *v))
     }
