@@ -44,8 +44,8 @@ pub struct BenchArgs {
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
     duration: u64,
-    /// Requests per second across all connections (0 = as fast as possible), to measure
-    /// latency below saturation.
+    /// Requests per second across all connections, evenly spaced (0 = as fast as possible),
+    /// to measure latency below saturation.
     #[arg(long, default_value_t = 0)]
     rate: u64,
     /// PID of a local gateway: its CPU time and peak RSS are read from /proc.
@@ -165,7 +165,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 ),
                 _ => None,
             };
-            let mut next = Instant::now();
+            // With a rate, workers are spread evenly over one interval, so requests arrive
+            // at a steady pace instead of in bursts of `connections` at once.
+            let mut next = Instant::now()
+                + interval
+                    .map(|i| i.mul_f64(worker as f64 / args.connections as f64))
+                    .unwrap_or_default();
             // Workers start at different requests so they do not send the same one at once.
             let mut n = worker as u64 * 7;
             while !stop.load(Ordering::Relaxed) {

@@ -178,35 +178,35 @@ fn parse_condition(value: &Value) -> Condition {
 }
 
 /// What tier conditions may look at besides usage: the observation's top-level model
-/// parameters and metadata.
+/// parameters and metadata. The metadata is borrowed from the row (a tier asks for one or two
+/// keys; copying every metadata pair of every row cost more than the pricing).
 #[derive(Debug, Default, Clone)]
-pub struct TierAttributes {
+pub struct TierAttributes<'a> {
     pub model_parameters: Map<String, Value>,
-    pub metadata: BTreeMap<String, String>,
+    metadata_names: &'a [String],
+    metadata_values: &'a [String],
 }
 
-impl TierAttributes {
+impl<'a> TierAttributes<'a> {
     /// From the row's stored forms: model parameters as JSON object text, metadata as
     /// flattened names/values (a top-level key has no dot).
-    pub fn from_row(model_parameters: &str, names: &[String], values: &[String]) -> Self {
+    pub fn from_row(model_parameters: &str, names: &'a [String], values: &'a [String]) -> Self {
         let model_parameters = match serde_json::from_str::<Value>(model_parameters) {
             Ok(Value::Object(map)) => map,
             _ => Map::new(),
         };
-        let metadata = names
-            .iter()
-            .zip(values)
-            .map(|(name, value)| (name.clone(), value.clone()))
-            .collect();
         Self {
             model_parameters,
-            metadata,
+            metadata_names: names,
+            metadata_values: values,
         }
     }
 
     fn value(&self, from_metadata: bool, key: &str) -> Option<String> {
         if from_metadata {
-            return self.metadata.get(key).cloned();
+            // The last pair wins, as it did when the pairs were collected into a map.
+            let at = self.metadata_names.iter().rposition(|name| name == key)?;
+            return self.metadata_values.get(at).cloned();
         }
         // Beyond Langfuse (which compares raw values): numbers and booleans compare by text.
         self.model_parameters.get(key).map(|value| match value {
@@ -634,6 +634,24 @@ mod tests {
         // Case-insensitive, provider prefix allowed; a longer name is another model.
         assert_eq!(find(&models, "OpenAI/GPT-4o").model_name, "gpt-4o");
         assert_eq!(find(&models, "gpt-4o-mini").model_name, "gpt-4o-mini");
+    }
+
+    #[test]
+    fn tier_attributes_read_the_row_without_copying_it() {
+        let names = [
+            "region".to_string(),
+            "attributes.tier".into(),
+            "region".into(),
+        ];
+        let values = ["eu".to_string(), "flex".into(), "us".into()];
+        let attributes = TierAttributes::from_row(r#"{"max_tokens": 64}"#, &names, &values);
+        assert_eq!(attributes.value(true, "region").as_deref(), Some("us"));
+        assert_eq!(
+            attributes.value(true, "attributes.tier").as_deref(),
+            Some("flex")
+        );
+        assert_eq!(attributes.value(true, "absent"), None);
+        assert_eq!(attributes.value(false, "max_tokens").as_deref(), Some("64"));
     }
 
     #[test]

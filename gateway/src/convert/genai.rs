@@ -32,7 +32,7 @@ pub const ROLLUP_OPERATIONS: &[&str] = &["invoke_agent", "agent_step", "invoke_w
 pub fn tool_name(view: &SpanView) -> Option<Value> {
     view.attrs
         .present("gen_ai.tool.name")
-        .map(|v| Value::String(value::to_text(&v)))
+        .map(|v| Value::String(value::into_text(v)))
 }
 
 /// A span that names a tool call is a TOOL (§3.4 prio 7).

@@ -24,7 +24,7 @@ pub const SUBTYPES: &[(&str, &str)] = &[
 pub fn name(view: &SpanView) -> Option<Value> {
     view.attrs
         .get("genkit:name")
-        .map(|v| Value::String(value::to_text(&v)))
+        .map(|v| Value::String(value::into_text(v)))
 }
 
 /// On model actions the action name is the model.

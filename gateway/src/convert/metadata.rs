@@ -4,6 +4,7 @@
 
 use std::sync::LazyLock;
 
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
 use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
@@ -79,105 +80,216 @@ fn is_content(key: &str) -> bool {
 
 /// `metadata.attributes`: every span attribute except content and user-metadata keys, non-strings
 /// as JSON text. Omitted for the Langfuse SDK, whose attributes are all mapped to fields.
-fn attributes(view: &SpanView) -> Option<Map<String, Value>> {
+fn attributes<'a>(view: &SpanView<'a>) -> Option<Vec<(&'a str, &'a AnyValue)>> {
     if view.scope_name().starts_with("langfuse-sdk") {
         return None;
     }
-    let kept = view.attrs.iter().filter(|(k, _)| !is_content(k));
-    Some(
-        kept.map(|(k, v)| (k.to_owned(), Value::String(value::text_of(v))))
-            .collect(),
-    )
+    Some(view.attrs.iter().filter(|(k, _)| !is_content(k)).collect())
 }
 
-/// The metadata object of one span, before flattening.
-pub fn metadata(view: &SpanView, warnings: &mut Vec<String>) -> Map<String, Value> {
-    let mut out = Map::new();
+/// One metadata section already flattened (`resourceAttributes`, `scope`): built once per
+/// resource / scope and copied into each of its spans' rows.
+#[derive(Debug, Default)]
+pub struct Section {
+    names: Vec<String>,
+    values: Vec<String>,
+}
+
+impl Section {
+    fn of(key: &str, value: Value) -> Section {
+        let (names, values) = flatten(Map::from_iter([(key.to_owned(), value)]));
+        Section { names, values }
+    }
+
+    /// `metadata.resourceAttributes`: the resource attributes, values decoded.
+    pub fn resource(resource: &Attrs) -> Section {
+        Section::of(RESOURCE, Value::Object(resource.to_object()))
+    }
+
+    /// `metadata.scope`: name, version and attributes of the instrumentation scope.
+    pub fn scope(scope: &InstrumentationScope, attrs: &Attrs) -> Section {
+        let mut s = Map::new();
+        s.insert("name".into(), Value::String(scope.name.clone()));
+        s.insert("version".into(), Value::String(scope.version.clone()));
+        if !attrs.is_empty() {
+            s.insert("attributes".into(), Value::Object(attrs.to_object()));
+        }
+        Section::of(SCOPE, Value::Object(s))
+    }
+}
+
+const ATTRIBUTES: &str = "attributes";
+const RESOURCE: &str = "resourceAttributes";
+const SCOPE: &str = "scope";
+
+/// The metadata object of one span, before flattening. The user's keys are a JSON object; the
+/// span's own sections (`attributes`, `resourceAttributes`, `scope`) hold their place in it
+/// as `null` and are emitted from their flat forms, unless a user key of the same name
+/// replaced them — the same result as one object, without decoding every attribute per span.
+pub struct Metadata<'a> {
+    object: Map<String, Value>,
+    attributes: Option<Vec<(&'a str, &'a AnyValue)>>,
+    resource: Option<&'a Section>,
+    scope: Option<&'a Section>,
+}
+
+/// The metadata of one span, before flattening.
+pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata<'a> {
+    let mut object = Map::new();
     // Resource-level trace metadata first, lowest precedence (Langfuse's legacy trace
     // metadata reads it; the events path forgets it).
     user_metadata(
         view.resource,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
-        &mut out,
+        &mut object,
         warnings,
     );
-    if let Some(attrs) = attributes(view) {
-        out.insert("attributes".into(), Value::Object(attrs));
+    let attributes = attributes(view);
+    if attributes.is_some() {
+        object.insert(ATTRIBUTES.into(), Value::Null);
     }
-    out.insert(
-        "resourceAttributes".into(),
-        Value::Object(view.resource.to_object()),
-    );
-    if let Some(scope) = view.scope {
-        let mut s = Map::new();
-        s.insert("name".into(), Value::String(scope.name.clone()));
-        s.insert("version".into(), Value::String(scope.version.clone()));
-        if !view.scope_attrs.is_empty() {
-            s.insert(
-                "attributes".into(),
-                Value::Object(view.scope_attrs.to_object()),
-            );
-        }
-        out.insert("scope".into(), Value::Object(s));
+    object.insert(RESOURCE.into(), Value::Null);
+    if view.scope_metadata.is_some() {
+        object.insert(SCOPE.into(), Value::Null);
     }
+    let mut user = Map::new();
     // beyond Langfuse: OpenInference's `metadata` JSON and OpenLLMetry association properties.
-    if let Some(object) = view
+    if let Some(o) = view
         .attrs
         .get("metadata")
         .and_then(|v| value::as_object(&v))
     {
-        out.extend(object);
+        user.extend(o);
     }
-    out.extend(openllmetry::association_properties(view));
+    user.extend(openllmetry::association_properties(view));
     user_metadata(
         &view.attrs,
         "langfuse.observation.metadata",
         OBSERVATION_PREFIXES,
-        &mut out,
+        &mut user,
         warnings,
     );
     user_metadata(
         &view.attrs,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
-        &mut out,
+        &mut user,
         warnings,
     );
-    out
+    let mut metadata = Metadata {
+        object,
+        attributes,
+        resource: Some(view.resource_metadata),
+        scope: view.scope_metadata,
+    };
+    for (key, value) in user {
+        metadata.insert(key, value);
+    }
+    metadata
+}
+
+impl<'a> Metadata<'a> {
+    /// Sets a key; a user key named like a section replaces that section.
+    pub fn insert(&mut self, key: String, value: Value) {
+        match key.as_str() {
+            ATTRIBUTES => self.attributes = None,
+            RESOURCE => self.resource = None,
+            SCOPE => self.scope = None,
+            _ => {}
+        }
+        self.object.insert(key, value);
+    }
+
+    /// Removes a key (`serde_json`'s `remove`: the last key takes its place).
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        self.object.remove(key)
+    }
+
+    /// Removes raw attributes from `metadata.attributes` (in the same order-perturbing way as
+    /// [`Metadata::remove`]).
+    pub fn remove_attributes(&mut self, keys: &[&str]) {
+        match &mut self.attributes {
+            Some(list) => {
+                for key in keys {
+                    if let Some(i) = list.iter().position(|(k, _)| k == key) {
+                        list.swap_remove(i);
+                    }
+                }
+            }
+            None => {
+                if let Some(Value::Object(replaced)) = self.object.get_mut(ATTRIBUTES) {
+                    for key in keys {
+                        replaced.remove(*key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Flattens to parallel name/value arrays (see [`flatten`]).
+    pub fn flatten(self) -> (Vec<String>, Vec<String>) {
+        let sections = self.attributes.as_ref().map_or(0, Vec::len)
+            + self.resource.map_or(0, |s| s.names.len())
+            + self.scope.map_or(0, |s| s.names.len());
+        let leaves = self.object.len() + sections;
+        let mut out = (Vec::with_capacity(leaves), Vec::with_capacity(leaves));
+        let mut path = String::new();
+        for (key, value) in self.object {
+            match (key.as_str(), &self.attributes, self.resource, self.scope) {
+                (ATTRIBUTES, Some(list), _, _) => {
+                    for (k, v) in list {
+                        let mut name = String::with_capacity(ATTRIBUTES.len() + 1 + k.len());
+                        name.push_str(ATTRIBUTES);
+                        name.push('.');
+                        name.push_str(k);
+                        out.0.push(name);
+                        out.1.push(value::text_of(v));
+                    }
+                }
+                (RESOURCE, _, Some(section), _) | (SCOPE, _, _, Some(section)) => {
+                    out.0.extend_from_slice(&section.names);
+                    out.1.extend_from_slice(&section.values);
+                }
+                _ => walk(&mut path, key, value, &mut out),
+            }
+        }
+        out
+    }
 }
 
 /// Flattens to parallel name/value arrays: objects recurse with dot-joined paths, strings are
 /// leaves (moved, not copied), other leaves and arrays are JSON text.
 pub fn flatten(object: Map<String, Value>) -> (Vec<String>, Vec<String>) {
-    fn walk(
-        path: &mut String,
-        object: Map<String, Value>,
-        names: &mut Vec<String>,
-        values: &mut Vec<String>,
-    ) {
-        for (key, value) in object {
-            let parent = path.len();
-            if parent > 0 {
-                path.push('.');
+    let mut out = (Vec::new(), Vec::new());
+    let mut path = String::new();
+    for (key, value) in object {
+        walk(&mut path, key, value, &mut out);
+    }
+    out
+}
+
+fn walk(path: &mut String, key: String, value: Value, out: &mut (Vec<String>, Vec<String>)) {
+    let parent = path.len();
+    if parent > 0 {
+        path.push('.');
+    }
+    path.push_str(&key);
+    match value {
+        Value::Object(children) => {
+            for (key, value) in children {
+                walk(path, key, value, out);
             }
-            path.push_str(&key);
-            match value {
-                Value::Object(children) => walk(path, children, names, values),
-                Value::Null => {}
-                Value::String(text) => {
-                    names.push(path.clone());
-                    values.push(text);
-                }
-                leaf => {
-                    names.push(path.clone());
-                    values.push(leaf.to_string());
-                }
-            }
-            path.truncate(parent);
+        }
+        Value::Null => {}
+        Value::String(text) => {
+            out.0.push(path.clone());
+            out.1.push(text);
+        }
+        leaf => {
+            out.0.push(path.clone());
+            out.1.push(leaf.to_string());
         }
     }
-    let (mut names, mut values) = (Vec::new(), Vec::new());
-    walk(&mut String::new(), object, &mut names, &mut values);
-    (names, values)
+    path.truncate(parent);
 }

@@ -36,7 +36,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use spanbridge_proto::EventRow;
 
 use row::TraceHints;
-use view::{Attrs, SpanView};
+use view::{Shared, SpanView};
 
 /// The rows of one export request, grouped by trace, plus the spans that were rejected.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -77,7 +77,7 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
     let mut traces: Vec<(String, Vec<EventRow>, Vec<TraceHints>)> = Vec::new();
     let mut rejected = [0i64; 2];
     for resource_spans in &request.resource_spans {
-        let resource = Attrs::new(
+        let resource = Shared::resource(
             resource_spans
                 .resource
                 .as_ref()
@@ -85,8 +85,7 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
                 .unwrap_or(&[]),
         );
         for scope_spans in &resource_spans.scope_spans {
-            let scope = scope_spans.scope.as_ref();
-            let scope_attrs = Attrs::new(scope.map(|s| s.attributes.as_slice()).unwrap_or(&[]));
+            let scope = Shared::scope(scope_spans.scope.as_ref());
             for span in &scope_spans.spans {
                 let rejection = if !valid_id(&span.trace_id, 16) {
                     Some(Rejection::TraceId)
@@ -99,7 +98,7 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
                     rejected[r as usize] += 1;
                     continue;
                 }
-                let view = SpanView::new(&resource, scope, &scope_attrs, span);
+                let view = SpanView::new(&resource, &scope, span);
                 let trace_id = hex(&span.trace_id);
                 // A parent id that is not a valid span id means "no parent" (OTLP/JSON sends
                 // `""` for roots; some exporters send zeros).

@@ -73,7 +73,7 @@ fn vercel_parameters(view: &SpanView) -> Option<Map<String, Value>> {
     ];
     let mut out: Map<String, Value> = fields
         .into_iter()
-        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), Value::String(value::to_text(&v)))))
+        .filter_map(|(k, v)| v.map(|v| (k.to_owned(), Value::String(value::into_text(v)))))
         .collect();
     if let Some(overlay) = blob(view, "langfuse.observation.model.parameters") {
         out.extend(overlay);

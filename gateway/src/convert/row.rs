@@ -60,10 +60,10 @@ pub fn build(
     row.public = first(view, fields::PUBLIC).is_some_and(|v| value::is_true(&v));
     row.is_app_root = first(view, fields::IS_APP_ROOT).is_some_and(|v| value::is_true(&v));
     row.trace_input = first(view, fields::TRACE_INPUT)
-        .map(|v| value::to_text(&v))
+        .map(value::into_text)
         .unwrap_or_default();
     row.trace_output = first(view, fields::TRACE_OUTPUT)
-        .map(|v| value::to_text(&v))
+        .map(value::into_text)
         .unwrap_or_default();
     let is_root = fields::is_root(view);
     let hints = TraceHints {
@@ -107,12 +107,8 @@ pub fn build(
     let input = tools::merge_into_input(content.input, offered);
     (row.tool_calls, row.tool_call_names) =
         tools::calls(content.output.as_ref()).into_iter().unzip();
-    row.input = input.as_ref().map(value::to_text).unwrap_or_default();
-    row.output = content
-        .output
-        .as_ref()
-        .map(value::to_text)
-        .unwrap_or_default();
+    row.input = input.map(value::into_text).unwrap_or_default();
+    row.output = content.output.map(value::into_text).unwrap_or_default();
 
     experiment(view, &mut row);
     instrumentation(view, &mut row);
@@ -127,7 +123,7 @@ pub fn build(
     if !warnings.is_empty() {
         meta.insert(metadata::WARNINGS_KEY.into(), Value::from(warnings));
     }
-    (row.metadata_names, row.metadata_values) = metadata::flatten(meta);
+    (row.metadata_names, row.metadata_values) = meta.flatten();
     (row, hints)
 }
 
@@ -163,7 +159,7 @@ fn experiment(view: &SpanView, row: &mut EventRow) {
     let text = |k: &str| {
         view.attrs
             .present(k)
-            .map(|v| value::to_text(&v))
+            .map(value::into_text)
             .unwrap_or_default()
     };
     row.experiment_id = text("langfuse.experiment.id");
@@ -209,7 +205,7 @@ fn instrumentation(view: &SpanView, row: &mut EventRow) {
     let resource = |k: &str| {
         view.resource
             .present(k)
-            .map(|v| value::to_text(&v))
+            .map(value::into_text)
             .unwrap_or_default()
     };
     row.service_name = resource("service.name");

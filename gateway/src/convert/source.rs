@@ -40,5 +40,5 @@ pub fn first(view: &SpanView, sources: &[Source]) -> Option<Value> {
 
 /// The first present value as text (strings verbatim, other values as JSON text).
 pub fn first_text(view: &SpanView, sources: &[Source]) -> Option<String> {
-    first(view, sources).map(|v| value::to_text(&v))
+    first(view, sources).map(value::into_text)
 }

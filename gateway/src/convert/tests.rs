@@ -309,3 +309,39 @@ fn environment_and_service_fields() {
         Some("api")
     );
 }
+
+#[test]
+fn metadata_sections_keep_their_place_and_yield_to_user_keys() {
+    let resource = json!([
+        attr("service.name", json!("svc")),
+        attr("langfuse.trace.metadata.team", json!("core"))
+    ]);
+    let scope = json!({"name": "app", "version": "1.2"});
+    let attrs = json!([
+        attr("gen_ai.request.model", json!("gpt-4o")),
+        attr("gen_ai.tool.definitions", json!("[{\"name\":\"search\"}]")),
+        attr("temperature", json!(0.5)),
+        attr("langfuse.observation.metadata.scope", json!("mine")),
+    ]);
+    let req = request(resource, scope, vec![span("00f067aa0ba902b7", "", attrs)]);
+    let row = &rows(&req)[0];
+    let pairs: Vec<(&str, &str)> = row
+        .metadata_names
+        .iter()
+        .map(String::as_str)
+        .zip(row.metadata_values.iter().map(String::as_str))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("team", "core"),
+            ("attributes.gen_ai.request.model", "gpt-4o"),
+            ("attributes.temperature", "0.5"),
+            ("resourceAttributes.langfuse.trace.metadata.team", "core"),
+            ("resourceAttributes.service.name", "svc"),
+            ("scope", "mine"),
+        ],
+        "the tool definitions moved to the input; the user's `scope` replaced the section in place"
+    );
+    assert!(row.input.contains("search"), "tools merged into the input");
+}

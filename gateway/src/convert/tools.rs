@@ -4,9 +4,12 @@
 //! `tool_definitions`, `tool_calls` and `tool_call_names` columns are filled.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
-use serde_json::{Map, Value, json};
+use memchr::memmem::Finder;
+use serde_json::{Value, json};
 
+use super::metadata::Metadata;
 use super::value;
 use super::view::SpanView;
 
@@ -51,16 +54,12 @@ fn pydantic_ai_definitions(view: &SpanView) -> Vec<Value> {
 
 /// Finds the offered tools and removes them from `metadata` (its user `tools` key and the raw
 /// attributes), so they are stored once, in the input.
-pub fn take_definitions(view: &SpanView, metadata: &mut Map<String, Value>) -> Vec<Value> {
+pub fn take_definitions(view: &SpanView, metadata: &mut Metadata) -> Vec<Value> {
     let from_metadata = metadata
         .remove("tools")
         .map(|t| definitions_from(&t))
         .unwrap_or_default();
-    if let Some(Value::Object(attributes)) = metadata.get_mut("attributes") {
-        for key in DEFINITION_ATTRS {
-            attributes.remove(*key);
-        }
-    }
+    metadata.remove_attributes(DEFINITION_ATTRS);
     if !from_metadata.is_empty() {
         return from_metadata;
     }
@@ -122,13 +121,18 @@ pub fn definitions_by_name(tools: &[Value]) -> BTreeMap<String, String> {
     out
 }
 
+/// What JSON text holding a tool call must contain (an escape may hide the others). Searched
+/// with finders built once: completions are kilobytes of text.
+static CALL_MARKERS: LazyLock<[Finder<'static>; 4]> =
+    LazyLock::new(|| ["tool_call", "tool-call", "function", "\\u"].map(Finder::new));
+
 /// Tool calls the model made, from the output: OpenAI `tool_calls`, GenAI `tool_call` parts,
 /// Vercel `tool-call` items. Returns (JSON `{id, arguments, type, index}`, name) pairs.
 pub fn calls(output: Option<&Value>) -> Vec<(String, String)> {
     if let Some(Value::String(text)) = output
-        && !["tool_call", "tool-call", "function", "\\u"]
+        && !CALL_MARKERS
             .iter()
-            .any(|marker| text.contains(marker))
+            .any(|marker| marker.find(text.as_bytes()).is_some())
     {
         // No call can be in JSON text without one of these markers: skip parsing it.
         return Vec::new();

@@ -89,8 +89,9 @@ const ALIASES: &[&Alias] = &[
     &AUDIO,
 ];
 
-/// Raw counts by key (prefix stripped), numbers and numeric strings only.
-type Counts = BTreeMap<String, f64>;
+/// Raw counts by key (prefix stripped), numbers and numeric strings only, in key order. A
+/// span has a handful, so a vector of borrowed keys beats a map.
+type Counts<'a> = Vec<(&'a str, f64)>;
 
 /// Provided usage of one span. Empty when the span reports none.
 pub fn usage(view: &SpanView, warnings: &mut Vec<String>) -> BTreeMap<String, u64> {
@@ -205,23 +206,27 @@ fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
         })
 }
 
-fn collect_generic(view: &SpanView) -> Counts {
+fn collect_generic<'a>(view: &SpanView<'a>) -> Counts<'a> {
     let mut counts = Counts::new();
     for prefix in GENERIC_PREFIXES {
         for (key, raw) in view.attrs.with_prefix(prefix) {
-            if NOT_USAGE.contains(&key) || counts.contains_key(key) {
+            if NOT_USAGE.contains(&key) || counts.iter().any(|(k, _)| *k == key) {
                 continue;
             }
             if let Some(n) = value::as_f64(&value::to_json(raw)) {
-                counts.insert(key.to_owned(), n);
+                counts.push((key, n));
             }
         }
     }
+    counts.sort_by_key(|(k, _)| *k);
     counts
 }
 
 fn pick(counts: &Counts, alias: &Alias) -> Option<f64> {
-    alias.keys.iter().find_map(|k| counts.get(*k).copied())
+    alias
+        .keys
+        .iter()
+        .find_map(|key| counts.iter().find(|(k, _)| k == key).map(|(_, n)| *n))
 }
 
 /// §3.11 rule 6 (and rules 4–5): every `gen_ai.usage.*` / `llm.token_count.*` key, aliases
@@ -230,7 +235,7 @@ fn generic_usage(view: &SpanView) -> Map<String, Value> {
     let counts = collect_generic(view);
     let mut out = Map::new();
     for (key, n) in &counts {
-        if ALIASES.iter().any(|a| a.keys.contains(&key.as_str())) {
+        if ALIASES.iter().any(|a| a.keys.contains(key)) {
             continue;
         }
         let key = key.strip_prefix("details.").unwrap_or(key);

@@ -71,6 +71,14 @@ pub fn to_text(value: &Value) -> String {
     }
 }
 
+/// [`to_text`] of an owned value: a string is moved, not copied (content can be kilobytes).
+pub fn into_text(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
 /// [`to_text`] of an attribute value without the intermediate JSON value for strings.
 pub fn text_of(value: &AnyValue) -> String {
     match &value.value {

@@ -87,9 +87,9 @@ pub fn is_rollup(view: &SpanView) -> bool {
 /// `[functionId:]operationId` as the observation name (§3.5).
 pub fn operation_name(view: &SpanView) -> Option<Value> {
     let operation = view.attrs.get("ai.operationId")?;
-    let operation = value::to_text(&operation);
+    let operation = value::into_text(operation);
     let name = match view.attrs.present("ai.telemetry.functionId") {
-        Some(function) => format!("{}:{operation}", value::to_text(&function)),
+        Some(function) => format!("{}:{operation}", value::into_text(function)),
         None => operation,
     };
     Some(Value::String(name))

@@ -6,16 +6,28 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
+use super::metadata::Section;
 use super::value;
 
 /// An attribute list indexed by key. The last duplicate key wins, as in Langfuse's reduce.
 /// Hashed for the hundreds of exact lookups the rule lists make per span (most of them
 /// misses), and sorted so a prefix (`gen_ai.usage.`, `llm.input_messages.`) is one binary
 /// search plus a scan.
+///
+/// Attribute names are namespaced (`langfuse.`, `gen_ai.`, `llm.`, `ai.`, …) and a span uses a
+/// few namespaces while the rules ask about all of them, so the set of first bytes of the keys
+/// answers most lookups of other namespaces without hashing or comparing.
 #[derive(Debug, Default)]
 pub struct Attrs<'a> {
     exact: FxHashMap<&'a str, &'a AnyValue>,
     by_key: Vec<(&'a str, &'a AnyValue)>,
+    first_bytes: u128,
+}
+
+/// A key's bit in [`Attrs::first_bytes`] (non-ASCII first bytes share bits; only misses are
+/// decided by it, never hits).
+fn first_byte_bit(key: &str) -> u128 {
+    key.as_bytes().first().map_or(0, |b| 1u128 << (b & 127))
 }
 
 impl<'a> Attrs<'a> {
@@ -28,12 +40,29 @@ impl<'a> Attrs<'a> {
         }
         let mut by_key: Vec<_> = exact.iter().map(|(k, v)| (*k, *v)).collect();
         by_key.sort_unstable_by_key(|(k, _)| *k);
-        Attrs { exact, by_key }
+        let first_bytes = by_key.iter().fold(0, |set, (k, _)| set | first_byte_bit(k));
+        Attrs {
+            exact,
+            by_key,
+            first_bytes,
+        }
+    }
+
+    /// Whether some key may start like `key` (false: certainly none does).
+    fn may_hold(&self, key: &str) -> bool {
+        self.first_bytes & first_byte_bit(key) != 0 || key.is_empty()
+    }
+
+    fn lookup(&self, key: &str) -> Option<&'a AnyValue> {
+        if !self.may_hold(key) {
+            return None;
+        }
+        self.exact.get(key).copied()
     }
 
     /// The decoded value, or `None` when the key is missing.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.exact.get(key).map(|v| value::to_json(v))
+        self.lookup(key).map(value::to_json)
     }
 
     /// The decoded value when present in the sense of [`value::is_present`].
@@ -44,14 +73,14 @@ impl<'a> Attrs<'a> {
     /// The value as text when it is a non-empty string attribute; other types are `None`.
     pub fn str(&self, key: &str) -> Option<&'a str> {
         use opentelemetry_proto::tonic::common::v1::any_value::Value as V;
-        match self.exact.get(key).and_then(|v| v.value.as_ref()) {
+        match self.lookup(key).and_then(|v| v.value.as_ref()) {
             Some(V::StringValue(s)) if !s.is_empty() => Some(s.as_str()),
             _ => None,
         }
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.exact.contains_key(key)
+        self.lookup(key).is_some()
     }
 
     /// Every `(rest, value)` whose key is `prefix` + `rest`, in key order. `prefix` should end
@@ -60,7 +89,10 @@ impl<'a> Attrs<'a> {
         &'s self,
         prefix: &'s str,
     ) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + 's {
-        let first = self.by_key.partition_point(|(k, _)| *k < prefix);
+        let first = match self.may_hold(prefix) {
+            true => self.by_key.partition_point(|(k, _)| *k < prefix),
+            false => self.by_key.len(),
+        };
         self.by_key[first..]
             .iter()
             .take_while(move |(k, _)| k.starts_with(prefix))
@@ -84,6 +116,37 @@ impl<'a> Attrs<'a> {
     }
 }
 
+/// What all spans of one resource, or of one instrumentation scope, share: the attribute
+/// index and the flattened metadata section, built once.
+#[derive(Debug)]
+pub struct Shared<'a> {
+    pub scope: Option<&'a InstrumentationScope>,
+    pub attrs: Attrs<'a>,
+    pub metadata: Section,
+}
+
+impl<'a> Shared<'a> {
+    pub fn resource(list: &'a [KeyValue]) -> Self {
+        let attrs = Attrs::new(list);
+        let metadata = Section::resource(&attrs);
+        Shared {
+            scope: None,
+            attrs,
+            metadata,
+        }
+    }
+
+    pub fn scope(scope: Option<&'a InstrumentationScope>) -> Self {
+        let attrs = Attrs::new(scope.map(|s| s.attributes.as_slice()).unwrap_or(&[]));
+        let metadata = scope.map(|s| Section::scope(s, &attrs)).unwrap_or_default();
+        Shared {
+            scope,
+            attrs,
+            metadata,
+        }
+    }
+}
+
 /// One span event with its attributes indexed (GenAI content events, `exception`).
 #[derive(Debug)]
 pub struct EventView<'a> {
@@ -98,23 +161,21 @@ pub struct EventView<'a> {
 pub struct SpanView<'a> {
     pub resource: &'a Attrs<'a>,
     pub scope: Option<&'a InstrumentationScope>,
-    pub scope_attrs: &'a Attrs<'a>,
+    /// `metadata.resourceAttributes` and `metadata.scope`, flattened once.
+    pub resource_metadata: &'a Section,
+    pub scope_metadata: Option<&'a Section>,
     pub span: &'a Span,
     pub attrs: Attrs<'a>,
     pub events: Vec<EventView<'a>>,
 }
 
 impl<'a> SpanView<'a> {
-    pub fn new(
-        resource: &'a Attrs<'a>,
-        scope: Option<&'a InstrumentationScope>,
-        scope_attrs: &'a Attrs<'a>,
-        span: &'a Span,
-    ) -> Self {
+    pub fn new(resource: &'a Shared<'a>, scope: &'a Shared<'a>, span: &'a Span) -> Self {
         SpanView {
-            resource,
-            scope,
-            scope_attrs,
+            resource: &resource.attrs,
+            scope: scope.scope,
+            resource_metadata: &resource.metadata,
+            scope_metadata: scope.scope.map(|_| &scope.metadata),
             span,
             attrs: Attrs::new(&span.attributes),
             events: span

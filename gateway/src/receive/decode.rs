@@ -1,6 +1,7 @@
 //! OTLP/HTTP body handling: content type, `Content-Encoding`, the size limit (enforced on the
 //! decompressed size, so a small gzip bomb cannot expand past it), protobuf and JSON decoding.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -46,18 +47,19 @@ impl Encoding {
 }
 
 /// Undoes `Content-Encoding` (gzip, zstd, deflate, identity), refusing output over `limit`.
-pub fn decompress(
-    body: &[u8],
+/// An identity body is borrowed, not copied.
+pub fn decompress<'a>(
+    body: &'a [u8],
     content_encoding: Option<&str>,
     limit: usize,
-) -> Result<Vec<u8>, IngestError> {
+) -> Result<Cow<'a, [u8]>, IngestError> {
     let encoding = content_encoding.map(|value| value.trim().to_ascii_lowercase());
     let reader: Box<dyn Read + '_> = match encoding.as_deref() {
         None | Some("") | Some("identity") => {
             if body.len() > limit {
                 return Err(IngestError::PayloadTooLarge { limit });
             }
-            return Ok(body.to_vec());
+            return Ok(Cow::Borrowed(body));
         }
         Some("gzip") | Some("x-gzip") => Box::new(flate2::read::GzDecoder::new(body)),
         // HTTP "deflate" is the zlib format; some clients send raw deflate, so accept both.
@@ -83,7 +85,7 @@ pub fn decompress(
     if out.len() > limit {
         return Err(IngestError::PayloadTooLarge { limit });
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 /// RFC 1950 header check: compression method 8 and a header checksum divisible by 31.
@@ -192,14 +194,14 @@ mod tests {
         zlib.write_all(b"hello").unwrap();
         assert_eq!(
             decompress(&zlib.finish().unwrap(), Some("deflate"), 100).unwrap(),
-            b"hello"
+            &b"hello"[..]
         );
         let mut raw =
             flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         raw.write_all(b"hello").unwrap();
         assert_eq!(
             decompress(&raw.finish().unwrap(), Some("deflate"), 100).unwrap(),
-            b"hello"
+            &b"hello"[..]
         );
     }
 

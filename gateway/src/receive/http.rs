@@ -105,10 +105,10 @@ async fn export(
     };
     let raw = read_body(body, limit).await?;
     let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
-    drop(raw);
     let request = decode_request(&plain, encoding)?;
     metrics.decoded(plain.len(), &request);
     drop(plain);
+    drop(raw);
     let sdk = SdkInfo::new(
         header_str(headers, "x-langfuse-sdk-name").or(header_str(headers, "x_langfuse_sdk_name")),
         header_str(headers, "x-langfuse-sdk-version")
