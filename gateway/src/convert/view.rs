@@ -24,10 +24,10 @@ pub struct Attrs<'a> {
     first_bytes: u128,
 }
 
-/// A key's bit in [`Attrs::first_bytes`] (non-ASCII first bytes share bits; only misses are
-/// decided by it, never hits).
+/// A key's bit in [`Attrs::first_bytes`] (non-ASCII first bytes share bits, the empty key
+/// shares NUL's; only misses are decided by it, never hits).
 fn first_byte_bit(key: &str) -> u128 {
-    key.as_bytes().first().map_or(0, |b| 1u128 << (b & 127))
+    1u128 << key.as_bytes().first().map_or(0, |b| b & 127)
 }
 
 impl<'a> Attrs<'a> {
@@ -50,7 +50,7 @@ impl<'a> Attrs<'a> {
 
     /// Whether some key may start like `key` (false: certainly none does).
     fn may_hold(&self, key: &str) -> bool {
-        self.first_bytes & first_byte_bit(key) != 0 || key.is_empty()
+        self.first_bytes & first_byte_bit(key) != 0
     }
 
     fn lookup(&self, key: &str) -> Option<&'a AnyValue> {
@@ -89,9 +89,10 @@ impl<'a> Attrs<'a> {
         &'s self,
         prefix: &'s str,
     ) -> impl Iterator<Item = (&'a str, &'a AnyValue)> + 's {
-        let first = match self.may_hold(prefix) {
-            true => self.by_key.partition_point(|(k, _)| *k < prefix),
-            false => self.by_key.len(),
+        let first = if self.may_hold(prefix) {
+            self.by_key.partition_point(|(k, _)| *k < prefix)
+        } else {
+            self.by_key.len()
         };
         self.by_key[first..]
             .iter()
