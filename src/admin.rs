@@ -9,13 +9,15 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use spanbridge_gateway::error::BackendUnavailable;
 
 /// Something `/ready` must reach: the store, the broker.
 #[async_trait]
 pub trait ReadyCheck: Send + Sync + 'static {
     /// A short name for the answer body (`sqlite`, `kafka`, …).
     fn name(&self) -> &'static str;
-    async fn check(&self) -> Result<(), String>;
+    /// Ok, or why not (logged; the answer body says only "unavailable").
+    async fn check(&self) -> Result<(), BackendUnavailable>;
 }
 
 /// Help text for every metric Spanbridge emits (Prometheus `# HELP`). A metric missing here

@@ -1,12 +1,12 @@
-//! `spanbridge`: the one binary. `serve` (the default) runs the gateway and the sink together;
-//! `keys` manages project API keys; `prices` model prices; `migrate` creates what the
-//! configured backends need; `config` prints the effective settings.
+//! `spanbridge`: the one binary. This file parses the command line and dispatches: `serve` (the
+//! default), `gateway` and `sink` are wired in `wiring/`; `keys`, `prices` and `migrate` run in
+//! `commands.rs`; `config` prints the effective settings; `bench` is the load generator.
 
 mod admin;
 mod bench;
+mod commands;
 mod config;
 mod keys;
-mod production;
 mod wiring;
 
 use std::net::SocketAddr;
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use figment::Figment;
 use figment::providers::Serialized;
-use serde_json::json;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{LogFormat, Settings};
 
@@ -74,7 +74,7 @@ struct ServeArgs {
 }
 
 #[derive(Subcommand)]
-enum KeysCommand {
+pub(crate) enum KeysCommand {
     /// Create a key pair for a project (created if absent); the secret is printed once.
     Create {
         /// Project name.
@@ -147,10 +147,9 @@ fn init_logging(settings: &Settings) -> Result<(), String> {
 async fn run(cli: Cli) -> Result<(), String> {
     let command = cli.command.unwrap_or(Command::Serve(ServeArgs::default()));
     // The load generator is a client: it needs no settings.
-    let command = match command {
-        Command::Bench(args) => return bench::run(args).await,
-        other => other,
-    };
+    if let Command::Bench(args) = command {
+        return bench::run(args).await;
+    }
     let overrides = match &command {
         Command::Serve(args) | Command::Gateway(args) => args.overrides(),
         _ => Figment::new(),
@@ -158,117 +157,42 @@ async fn run(cli: Cli) -> Result<(), String> {
     let settings = Settings::load(cli.config.as_deref(), overrides)?;
     match command {
         Command::Serve(_) if settings.kafka.is_configured() => {
-            init_logging(&settings)?;
-            let metrics = admin::install_recorder()?;
-            production::serve(settings, metrics).await
+            let metrics = start_server(&settings)?;
+            wiring::scaled::serve(settings, metrics).await
         }
         Command::Serve(_) => {
-            init_logging(&settings)?;
-            let metrics = admin::install_recorder()?;
-            wiring::serve_embedded(settings, metrics).await
+            let metrics = start_server(&settings)?;
+            wiring::embedded::serve(settings, metrics).await
         }
         Command::Gateway(_) => {
-            init_logging(&settings)?;
-            let metrics = admin::install_recorder()?;
-            production::gateway(settings, metrics).await
+            let metrics = start_server(&settings)?;
+            wiring::scaled::gateway(settings, metrics).await
         }
         Command::Sink => {
-            init_logging(&settings)?;
-            let metrics = admin::install_recorder()?;
-            production::sink(settings, metrics).await
+            let metrics = start_server(&settings)?;
+            wiring::scaled::sink(settings, metrics).await
         }
         Command::Migrate => {
             init_logging(&settings)?;
-            for line in wiring::migrate_meta(&settings).await? {
-                println!("{line}");
-            }
-            for line in production::migrate(&settings).await? {
-                println!("{line}");
-            }
-            Ok(())
+            commands::migrate(&settings).await
         }
         Command::Config => {
             print!("{}", settings.to_masked_toml());
             Ok(())
         }
         Command::Prices(PricesCommand::Import { file }) => {
-            let meta = wiring::open_meta(&settings).await?;
-            let text = std::fs::read_to_string(&file)
-                .map_err(|error| format!("cannot read {}: {error}", file.display()))?;
-            let models = spanbridge_sink::prices::parse_price_file(&text)
-                .map_err(|error| format!("{}: {error}", file.display()))?;
-            let written = meta
-                .upsert_models(&models, false)
-                .await
-                .map_err(|error| error.to_string())?;
-            println!(
-                "Imported {written} models from {} into {}. Running servers use them within meta.model_cache_ttl_secs ({} s).",
-                file.display(),
-                meta.describe(),
-                settings.meta.model_cache_ttl_secs
-            );
-            Ok(())
+            commands::import_prices(&settings, &file).await
         }
-        Command::Keys(keys_command) => {
-            let meta = wiring::open_meta(&settings).await?;
-            match keys_command {
-                KeysCommand::Create {
-                    project,
-                    note,
-                    json,
-                } => {
-                    let key =
-                        keys::create(meta.as_ref(), &project, &settings.auth.salt, note).await?;
-                    if json {
-                        let out = json!({"project": project, "projectId": key.project_id, "publicKey": key.public_key, "secretKey": key.secret_key});
-                        println!("{out}");
-                    } else {
-                        keys::print_created(&project, &key);
-                    }
-                }
-                KeysCommand::List { json } => {
-                    let list = meta.list_keys().await.map_err(|error| error.to_string())?;
-                    if json {
-                        println!(
-                            "{}",
-                            serde_json::to_string_pretty(&list).unwrap_or_default()
-                        );
-                    } else {
-                        println!(
-                            "{:<44} {:<16} {:<24} {:<27} created",
-                            "public key", "secret", "project", "project id"
-                        );
-                        for key in list {
-                            println!(
-                                "{:<44} {:<16} {:<24} {:<27} {}",
-                                key.public_key,
-                                key.display_secret_key,
-                                key.project_name,
-                                key.project_id,
-                                key.created_at
-                            );
-                        }
-                    }
-                }
-                KeysCommand::Revoke { public_key } => {
-                    if !meta
-                        .revoke(&public_key)
-                        .await
-                        .map_err(|error| error.to_string())?
-                    {
-                        return Err(format!("no key with public key {public_key}"));
-                    }
-                    println!(
-                        "Revoked {public_key}. Running servers stop accepting it within auth.cache_ttl_secs ({} s).",
-                        settings.auth.cache_ttl_secs
-                    );
-                }
-            }
-            Ok(())
-        }
+        Command::Keys(keys_command) => commands::manage_keys(&settings, keys_command).await,
         // Answered before the settings are loaded (see above).
         Command::Bench(args) => bench::run(args).await,
     }
+}
+
+/// What every long-running command does first: logging, then the metrics recorder.
+fn start_server(settings: &Settings) -> Result<PrometheusHandle, String> {
+    init_logging(settings)?;
+    admin::install_recorder()
 }
 
 #[tokio::main]

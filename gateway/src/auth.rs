@@ -10,7 +10,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::error::IngestError;
+use crate::error::{BackendUnavailable, IngestError};
 
 /// Who is sending: the project a verified key belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,14 +33,17 @@ pub struct ApiKeyRecord {
 /// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres (production).
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
-    async fn find_by_fast_hash(&self, fast_hash: &str) -> Result<Option<ApiKeyRecord>, String>;
+    async fn find_by_fast_hash(
+        &self,
+        fast_hash: &str,
+    ) -> Result<Option<ApiKeyRecord>, BackendUnavailable>;
 
     /// Langfuse's fallback for keys without a fast hash (created before the column existed):
     /// the record and its bcrypt `hashed_secret_key`, looked up by public key.
     async fn find_without_fast_hash(
         &self,
         _public_key: &str,
-    ) -> Result<Option<(ApiKeyRecord, String)>, String> {
+    ) -> Result<Option<(ApiKeyRecord, String)>, BackendUnavailable> {
         Ok(None)
     }
 
@@ -154,22 +157,13 @@ impl Authenticator {
             None => {
                 metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_miss")
                     .increment(1);
-                let unavailable = |error: String| {
-                    tracing::warn!(%error, "key store unavailable");
-                    IngestError::Unavailable("key store unavailable, retry later".into())
-                };
-                let mut found = self
-                    .store
-                    .find_by_fast_hash(&hash)
-                    .await
-                    .map_err(unavailable)?;
+                let mut found = self.store.find_by_fast_hash(&hash).await?;
                 if found.is_none()
                     && let Some(public_key) = &credentials.public_key
                 {
                     found = self
                         .verify_without_fast_hash(public_key, &credentials.secret_key, &hash)
-                        .await
-                        .map_err(unavailable)?;
+                        .await?;
                 }
                 self.cache.insert(hash.clone(), found.clone()).await;
                 found
@@ -212,7 +206,7 @@ impl Authenticator {
         public_key: &str,
         secret_key: &str,
         hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, String> {
+    ) -> Result<Option<ApiKeyRecord>, BackendUnavailable> {
         let Some((mut record, hashed_secret_key)) =
             self.store.find_without_fast_hash(public_key).await?
         else {

@@ -4,6 +4,8 @@
 
 use axum::http::StatusCode;
 
+use crate::publish::PublishError;
+
 /// Seconds a client should wait before retrying a transient failure.
 pub const RETRY_AFTER_SECS: u64 = 1;
 
@@ -95,6 +97,39 @@ impl From<IngestError> for tonic::Status {
                 ErrorDetails::with_retry_info(Some(std::time::Duration::from_secs(secs))),
             ),
             None => tonic::Status::new(error.grpc_code(), error.to_string()),
+        }
+    }
+}
+
+/// A backend behind one of the gateway's seams (key store, event store) failed. The client's
+/// request is fine, so this is always transient (503 / UNAVAILABLE); `detail` goes to the log,
+/// never to the client.
+#[derive(Debug, thiserror::Error)]
+#[error("{backend} unavailable: {detail}")]
+pub struct BackendUnavailable {
+    pub backend: &'static str,
+    pub detail: String,
+}
+
+impl From<BackendUnavailable> for IngestError {
+    fn from(error: BackendUnavailable) -> Self {
+        tracing::warn!(%error, "backend unavailable");
+        IngestError::Unavailable(format!("{} unavailable, retry later", error.backend))
+    }
+}
+
+impl From<PublishError> for IngestError {
+    /// Every publish failure is transient for the client; the broker's or store's detail is
+    /// logged, not sent.
+    fn from(error: PublishError) -> Self {
+        match error {
+            PublishError::Full | PublishError::Closed => {
+                IngestError::Unavailable(error.to_string())
+            }
+            PublishError::Unavailable(_) => {
+                tracing::warn!(%error, "publish failed");
+                IngestError::Unavailable("the store is unavailable, retry later".into())
+            }
         }
     }
 }

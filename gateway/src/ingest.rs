@@ -9,13 +9,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
 
+use crate::api::TraceReader;
 use crate::auth::{Authenticator, Project};
 use crate::convert::convert;
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
 use crate::observe::span_count;
-use crate::publish::{PublishError, Publisher};
-use crate::read::TraceReader;
+use crate::publish::Publisher;
 
 /// Settings the receivers enforce.
 #[derive(Debug, Clone)]
@@ -87,18 +87,7 @@ impl Gateway {
             })
             .collect();
         if !batches.is_empty() {
-            self.publisher
-                .publish(batches)
-                .await
-                .map_err(|error| match error {
-                    PublishError::Full | PublishError::Closed => {
-                        IngestError::Unavailable(error.to_string())
-                    }
-                    PublishError::Store(_) => {
-                        tracing::warn!(%error, "publish failed");
-                        IngestError::Unavailable("the store is unavailable, retry later".into())
-                    }
-                })?;
+            self.publisher.publish(batches).await?;
         }
         let partial_success = (converted.rejected_spans > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: converted.rejected_spans,

@@ -1,8 +1,10 @@
 //! The Spanbridge gateway: OTLP receivers (gRPC, HTTP), authentication, conversion of GenAI
 //! spans into `EventRow`s, and publishing to the sink (Kafka or in-process).
 //!
-//! Request path, in folder order: `receive/` → `auth` → `convert/` → `publish/`.
+//! Request path, in folder order: `receive/` → `auth` → `convert/` → `publish/`; `api` is the
+//! read API over the store's `TraceReader`.
 
+pub mod api;
 pub mod auth;
 pub mod convert;
 pub mod error;
@@ -10,7 +12,6 @@ pub mod ingest;
 pub mod limits;
 pub mod observe;
 pub mod publish;
-pub mod read;
 pub mod receive;
 pub mod sample;
 

@@ -20,8 +20,8 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, String> {
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
         .map_err(|error| format!("bad SQLite path {}: {error}", path.display()))?
         .create_if_missing(true)
-        // 16 KiB pages (for new files): 2–3 KB span rows fill fewer pages and split less often;
-        // measured ~1.5× cheaper writes than 4 KiB (`cargo bench -p spanbridge-sink`).
+        // 16 KiB pages (for new files): 2–3 KB span rows fill fewer pages and split less often
+        // (measured in docs/performance.md, `cargo bench -p spanbridge-sink`).
         .page_size(16_384)
         .journal_mode(SqliteJournalMode::Wal)
         // WAL + NORMAL is durable against process crashes; a power loss may lose the last

@@ -2,15 +2,18 @@
 //! enriches them (usage totals, costs), batches them and writes them to the event store; keeps
 //! project metadata (projects, API keys, model prices) and answers the read API.
 //!
-//! Path, in module order: `local` (input) → `enrich` → `batch` → `store/`.
+//! Path, in module order: `queue` (embedded) | `consume` (Kafka) → `write` (enrich, batch,
+//! retry) → `store/`.
 
-pub mod batch;
 pub mod consume;
 pub mod db;
 pub mod dead_letter;
 pub mod enrich;
-pub mod local;
+pub mod kafka_admin;
 pub mod meta;
 pub mod prices;
+pub mod queue;
 pub mod read;
+pub mod retry;
 pub mod store;
+pub mod write;

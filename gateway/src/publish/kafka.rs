@@ -231,7 +231,7 @@ impl KafkaPublisher {
             return PublishError::Full;
         }
         self.renew(generation);
-        PublishError::Store(format!("Kafka did not acknowledge the messages: {error}"))
+        PublishError::Unavailable(format!("Kafka did not acknowledge the messages: {error}"))
     }
 }
 

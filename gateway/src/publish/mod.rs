@@ -6,13 +6,16 @@ pub mod kafka;
 use async_trait::async_trait;
 use spanbridge_proto::EventBatch;
 
-/// Why a publish failed. Every variant is transient from the client's point of view (503).
+/// Why a publish failed. Every variant is transient from the client's point of view (503,
+/// see `From<PublishError> for IngestError`): the rows are fine, the path is not.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// Overload: the queue or the producer's in-flight window is full.
     #[error("ingestion queue is full, retry later")]
     Full,
-    #[error("the store could not commit the rows: {0}")]
-    Store(String),
+    /// The broker or the store did not make the rows durable (the detail is logged only).
+    #[error("the rows were not made durable: {0}")]
+    Unavailable(String),
     #[error("shutting down, retry later")]
     Closed,
 }

@@ -1,20 +1,19 @@
-//! OTLP/HTTP receiver (`POST /v1/traces`, `POST /api/public/otel/v1/traces`), the read API and
-//! `GET /health`. Replies in the request's encoding; errors carry a `google.rpc.Status` body as
-//! the OTLP/HTTP spec asks, and `Retry-After` when the client should retry.
+//! OTLP/HTTP receiver (`POST /v1/traces`, `POST /api/public/otel/v1/traces`) and `GET /health`;
+//! the read API ([`crate::api`]) shares the port. Replies in the request's encoding; errors
+//! carry a `google.rpc.Status` body as the OTLP/HTTP spec asks, and `Retry-After` when the
+//! client should retry.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use prost::Message;
-use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::Project;
 use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
@@ -34,13 +33,12 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .route("/api/public/otel/v1/traces", post(export_traces))
-        .route("/api/public/traces/{trace_id}", get(get_trace))
-        .route("/api/public/observations", get(list_observations))
         .route("/health", get(|| async { "ok" }))
+        .merge(crate::api::routes())
         .with_state(gateway)
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
@@ -172,94 +170,4 @@ fn error_response(error: &IngestError, encoding: Encoding) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
-}
-
-/// Read API errors use Langfuse's public API body `{"message", "error"}`.
-fn api_error(status: StatusCode, message: &str) -> Response {
-    let error = status.canonical_reason().unwrap_or("Error");
-    let mut response = (
-        status,
-        axum::Json(json!({"message": message, "error": error})),
-    )
-        .into_response();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(crate::error::RETRY_AFTER_SECS),
-        );
-    }
-    response
-}
-
-async fn read_project(gateway: &Gateway, headers: &HeaderMap) -> Result<Project, Response> {
-    gateway
-        .auth
-        .authenticate(header_str(headers, "authorization"))
-        .await
-        .map_err(|error| api_error(error.http_status(), &error.to_string()))
-}
-
-fn store_unavailable(error: String) -> Response {
-    tracing::warn!(%error, "read query failed");
-    api_error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the store is unavailable, retry later",
-    )
-}
-
-async fn get_trace(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Path(trace_id): Path<String>,
-) -> Response {
-    let project = match read_project(&gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
-    match gateway.reader.trace(&project.project_id, &trace_id).await {
-        Ok(Some(trace)) => axum::Json(trace).into_response(),
-        Ok(None) => api_error(
-            StatusCode::NOT_FOUND,
-            &format!("Trace {trace_id} not found within authorized project"),
-        ),
-        Err(error) => store_unavailable(error),
-    }
-}
-
-#[derive(Deserialize)]
-struct ObservationsQuery {
-    #[serde(rename = "traceId")]
-    trace_id: Option<String>,
-}
-
-async fn list_observations(
-    State(gateway): State<Arc<Gateway>>,
-    headers: HeaderMap,
-    Query(query): Query<ObservationsQuery>,
-) -> Response {
-    let project = match read_project(&gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
-    let Some(trace_id) = query.trace_id.filter(|id| !id.is_empty()) else {
-        return api_error(
-            StatusCode::BAD_REQUEST,
-            "the traceId query parameter is required",
-        );
-    };
-    match gateway
-        .reader
-        .observations(&project.project_id, &trace_id)
-        .await
-    {
-        Ok(data) => {
-            let total = data.len();
-            axum::Json(json!({
-                "data": data,
-                "meta": {"page": 1, "limit": total, "totalItems": total, "totalPages": 1},
-            }))
-            .into_response()
-        }
-        Err(error) => store_unavailable(error),
-    }
 }

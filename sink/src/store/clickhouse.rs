@@ -12,16 +12,15 @@ use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError};
+use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
 use crate::read::EventRecord;
 
 /// Langfuse's DDL for `events_full`, `events_core` and `events_core_mv` (all IF NOT EXISTS).
 const SCHEMA: &str = include_str!("clickhouse/events.sql");
 
-/// Prefix of a [`StoreError`] that ClickHouse will refuse however often it is retried (the data
-/// itself is bad); every other error is transient.
-pub const REJECTED: &str = "rejected by ClickHouse: ";
+/// The store's name in errors and `/ready`.
+const CLICKHOUSE: &str = "clickhouse";
 
 /// ClickHouse error codes that mean "this data can never be inserted" (parse, type and range
 /// errors). Anything else — network, overload, missing table, too many parts — is retried.
@@ -273,6 +272,13 @@ fn exception_code(message: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
+fn unavailable(detail: impl ToString) -> StoreError {
+    StoreError::Unavailable {
+        store: CLICKHOUSE,
+        detail: detail.to_string(),
+    }
+}
+
 /// Classifies a failed insert: the data's fault (never retried) or a transient fault.
 fn write_error(error: clickhouse::error::Error) -> StoreError {
     use clickhouse::error::Error;
@@ -283,10 +289,14 @@ fn write_error(error: clickhouse::error::Error) -> StoreError {
         Error::Custom(_) | Error::SequenceMustHaveLength | Error::InvalidUtf8Encoding(_) => true,
         _ => false,
     };
+    let detail = error.to_string();
     if rejected {
-        StoreError(format!("{REJECTED}{error}"))
+        StoreError::Rejected {
+            store: CLICKHOUSE,
+            detail,
+        }
     } else {
-        StoreError(format!("ClickHouse write failed: {error}"))
+        unavailable(detail)
     }
 }
 
@@ -340,36 +350,6 @@ impl ClickHouseStore {
                 })?;
         }
         Ok(())
-    }
-
-    /// Whether ClickHouse answers (for `/ready`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.client
-            .query("SELECT 1")
-            .execute()
-            .await
-            .map_err(|error| StoreError(format!("ClickHouse unreachable: {error}")))
-    }
-
-    /// Every row of one trace of one project, deduplicated with `FINAL`, by start time.
-    pub async fn events_of_trace(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT ?fields FROM events_full FINAL \
-                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0 \
-                 ORDER BY start_time, span_id",
-            )
-            .bind(project_id)
-            .bind(trace_id)
-            .fetch_all::<ReadRow>()
-            .await
-            .map_err(|error| StoreError(format!("ClickHouse read failed: {error}")))?;
-        Ok(rows.into_iter().map(record).collect())
     }
 }
 
@@ -431,6 +411,46 @@ fn statements(script: &str) -> Vec<String> {
 }
 
 #[async_trait]
+impl EventReader for ClickHouseStore {
+    fn name(&self) -> &'static str {
+        CLICKHOUSE
+    }
+
+    fn describe(&self) -> &'static str {
+        "ClickHouse events_full"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .query("SELECT 1")
+            .execute()
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Deduplicated with `FINAL`, as Langfuse reads.
+    async fn events_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM events_full FINAL \
+                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0 \
+                 ORDER BY start_time, span_id",
+            )
+            .bind(project_id)
+            .bind(trace_id)
+            .fetch_all::<ReadRow>()
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().map(record).collect())
+    }
+}
+
+#[async_trait]
 impl Store for ClickHouseStore {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
@@ -446,10 +466,6 @@ impl Store for ClickHouseStore {
             insert.write(&row_of(stored)).await.map_err(write_error)?;
         }
         insert.end().await.map_err(write_error)
-    }
-
-    fn is_permanent(&self, error: &StoreError) -> bool {
-        error.0.starts_with(REJECTED)
     }
 }
 
@@ -483,11 +499,11 @@ mod tests {
         let bad = write_error(clickhouse::error::Error::BadResponse(
             "Code: 27. DB::Exception: Cannot parse input".into(),
         ));
-        assert!(bad.0.starts_with(REJECTED));
+        assert!(bad.is_permanent(), "{bad}");
         let missing = write_error(clickhouse::error::Error::BadResponse(
             "Code: 60. DB::Exception: Unknown table".into(),
         ));
-        assert!(!missing.0.starts_with(REJECTED));
+        assert!(!missing.is_permanent(), "{missing}");
         assert_eq!(exception_code("x Code: 252. DB"), Some(252));
     }
 }

@@ -1,4 +1,5 @@
-//! Event stores: SQLite (embedded) now, ClickHouse (production) behind the same trait.
+//! Event stores: SQLite (embedded) and ClickHouse (production), behind the same two traits:
+//! [`Store`] for the sink's writes and [`EventReader`] for the read API and `/ready`.
 
 pub mod clickhouse;
 pub mod sqlite;
@@ -6,20 +7,47 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::enrich::StoredRow;
+use crate::read::EventRecord;
 
-/// A failed write. The pipeline answers the waiting clients with 503 so they retry.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+/// Why a store call failed. Whether a retry can help is a property of the variant, so the
+/// write driver decides without looking at message text.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// Unreachable, overloaded or failed mid-write: the same call may succeed later.
+    #[error("{store} unavailable: {detail}")]
+    Unavailable { store: &'static str, detail: String },
+    /// The store refused the rows as data: the same rows can never be written. The Kafka sink
+    /// dead-letters their message instead of retrying forever.
+    #[error("{store} refused the rows: {detail}")]
+    Rejected { store: &'static str, detail: String },
+}
+
+impl StoreError {
+    /// Whether retrying the same call can never succeed.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Rejected { .. })
+    }
+}
 
 /// Writes a batch of rows atomically: all of them are durable when this returns Ok.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError>;
+}
 
-    /// Whether `error` can never succeed on retry (the rows themselves are refused); the Kafka
-    /// sink then dead-letters the offending message instead of retrying forever.
-    fn is_permanent(&self, _error: &StoreError) -> bool {
-        false
-    }
+/// Reads rows back (the read API) and answers `/ready`, whatever the store.
+#[async_trait]
+pub trait EventReader: Send + Sync + 'static {
+    /// `"sqlite"` or `"clickhouse"`: the name `/ready` reports.
+    fn name(&self) -> &'static str;
+    /// What is written, for the start-up log line.
+    fn describe(&self) -> &'static str;
+    /// Whether the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Every row of one trace of one project, newest version of each, by start time.
+    async fn events_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<EventRecord>, StoreError>;
 }

@@ -5,7 +5,6 @@
 //! intermediate argument buffer): the write is the largest single cost of the embedded
 //! gateway per span (docs/performance.md).
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -14,9 +13,9 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, TransactionBehavior};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 
-use super::{Store, StoreError};
+use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
 use crate::read::EventRecord;
 
@@ -193,8 +192,7 @@ const WAL_BOUND_PAGES: i64 = 16_384;
 /// never waits for a checkpoint (SQLite's automatic checkpoint runs inside the commit that
 /// crosses the threshold and stalls every client waiting on it). A passive checkpoint does not
 /// block the writer; checkpointing often keeps each checkpoint's fsync small, which shortens
-/// the disk stalls the writer still feels (p99 at 53 % load 76 → 62 ms here, against 250 ms).
-/// The thread ends when the store is dropped.
+/// the disk stalls the writer still feels (figures in docs/performance.md). The thread ends when the store is dropped.
 fn checkpoint_in_background(connection: Connection, writer: std::sync::Weak<Mutex<Connection>>) {
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
@@ -251,14 +249,119 @@ impl SqliteStore {
         checkpoint_in_background(checkpointer, Arc::downgrade(&writer));
         Ok(Self { pool, writer })
     }
+}
 
-    /// Every stored row of one trace of one project, ordered by start time.
-    pub async fn events_of_trace(
+/// One `events` row as the read API needs it, decoded by column name: a value of the wrong
+/// type is an error (the read API answers 503 and logs it), never a panic.
+#[derive(sqlx::FromRow)]
+struct ReadRow {
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    start_time: i64,
+    end_time: Option<i64>,
+    completion_start_time: Option<i64>,
+    name: String,
+    r#type: String,
+    environment: String,
+    version: String,
+    release: String,
+    trace_name: String,
+    user_id: String,
+    session_id: String,
+    tags: String,
+    level: String,
+    status_message: String,
+    public: bool,
+    is_app_root: bool,
+    prompt_name: String,
+    prompt_version: Option<u32>,
+    provided_model_name: String,
+    model_id: String,
+    model_parameters: String,
+    usage_details: String,
+    cost_details: String,
+    input: String,
+    output: String,
+    metadata_names: String,
+    metadata_values: String,
+    trace_input: String,
+    trace_output: String,
+}
+
+impl From<ReadRow> for EventRecord {
+    fn from(row: ReadRow) -> Self {
+        EventRecord {
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            parent_span_id: row.parent_span_id,
+            start_time_us: row.start_time,
+            end_time_us: row.end_time,
+            completion_start_time_us: row.completion_start_time,
+            name: row.name,
+            r#type: row.r#type,
+            environment: row.environment,
+            version: row.version,
+            release: row.release,
+            trace_name: row.trace_name,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            tags: from_json(&row.tags),
+            level: row.level,
+            status_message: row.status_message,
+            public: row.public,
+            is_app_root: row.is_app_root,
+            prompt_name: row.prompt_name,
+            prompt_version: row.prompt_version,
+            provided_model_name: row.provided_model_name,
+            model_id: row.model_id,
+            model_parameters: row.model_parameters,
+            usage_details: from_json(&row.usage_details),
+            cost_details: from_json(&row.cost_details),
+            input: row.input,
+            output: row.output,
+            metadata_names: from_json(&row.metadata_names),
+            metadata_values: from_json(&row.metadata_values),
+            trace_input: row.trace_input,
+            trace_output: row.trace_output,
+        }
+    }
+}
+
+/// The store's name in errors and `/ready`.
+const SQLITE: &str = "sqlite";
+
+fn unavailable(error: impl ToString) -> StoreError {
+    StoreError::Unavailable {
+        store: SQLITE,
+        detail: error.to_string(),
+    }
+}
+
+#[async_trait]
+impl EventReader for SqliteStore {
+    fn name(&self) -> &'static str {
+        SQLITE
+    }
+
+    fn describe(&self) -> &'static str {
+        "SQLite events"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn events_of_trace(
         &self,
         project_id: &str,
         trace_id: &str,
-    ) -> Result<Vec<EventRecord>, sqlx::Error> {
-        let rows = sqlx::query(
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows: Vec<ReadRow> = sqlx::query_as(
             "SELECT trace_id, span_id, parent_span_id, start_time, end_time, completion_start_time,
                     name, type, environment, version, release, trace_name, user_id, session_id,
                     tags, level, status_message, public, is_app_root, prompt_name, prompt_version,
@@ -270,44 +373,9 @@ impl SqliteStore {
         .bind(project_id)
         .bind(trace_id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| EventRecord {
-                trace_id: row.get("trace_id"),
-                span_id: row.get("span_id"),
-                parent_span_id: row.get("parent_span_id"),
-                start_time_us: row.get("start_time"),
-                end_time_us: row.get("end_time"),
-                completion_start_time_us: row.get("completion_start_time"),
-                name: row.get("name"),
-                r#type: row.get("type"),
-                environment: row.get("environment"),
-                version: row.get("version"),
-                release: row.get("release"),
-                trace_name: row.get("trace_name"),
-                user_id: row.get("user_id"),
-                session_id: row.get("session_id"),
-                tags: from_json(row.get("tags")),
-                level: row.get("level"),
-                status_message: row.get("status_message"),
-                public: row.get("public"),
-                is_app_root: row.get("is_app_root"),
-                prompt_name: row.get("prompt_name"),
-                prompt_version: row.get("prompt_version"),
-                provided_model_name: row.get("provided_model_name"),
-                model_id: row.get("model_id"),
-                model_parameters: row.get("model_parameters"),
-                usage_details: from_json::<BTreeMap<String, u64>>(row.get("usage_details")),
-                cost_details: from_json::<BTreeMap<String, f64>>(row.get("cost_details")),
-                input: row.get("input"),
-                output: row.get("output"),
-                metadata_names: from_json(row.get("metadata_names")),
-                metadata_values: from_json(row.get("metadata_values")),
-                trace_input: row.get("trace_input"),
-                trace_output: row.get("trace_output"),
-            })
-            .collect())
+        .await
+        .map_err(unavailable)?;
+        Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 }
 
@@ -318,12 +386,14 @@ impl Store for SqliteStore {
             let mut connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
             write_rows(&mut connection, rows)
         })
-        .map_err(|e| StoreError(format!("SQLite write failed: {e}")))
+        .map_err(unavailable)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use spanbridge_proto::EventRow;
 

@@ -1,131 +1,27 @@
-//! The production path (DESIGN.md "Data flow"): Kafka between gateway and sink, ClickHouse as
-//! the event store. `spanbridge gateway` publishes to Kafka; `spanbridge sink` consumes into
-//! the event store; `spanbridge serve` with `[kafka]` configured runs both halves in one
-//! process through Kafka; `spanbridge migrate` creates the topics and the ClickHouse tables.
-//!
-//! The event store is ClickHouse when `clickhouse.url` is set, else the embedded SQLite file,
-//! for the sink's writes and the gateway's read API alike.
+//! Scaled mode (DESIGN.md "Data flow"): Kafka between gateway and sink, ClickHouse as the event
+//! store, like the single-binary `-target` pattern of Tempo and Loki. `spanbridge gateway`
+//! publishes to Kafka; `spanbridge sink` consumes into the event store; `spanbridge serve` with
+//! `[kafka]` configured runs both halves in one process through Kafka; `spanbridge migrate`
+//! creates the topics and the ClickHouse tables.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use metrics_exporter_prometheus::PrometheusHandle;
-use serde_json::Value;
+use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::publish::kafka::{KafkaPublisher, KafkaPublisherConfig};
-use spanbridge_gateway::read::TraceReader;
 use spanbridge_sink::consume::{self, ConsumerConfig};
-use spanbridge_sink::read::EventRecord;
-use spanbridge_sink::store::Store;
-use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
-use spanbridge_sink::store::sqlite::SqliteStore;
+use spanbridge_sink::kafka_admin;
+use spanbridge_sink::store::clickhouse::ClickHouseStore;
+use spanbridge_sink::write::BatchLimits;
 use tokio::sync::oneshot;
-
 use tokio::task::JoinHandle;
 
+use super::meta::{self, MetaServices};
+use super::{EventStore, clickhouse_config, serve_gateway, shutdown_signal, writer};
 use crate::admin::{self, ReadyCheck};
-use crate::config::{ClickHouseCompression, Settings};
-use crate::wiring;
-
-/// The event store chosen by the settings: what the sink writes to and the read API reads.
-#[derive(Clone)]
-pub(crate) enum EventStore {
-    ClickHouse(Box<ClickHouseStore>),
-    Sqlite(SqliteStore, sqlx::SqlitePool),
-}
-
-impl EventStore {
-    pub(crate) async fn open(settings: &Settings) -> Result<Self, String> {
-        if settings.clickhouse.url.trim().is_empty() {
-            let pool = spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?;
-            return Ok(Self::Sqlite(SqliteStore::open(pool.clone())?, pool));
-        }
-        Ok(Self::ClickHouse(Box::new(ClickHouseStore::new(
-            clickhouse_config(settings),
-        ))))
-    }
-
-    fn store(&self) -> Arc<dyn Store> {
-        match self {
-            Self::ClickHouse(store) => Arc::new(store.as_ref().clone()),
-            Self::Sqlite(store, _) => Arc::new(store.clone()),
-        }
-    }
-
-    async fn events_of_trace(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Vec<EventRecord>, String> {
-        match self {
-            Self::ClickHouse(store) => store
-                .events_of_trace(project_id, trace_id)
-                .await
-                .map_err(|e| e.to_string()),
-            Self::Sqlite(store, _) => store
-                .events_of_trace(project_id, trace_id)
-                .await
-                .map_err(|e| e.to_string()),
-        }
-    }
-
-    fn describe(&self) -> String {
-        match self {
-            Self::ClickHouse(_) => "ClickHouse events_full".into(),
-            Self::Sqlite(..) => "SQLite events".into(),
-        }
-    }
-}
-
-fn clickhouse_config(settings: &Settings) -> ClickHouseConfig {
-    ClickHouseConfig {
-        url: settings.clickhouse.url.trim().to_owned(),
-        database: settings.clickhouse.database.clone(),
-        user: settings.clickhouse.user.clone(),
-        password: settings.clickhouse.password.clone(),
-        lz4: settings.clickhouse.compression == ClickHouseCompression::Lz4,
-    }
-}
-
-/// The read API over whichever event store is configured.
-struct StoreReader(EventStore);
-
-#[async_trait]
-impl TraceReader for StoreReader {
-    async fn trace(&self, project_id: &str, trace_id: &str) -> Result<Option<Value>, String> {
-        let records = self.0.events_of_trace(project_id, trace_id).await?;
-        Ok(spanbridge_sink::read::trace(&records))
-    }
-
-    async fn observations(&self, project_id: &str, trace_id: &str) -> Result<Vec<Value>, String> {
-        let records = self.0.events_of_trace(project_id, trace_id).await?;
-        Ok(records
-            .iter()
-            .map(spanbridge_sink::read::observation)
-            .collect())
-    }
-}
-
-#[async_trait]
-impl ReadyCheck for EventStore {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::ClickHouse(_) => "clickhouse",
-            Self::Sqlite(..) => "sqlite",
-        }
-    }
-
-    async fn check(&self) -> Result<(), String> {
-        match self {
-            Self::ClickHouse(store) => store.ping().await.map_err(|e| e.to_string()),
-            Self::Sqlite(_, pool) => sqlx::query("SELECT 1")
-                .execute(pool)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-        }
-    }
-}
+use crate::config::Settings;
 
 /// `/ready` of the gateway: the broker answers a metadata request for the events topic.
 struct KafkaReady(Arc<KafkaPublisher>);
@@ -136,8 +32,14 @@ impl ReadyCheck for KafkaReady {
         "kafka"
     }
 
-    async fn check(&self) -> Result<(), String> {
-        self.0.check_topic(Duration::from_secs(2)).await
+    async fn check(&self) -> Result<(), BackendUnavailable> {
+        self.0
+            .check_topic(Duration::from_secs(2))
+            .await
+            .map_err(|detail| BackendUnavailable {
+                backend: "kafka",
+                detail,
+            })
     }
 }
 
@@ -158,9 +60,11 @@ fn consumer_config(settings: &Settings) -> ConsumerConfig {
         topic: settings.kafka.topic.clone(),
         dead_letter_topic: settings.kafka.dead_letter_topic.clone(),
         group_id: settings.sink.group_id.clone(),
-        max_batch_rows: settings.sink.max_batch_rows.max(1),
-        max_batch_bytes: settings.sink.max_batch_bytes.max(1),
-        max_batch_wait: Duration::from_millis(settings.sink.max_batch_wait_ms),
+        limits: BatchLimits {
+            max_rows: settings.sink.max_batch_rows,
+            max_bytes: settings.sink.max_batch_bytes,
+            max_wait: Duration::from_millis(settings.sink.max_batch_wait_ms),
+        },
         max_retry_backoff: Duration::from_millis(settings.sink.max_retry_backoff_ms),
         shutdown_timeout: Duration::from_secs(settings.sink.shutdown_timeout_secs),
         options: settings.kafka.consumer_options(),
@@ -182,10 +86,11 @@ fn require_kafka(settings: &Settings, command: &str) -> Result<(), String> {
 pub async fn gateway(settings: Settings, metrics: PrometheusHandle) -> Result<(), String> {
     require_kafka(&settings, "gateway")?;
     let events = EventStore::open(&settings).await?;
-    let meta = wiring::meta_seams(&settings).await?;
+    let meta = meta::open_services(&settings).await?;
     meta.ensure_initial_key(&settings.auth.salt).await?;
-    let served = serve_kafka_gateway(&settings, &meta, events, metrics).await;
+    let served = serve_kafka_gateway(&settings, &meta, &events, metrics).await;
     meta.close().await;
+    events.close().await;
     tracing::info!("stopped");
     served
 }
@@ -194,26 +99,28 @@ pub async fn gateway(settings: Settings, metrics: PrometheusHandle) -> Result<()
 /// returns, everything acknowledged to a client is in Kafka.
 async fn serve_kafka_gateway(
     settings: &Settings,
-    meta: &wiring::MetaSeams,
-    events: EventStore,
+    meta: &MetaServices,
+    events: &EventStore,
     metrics: PrometheusHandle,
 ) -> Result<(), String> {
     let publisher = Arc::new(KafkaPublisher::new(publisher_config(settings))?);
-    let gateway = wiring::gateway(
+    let gateway = super::gateway(
         settings,
         meta.keys.clone(),
         publisher.clone(),
-        Arc::new(StoreReader(events.clone())),
+        events.trace_reader(),
     );
     tracing::info!(
         brokers = %settings.kafka.brokers,
         topic = %settings.kafka.topic,
-        store = %events.describe(),
+        store = events.reader.describe(),
         "gateway publishing to Kafka"
     );
-    let checks: Vec<Arc<dyn ReadyCheck>> =
-        vec![Arc::new(KafkaReady(publisher.clone())), Arc::new(events)];
-    let served = wiring::serve_gateway(settings, gateway, metrics, checks).await;
+    let checks: Vec<Arc<dyn ReadyCheck>> = vec![
+        Arc::new(KafkaReady(publisher.clone())),
+        events.ready_check(),
+    ];
+    let served = serve_gateway(settings, gateway, metrics, checks).await;
     publisher.flush(Duration::from_secs(settings.gateway.shutdown_timeout_secs));
     served
 }
@@ -222,25 +129,24 @@ async fn serve_kafka_gateway(
 pub async fn sink(settings: Settings, metrics: PrometheusHandle) -> Result<(), String> {
     require_kafka(&settings, "sink")?;
     let events = EventStore::open(&settings).await?;
-    let meta = wiring::meta_seams(&settings).await?;
-    let admin = serve_admin(&settings, metrics, vec![Arc::new(events.clone())]).await?;
+    let meta = meta::open_services(&settings).await?;
+    let admin = serve_admin(&settings, metrics, vec![events.ready_check()]).await?;
     tracing::info!(
         brokers = %settings.kafka.brokers,
         topic = %settings.kafka.topic,
         group = %settings.sink.group_id,
-        writes = %events.describe(),
+        writes = events.reader.describe(),
         "sink mode: consuming from Kafka"
     );
     let result = consume::run(
         consumer_config(&settings),
-        events.store(),
-        meta.catalog.clone(),
-        meta.usage.clone(),
-        wiring::shutdown_signal(),
+        writer(&settings, &events, &meta),
+        shutdown_signal(),
     )
     .await;
     admin.abort();
     meta.close().await;
+    events.close().await;
     tracing::info!("stopped");
     result
 }
@@ -248,19 +154,17 @@ pub async fn sink(settings: Settings, metrics: PrometheusHandle) -> Result<(), S
 /// `spanbridge serve` with Kafka configured: both halves in one process, through Kafka.
 pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), String> {
     let events = EventStore::open(&settings).await?;
-    let meta = wiring::meta_seams(&settings).await?;
+    let meta = meta::open_services(&settings).await?;
     meta.ensure_initial_key(&settings.auth.salt).await?;
     let (stop_sink, sink_stopped) = oneshot::channel::<()>();
     let sink = tokio::spawn(consume::run(
         consumer_config(&settings),
-        events.store(),
-        meta.catalog.clone(),
-        meta.usage.clone(),
+        writer(&settings, &events, &meta),
         async move {
             let _ = sink_stopped.await;
         },
     ));
-    let served = serve_kafka_gateway(&settings, &meta, events, metrics).await;
+    let served = serve_kafka_gateway(&settings, &meta, &events, metrics).await;
     // The gateway is stopped and everything it acknowledged is in Kafka: stop the sink, which
     // writes and commits what it holds.
     let _ = stop_sink.send(());
@@ -269,6 +173,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
         Err(error) => Err(format!("the sink task failed: {error}")),
     };
     meta.close().await;
+    events.close().await;
     tracing::info!("stopped");
     served.and(sunk)
 }
@@ -283,7 +188,7 @@ pub async fn migrate(settings: &Settings) -> Result<Vec<String>, String> {
             settings.kafka.topic.as_str(),
             settings.kafka.dead_letter_topic.as_str(),
         ];
-        let created = consume::create_topics(
+        let created = kafka_admin::create_topics(
             &settings.kafka.brokers,
             &settings.kafka.producer_options(),
             &topics,

@@ -1,0 +1,199 @@
+//! The sink's one write path, for both modes (Vector's sink driver): inputs — the embedded
+//! queue's requests ([`crate::queue`]) or the Kafka consumer's messages ([`crate::consume`]) —
+//! are enriched and gathered into a [`Batch`] by rows, bytes and time; [`Writer::flush`] writes
+//! it with retries (transient vs. permanent is the error's property, [`StoreError`]), counts
+//! it, and hands every input back with its outcome. The feeders only feed and settle (answer
+//! the client / commit the offset).
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use spanbridge_proto::EventBatch;
+
+use crate::enrich::{StoredRow, enrich, now_us};
+use crate::meta::IngestionUsage;
+use crate::prices::ModelCatalog;
+use crate::retry::{Backoff, RetryUntil};
+use crate::store::{Store, StoreError};
+
+/// When a batch is written: whichever limit is reached first.
+#[derive(Debug, Clone)]
+pub struct BatchLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    /// How long the first input of a batch waits for more.
+    pub max_wait: Duration,
+}
+
+/// Enriched rows waiting to be written, and the inputs they came from (`T`: what the feeder
+/// settles, e.g. a client's answer channel or a Kafka offset).
+pub struct Batch<T> {
+    rows: Vec<StoredRow>,
+    inputs: Vec<(T, Range<usize>)>,
+    bytes: usize,
+    started: Option<Instant>,
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            inputs: Vec::new(),
+            bytes: 0,
+            started: None,
+        }
+    }
+}
+
+impl<T> Batch<T> {
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty()
+    }
+
+    /// Whether the row or byte limit is reached.
+    pub fn is_full(&self, limits: &BatchLimits) -> bool {
+        self.rows.len() >= limits.max_rows || self.bytes >= limits.max_bytes
+    }
+
+    /// When the batch must be written even if not full (None while empty).
+    pub fn deadline(&self, limits: &BatchLimits) -> Option<Instant> {
+        self.started.map(|started| started + limits.max_wait)
+    }
+
+    /// The inputs without their rows: for answering them all with one error.
+    pub fn into_inputs(self) -> impl Iterator<Item = T> {
+        self.inputs.into_iter().map(|(input, _)| input)
+    }
+}
+
+/// What the write path needs: the store, prices and usage counters, and how long to back off.
+pub struct Writer {
+    store: Arc<dyn Store>,
+    catalog: ModelCatalog,
+    usage: IngestionUsage,
+    max_retry_backoff: Duration,
+}
+
+/// How each input of a written batch fared: Ok when its rows are durable, or the store's
+/// refusal of them as data.
+pub type Settled<T> = Vec<(T, Result<(), StoreError>)>;
+
+impl Writer {
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: ModelCatalog,
+        usage: IngestionUsage,
+        max_retry_backoff: Duration,
+    ) -> Self {
+        Self {
+            store,
+            catalog,
+            usage,
+            max_retry_backoff,
+        }
+    }
+
+    /// Enriches one input's batches into `batch`. `bytes` is the input's size as received
+    /// (for the byte limit); an input without rows (e.g. a dead-lettered message) is still
+    /// settled with the batch.
+    pub async fn add<T>(
+        &self,
+        batch: &mut Batch<T>,
+        batches: Vec<EventBatch>,
+        bytes: usize,
+        input: T,
+    ) {
+        let start = batch.rows.len();
+        batch
+            .rows
+            .extend(enrich(batches, now_us(), &self.catalog).await);
+        batch.inputs.push((input, start..batch.rows.len()));
+        batch.bytes += bytes;
+        batch.started.get_or_insert_with(Instant::now);
+    }
+
+    /// Writes the batch and empties it, returning every input with its outcome. When the
+    /// store refuses the batch as data, each input is written alone so only the refused ones
+    /// fail. When transient failures outlast `until`, the batch is kept unchanged (nothing may
+    /// be settled as written) and the last error is returned.
+    pub async fn flush<T>(
+        &self,
+        batch: &mut Batch<T>,
+        until: &RetryUntil,
+    ) -> Result<Settled<T>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let started = Instant::now();
+        let results = match self.write(&batch.rows, until).await {
+            Ok(()) => vec![Ok(()); batch.inputs.len()],
+            Err(error) if error.is_permanent() => {
+                let mut results = Vec::with_capacity(batch.inputs.len());
+                for (_, range) in &batch.inputs {
+                    match self.write(&batch.rows[range.clone()], until).await {
+                        Err(error) if !error.is_permanent() => return Err(error),
+                        result => results.push(result),
+                    }
+                }
+                results
+            }
+            Err(error) => return Err(error),
+        };
+        let written = std::mem::take(batch);
+        let rows_written = results
+            .iter()
+            .zip(&written.inputs)
+            .filter(|(result, _)| result.is_ok())
+            .map(|(_, (_, range))| range.len())
+            .sum::<usize>();
+        metrics::histogram!("spanbridge_sink_batch_rows").record(written.rows.len() as f64);
+        metrics::histogram!("spanbridge_sink_batch_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("spanbridge_sink_rows_written_total").increment(rows_written as u64);
+        tracing::debug!(
+            rows = rows_written,
+            inputs = written.inputs.len(),
+            "batch written"
+        );
+        Ok(written
+            .inputs
+            .into_iter()
+            .map(|(input, _)| input)
+            .zip(results)
+            .collect())
+    }
+
+    /// Writes rows, retrying transient errors under `until`; counts usage once written.
+    async fn write(&self, rows: &[StoredRow], until: &RetryUntil) -> Result<(), StoreError> {
+        let mut backoff = Backoff::new(self.max_retry_backoff);
+        loop {
+            let error = match self.store.write(rows).await {
+                Ok(()) => {
+                    self.usage.record(rows);
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            let kind = if error.is_permanent() {
+                "rejected"
+            } else {
+                "transient"
+            };
+            metrics::counter!("spanbridge_store_errors_total", "kind" => kind).increment(1);
+            if error.is_permanent() {
+                tracing::warn!(%error, rows = rows.len(), "the store refused rows as data");
+                return Err(error);
+            }
+            tracing::warn!(
+                %error,
+                rows = rows.len(),
+                retry_in_ms = backoff.next_pause().as_millis() as u64,
+                "store write failed"
+            );
+            if !backoff.pause(until).await {
+                return Err(error);
+            }
+        }
+    }
+}
