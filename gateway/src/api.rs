@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use crate::auth::Project;
 use crate::error::BackendUnavailable;
 use crate::ingest::Gateway;
-use crate::receive::http::header_str;
 
 /// Queries the event store, always scoped to one project.
 #[async_trait]
@@ -35,11 +34,20 @@ pub trait TraceReader: Send + Sync + 'static {
     ) -> Result<Vec<Value>, BackendUnavailable>;
 }
 
+/// What the read routes need: the gateway's authenticator (the same key cache as ingestion)
+/// and the store's reader.
+#[derive(Clone)]
+pub struct ReadApi {
+    pub gateway: Arc<Gateway>,
+    pub reader: Arc<dyn TraceReader>,
+}
+
 /// The read routes, merged into the HTTP port's router.
-pub fn routes() -> Router<Arc<Gateway>> {
+pub fn routes(api: ReadApi) -> Router {
     Router::new()
         .route("/api/public/traces/{trace_id}", get(get_trace))
         .route("/api/public/observations", get(list_observations))
+        .with_state(api)
 }
 
 /// Read API errors use Langfuse's public API body `{"message", "error"}`.
@@ -60,9 +68,12 @@ fn api_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn read_project(gateway: &Gateway, headers: &HeaderMap) -> Result<Project, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
     gateway
         .auth
-        .authenticate(header_str(headers, "authorization"))
+        .authenticate(authorization)
         .await
         .map_err(|error| api_error(error.http_status(), &error.to_string()))
 }
@@ -76,15 +87,15 @@ fn store_unavailable(error: BackendUnavailable) -> Response {
 }
 
 async fn get_trace(
-    State(gateway): State<Arc<Gateway>>,
+    State(api): State<ReadApi>,
     headers: HeaderMap,
     Path(trace_id): Path<String>,
 ) -> Response {
-    let project = match read_project(&gateway, &headers).await {
+    let project = match read_project(&api.gateway, &headers).await {
         Ok(project) => project,
         Err(response) => return response,
     };
-    match gateway.reader.trace(&project.project_id, &trace_id).await {
+    match api.reader.trace(&project.project_id, &trace_id).await {
         Ok(Some(trace)) => axum::Json(trace).into_response(),
         Ok(None) => api_error(
             StatusCode::NOT_FOUND,
@@ -101,11 +112,11 @@ struct ObservationsQuery {
 }
 
 async fn list_observations(
-    State(gateway): State<Arc<Gateway>>,
+    State(api): State<ReadApi>,
     headers: HeaderMap,
     Query(query): Query<ObservationsQuery>,
 ) -> Response {
-    let project = match read_project(&gateway, &headers).await {
+    let project = match read_project(&api.gateway, &headers).await {
         Ok(project) => project,
         Err(response) => return response,
     };
@@ -115,7 +126,7 @@ async fn list_observations(
             "the traceId query parameter is required",
         );
     };
-    match gateway
+    match api
         .reader
         .observations(&project.project_id, &trace_id)
         .await

@@ -9,7 +9,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
 
-use crate::api::TraceReader;
 use crate::auth::{Authenticator, Project};
 use crate::convert::convert;
 use crate::error::IngestError;
@@ -49,11 +48,10 @@ impl SdkInfo {
     }
 }
 
-/// Everything a receiver needs: admission, authentication, conversion, publishing, reading back.
+/// Everything a receiver needs: admission, authentication, conversion, publishing.
 pub struct Gateway {
     pub auth: Authenticator,
     pub publisher: Arc<dyn Publisher>,
-    pub reader: Arc<dyn TraceReader>,
     pub limits: Limits,
     pub inflight: InflightLimit,
     pub rate_limit: ProjectRateLimit,

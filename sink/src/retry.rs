@@ -1,5 +1,5 @@
 //! Retry as a policy, not a loop per caller (Vector's `RetryLogic`): whether an error is worth
-//! retrying is a property of the error ([`crate::store::StoreError::is_permanent`]); how long to
+//! retrying is a property of the error (`StoreError::is_permanent`); how long to
 //! keep trying is a [`RetryUntil`]; the pauses double up to a ceiling.
 
 use std::future::Future;

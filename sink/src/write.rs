@@ -1,5 +1,5 @@
 //! The sink's one write path, for both modes (Vector's sink driver): inputs — the embedded
-//! queue's requests ([`crate::queue`]) or the Kafka consumer's messages ([`crate::consume`]) —
+//! queue's requests (`queue.rs`) or the Kafka consumer's messages (`consume.rs`) —
 //! are enriched and gathered into a [`Batch`] by rows, bytes and time; [`Writer::flush`] writes
 //! it with retries (transient vs. permanent is the error's property, [`StoreError`]), counts
 //! it, and hands every input back with its outcome. The feeders only feed and settle (answer
@@ -195,5 +195,135 @@ impl Writer {
                 return Err(error);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use spanbridge_proto::EventRow;
+
+    use super::*;
+
+    /// A store that refuses rows of one span id as data and fails transiently a set number of
+    /// times: the faults a real store does not produce on demand.
+    #[derive(Default)]
+    struct FaultyStore {
+        refused_span: Option<&'static str>,
+        transient_failures: Mutex<usize>,
+        written: Mutex<Vec<String>>,
+    }
+
+    #[async_trait]
+    impl Store for FaultyStore {
+        async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
+            {
+                let mut failures = self.transient_failures.lock().unwrap();
+                if *failures > 0 {
+                    *failures -= 1;
+                    return Err(StoreError::Unavailable {
+                        store: "test",
+                        detail: "down".into(),
+                    });
+                }
+            }
+            if rows
+                .iter()
+                .any(|r| Some(r.row.span_id.as_str()) == self.refused_span)
+            {
+                return Err(StoreError::Rejected {
+                    store: "test",
+                    detail: "bad row".into(),
+                });
+            }
+            let mut written = self.written.lock().unwrap();
+            written.extend(rows.iter().map(|r| r.row.span_id.clone()));
+            Ok(())
+        }
+    }
+
+    fn input(span_id: &str) -> Vec<EventBatch> {
+        vec![EventBatch {
+            project_id: "p".into(),
+            rows: vec![EventRow {
+                trace_id: "t".into(),
+                span_id: span_id.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }]
+    }
+
+    fn writer(store: Arc<FaultyStore>) -> Writer {
+        Writer::new(
+            store,
+            ModelCatalog::none(),
+            IngestionUsage::disabled(),
+            Duration::from_millis(100),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_refused_input_fails_alone_and_the_others_are_written() {
+        let store = Arc::new(FaultyStore {
+            refused_span: Some("bad"),
+            ..Default::default()
+        });
+        let writer = writer(store.clone());
+        let mut batch = Batch::default();
+        for (i, span) in ["a", "bad", "c"].into_iter().enumerate() {
+            writer.add(&mut batch, input(span), 10, i).await;
+        }
+        let settled = writer.flush(&mut batch, &RetryUntil::Never).await.unwrap();
+        let outcomes: Vec<(usize, bool)> = settled.iter().map(|(i, r)| (*i, r.is_ok())).collect();
+        assert_eq!(outcomes, [(0, true), (1, false), (2, true)]);
+        assert!(settled[1].1.as_ref().is_err_and(StoreError::is_permanent));
+        assert_eq!(*store.written.lock().unwrap(), ["a", "c"]);
+        assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn transient_failures_keep_the_batch_unless_retried_until_they_pass() {
+        let store = Arc::new(FaultyStore {
+            transient_failures: Mutex::new(2),
+            ..Default::default()
+        });
+        let writer = writer(store.clone());
+        let mut batch = Batch::default();
+        writer.add(&mut batch, input("a"), 10, ()).await;
+        // No retries (embedded mode): the error comes back and nothing is settled.
+        let error = writer
+            .flush(&mut batch, &RetryUntil::Never)
+            .await
+            .unwrap_err();
+        assert!(!error.is_permanent());
+        assert!(!batch.is_empty());
+        // Retried (Kafka mode): the second failure is waited out and the rows land.
+        let until = RetryUntil::Deadline(Instant::now() + Duration::from_secs(5));
+        let settled = writer.flush(&mut batch, &until).await.unwrap();
+        assert!(settled[0].1.is_ok());
+        assert_eq!(*store.written.lock().unwrap(), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_due_by_rows_bytes_or_time() {
+        let writer = writer(Arc::default());
+        let limits = BatchLimits {
+            max_rows: 2,
+            max_bytes: 100,
+            max_wait: Duration::from_secs(1),
+        };
+        let mut batch = Batch::default();
+        assert_eq!(batch.deadline(&limits), None);
+        writer.add(&mut batch, input("a"), 10, ()).await;
+        assert!(!batch.is_full(&limits));
+        assert!(batch.deadline(&limits).is_some());
+        writer.add(&mut batch, input("b"), 10, ()).await;
+        assert!(batch.is_full(&limits), "two rows");
+        let mut by_bytes = Batch::default();
+        writer.add(&mut by_bytes, Vec::new(), 100, ()).await;
+        assert!(by_bytes.is_full(&limits), "100 bytes");
     }
 }

@@ -44,13 +44,19 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
         &settings,
         meta.keys.clone(),
         Arc::new(LocalPublisher(queue)),
-        events.trace_reader(),
     );
     tracing::info!(
         store = events.reader.describe(),
         "embedded mode: in-process queue, no Kafka"
     );
-    let served = serve_gateway(&settings, gateway, metrics, vec![events.ready_check()]).await;
+    let served = serve_gateway(
+        &settings,
+        gateway,
+        events.trace_reader(),
+        metrics,
+        vec![events.ready_check()],
+    )
+    .await;
     // The servers (and with them every queue sender) are gone: the pipeline drains and stops.
     let deadline = Duration::from_secs(settings.gateway.shutdown_timeout_secs);
     if tokio::time::timeout(deadline, pipeline).await.is_err() {

@@ -167,7 +167,6 @@ pub(crate) fn gateway(
     settings: &Settings,
     keys: Arc<dyn KeyStore>,
     publisher: Arc<dyn Publisher>,
-    reader: Arc<dyn TraceReader>,
 ) -> Arc<Gateway> {
     let auth = Authenticator::new(
         keys,
@@ -178,7 +177,6 @@ pub(crate) fn gateway(
     Arc::new(Gateway {
         auth,
         publisher,
-        reader,
         limits: Limits {
             max_body_bytes: settings.gateway.max_body_bytes,
             request_timeout: Duration::from_secs(settings.gateway.request_timeout_secs),
@@ -194,6 +192,7 @@ pub(crate) fn gateway(
 pub(crate) async fn serve_gateway(
     settings: &Settings,
     gateway: Arc<Gateway>,
+    reader: Arc<dyn TraceReader>,
     metrics: PrometheusHandle,
     checks: Vec<Arc<dyn ReadyCheck>>,
 ) -> Result<(), String> {
@@ -220,7 +219,7 @@ pub(crate) async fn serve_gateway(
     let shutdown = CancellationToken::new();
     let http = axum::serve(
         http_listener,
-        spanbridge_gateway::receive::http::router(gateway.clone()),
+        spanbridge_gateway::receive::http::router(gateway.clone(), reader),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grpc = tonic::transport::Server::builder()

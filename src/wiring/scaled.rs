@@ -104,12 +104,7 @@ async fn serve_kafka_gateway(
     metrics: PrometheusHandle,
 ) -> Result<(), String> {
     let publisher = Arc::new(KafkaPublisher::new(publisher_config(settings))?);
-    let gateway = super::gateway(
-        settings,
-        meta.keys.clone(),
-        publisher.clone(),
-        events.trace_reader(),
-    );
+    let gateway = super::gateway(settings, meta.keys.clone(), publisher.clone());
     tracing::info!(
         brokers = %settings.kafka.brokers,
         topic = %settings.kafka.topic,
@@ -120,7 +115,7 @@ async fn serve_kafka_gateway(
         Arc::new(KafkaReady(publisher.clone())),
         events.ready_check(),
     ];
-    let served = serve_gateway(settings, gateway, metrics, checks).await;
+    let served = serve_gateway(settings, gateway, events.trace_reader(), metrics, checks).await;
     publisher.flush(Duration::from_secs(settings.gateway.shutdown_timeout_secs));
     served
 }

@@ -14,6 +14,7 @@ use axum::routing::{get, post};
 use prost::Message;
 use serde_json::json;
 
+use crate::api::{self, ReadApi, TraceReader};
 use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
@@ -28,17 +29,17 @@ struct RpcStatus {
     message: String,
 }
 
-/// All HTTP routes of the gateway port.
-pub fn router(gateway: Arc<Gateway>) -> Router {
+/// All HTTP routes of the gateway port: OTLP, health, and the read API over `reader`.
+pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
     Router::new()
         .route("/v1/traces", post(export_traces))
         .route("/api/public/otel/v1/traces", post(export_traces))
         .route("/health", get(|| async { "ok" }))
-        .merge(crate::api::routes())
-        .with_state(gateway)
+        .with_state(gateway.clone())
+        .merge(api::routes(ReadApi { gateway, reader }))
 }
 
-pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
