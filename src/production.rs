@@ -235,6 +235,7 @@ pub async fn sink(settings: Settings, metrics: PrometheusHandle) -> Result<(), S
         consumer_config(&settings),
         events.store(),
         meta.catalog.clone(),
+        meta.prompts.clone(),
         meta.usage.clone(),
         wiring::shutdown_signal(),
     )
@@ -255,6 +256,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
         consumer_config(&settings),
         events.store(),
         meta.catalog.clone(),
+        meta.prompts.clone(),
         meta.usage.clone(),
         async move {
             let _ = sink_stopped.await;

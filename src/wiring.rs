@@ -17,7 +17,9 @@ use spanbridge_proto::EventBatch;
 use spanbridge_sink::local::{LocalQueue, SubmitError};
 use spanbridge_sink::meta::postgres::{PostgresMeta, Source};
 use spanbridge_sink::meta::sqlite::SqliteMeta;
-use spanbridge_sink::meta::{IngestionUsage, KeyRecord, KeyUsage, MetaModels, MetaStore};
+use spanbridge_sink::meta::{
+    IngestionUsage, KeyRecord, KeyUsage, MetaModels, MetaStore, PromptIds,
+};
 use spanbridge_sink::prices::ModelCatalog;
 use spanbridge_sink::store::sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -203,6 +205,7 @@ pub async fn serve_embedded(settings: Settings, metrics: PrometheusHandle) -> Re
         Arc::new(store.clone()),
         settings.embedded.max_batch_rows,
         meta.catalog.clone(),
+        meta.prompts.clone(),
         meta.usage.clone(),
     ));
     let gateway = gateway(
@@ -340,6 +343,7 @@ pub(crate) struct MetaSeams {
     pub meta: Arc<dyn MetaStore>,
     pub keys: Arc<dyn KeyStore>,
     pub catalog: ModelCatalog,
+    pub prompts: PromptIds,
     pub usage: IngestionUsage,
     key_usage: KeyUsage,
     flusher: tokio::task::JoinHandle<()>,
@@ -361,6 +365,10 @@ pub(crate) async fn meta_seams(settings: &Settings) -> Result<MetaSeams, String>
         Arc::new(MetaModels(meta.clone())),
         Duration::from_secs(settings.meta.model_cache_ttl_secs),
     );
+    let prompts = PromptIds::new(
+        meta.clone(),
+        Duration::from_secs(settings.meta.model_cache_ttl_secs),
+    );
     let flusher = tokio::spawn(spanbridge_sink::meta::run_flusher(
         meta.clone(),
         usage.clone(),
@@ -375,6 +383,7 @@ pub(crate) async fn meta_seams(settings: &Settings) -> Result<MetaSeams, String>
         }),
         meta,
         catalog,
+        prompts,
         usage,
         key_usage,
         flusher,

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::enrich::{enrich, now_us};
 use crate::local::Submission;
-use crate::meta::IngestionUsage;
+use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
 use crate::store::Store;
 
@@ -21,6 +21,7 @@ pub async fn run_local_pipeline(
     store: Arc<dyn Store>,
     max_rows: usize,
     catalog: ModelCatalog,
+    prompts: PromptIds,
     usage: IngestionUsage,
 ) {
     while let Some(first) = rx.recv().await {
@@ -37,7 +38,13 @@ pub async fn run_local_pipeline(
         }
         let (batches, acks): (Vec<_>, Vec<_>) =
             submissions.into_iter().map(|s| (s.batches, s.ack)).unzip();
-        let stored = enrich(batches.into_iter().flatten().collect(), now_us(), &catalog).await;
+        let stored = enrich(
+            batches.into_iter().flatten().collect(),
+            now_us(),
+            &catalog,
+            &prompts,
+        )
+        .await;
         metrics::gauge!("spanbridge_queue_depth").set(rx.len() as f64);
         let started = std::time::Instant::now();
         let result = store

@@ -26,7 +26,7 @@ use tokio::sync::watch;
 
 use crate::dead_letter::{DeadLetters, Reason};
 use crate::enrich::{StoredRow, enrich, now_us};
-use crate::meta::IngestionUsage;
+use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
 use crate::store::{Store, StoreError};
 
@@ -114,6 +114,7 @@ pub async fn run(
     config: ConsumerConfig,
     store: Arc<dyn Store>,
     catalog: ModelCatalog,
+    prompts: PromptIds,
     usage: IngestionUsage,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
@@ -142,6 +143,7 @@ pub async fn run(
         consumer,
         store,
         catalog,
+        prompts,
         usage,
         dead_letters,
         stop,
@@ -154,6 +156,7 @@ struct Sink {
     consumer: StreamConsumer<SinkContext>,
     store: Arc<dyn Store>,
     catalog: ModelCatalog,
+    prompts: PromptIds,
     usage: IngestionUsage,
     dead_letters: DeadLetters,
     stop: watch::Receiver<bool>,
@@ -249,7 +252,7 @@ impl Sink {
         }
         let started = Instant::now();
         let batches: Vec<EventBatch> = assembly.messages.iter().map(|p| p.batch.clone()).collect();
-        let stored = enrich(batches, now_us(), &self.catalog).await;
+        let stored = enrich(batches, now_us(), &self.catalog, &self.prompts).await;
         let written = match self.write(&stored, deadline).await {
             Written::Yes => true,
             Written::No => false,
@@ -301,7 +304,13 @@ impl Sink {
     /// Messages written before a later failure are written again next time (harmless).
     async fn write_one_by_one(&self, messages: &[Pending], deadline: Option<Instant>) -> bool {
         for pending in messages {
-            let stored = enrich(vec![pending.batch.clone()], now_us(), &self.catalog).await;
+            let stored = enrich(
+                vec![pending.batch.clone()],
+                now_us(),
+                &self.catalog,
+                &self.prompts,
+            )
+            .await;
             match self.write(&stored, deadline).await {
                 Written::Yes => {}
                 Written::No => return false,
