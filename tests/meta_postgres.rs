@@ -392,32 +392,78 @@ async fn langfuse_source_authenticates_read_only_and_uses_its_prices() {
     assert_eq!((keys, used, models), (4, 0, 3));
 }
 
-/// Processes per project name and rounds: one round of eight concurrent creators reproduced
-/// the duplicate project in most runs before the fix; three rounds make a miss unlikely.
+/// Concurrent `keys create --project X` processes, and rounds of them (one project name each).
+/// Released together (below), one round made duplicates in 5 of 6 runs before the fix: a fast
+/// creator sometimes commits before a slow one has looked; three rounds leave a miss at ~0.5 %.
 const CREATORS: usize = 8;
 const ROUNDS: usize = 3;
+
+/// Holds `projects` locked until `creators` sessions wait for it, then lets them all go at
+/// once, so the creators reach the table before any has created the project (left to chance,
+/// eight processes raced only ~1 run in 6: each first queues on the migration lock, which
+/// spaces them out). Returns how many were waiting.
+fn release_creators_together(
+    url: &str,
+    creators: usize,
+    locked: std::sync::mpsc::Sender<()>,
+) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut holder = PgConnection::connect(url).await.expect("connect");
+        let mut watcher = PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await
+            .expect("lock projects");
+        locked.send(()).expect("creators start");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let waiting = loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'projects'::regclass AND NOT granted",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .expect("pg_locks");
+            if waiting >= creators as i64 || Instant::now() > deadline {
+                break waiting;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut holder)
+            .await
+            .expect("unlock projects");
+        waiting
+    })
+}
 
 #[tokio::test]
 async fn concurrent_keys_create_for_one_name_make_one_project_with_every_key() {
     let db = TestDb::create("race").await;
     let url = db.url();
-    // The server migrates once, so the creators race on the project, not on the migration.
+    // The server migrates once; the creators then only check the migrations.
     let mut server = Server::start_with(&[
         ("SPANBRIDGE_META__URL", url.as_str()),
         ("SPANBRIDGE_AUTH__SALT", "race-salt"),
     ]);
+    let mut pg = db.connect().await;
     for round in 0..ROUNDS {
         let project = format!("race-app-{round}");
-        let outputs: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let (waiting, outputs) = std::thread::scope(|scope| {
+            let (locked_tx, locked) = std::sync::mpsc::channel();
+            let gate = scope.spawn(|| release_creators_together(&url, CREATORS, locked_tx));
+            locked.recv().expect("projects locked");
             let creators: Vec<_> = (0..CREATORS)
                 .map(|_| {
                     scope.spawn(|| server.cli(&["keys", "create", "--project", &project, "--json"]))
                 })
                 .collect();
-            creators
+            let waiting = gate.join().expect("gate thread");
+            let outputs: Vec<std::process::Output> = creators
                 .into_iter()
                 .map(|creator| creator.join().expect("creator thread"))
-                .collect()
+                .collect();
+            (waiting, outputs)
         });
         let project_ids: Vec<String> = outputs
             .iter()
@@ -426,8 +472,11 @@ async fn concurrent_keys_create_for_one_name_make_one_project_with_every_key() {
                 created["projectId"].as_str().expect("projectId").to_owned()
             })
             .collect();
+        assert_eq!(
+            waiting, CREATORS as i64,
+            "round {round}: creators waiting for projects"
+        );
 
-        let mut pg = db.connect().await;
         let projects: Vec<String> =
             sqlx::query_scalar("SELECT id FROM projects WHERE name = $1 AND deleted_at IS NULL")
                 .bind(&project)
