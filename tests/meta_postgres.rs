@@ -526,7 +526,6 @@ CREATE UNIQUE INDEX prompts_project_id_name_version_key ON prompts(project_id, n
 #[tokio::test]
 async fn langfuse_source_links_generations_to_their_prompt_versions() {
     use opentelemetry_proto::tonic::common::v1::KeyValue;
-    use sqlx::Connection;
 
     let db = TestDb::create("prompts").await;
     let mut pg = db.connect().await;
