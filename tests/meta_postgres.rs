@@ -220,13 +220,36 @@ CREATE TABLE prices (id TEXT PRIMARY KEY, created_at TIMESTAMP(3) NOT NULL DEFAU
 
 const LANGFUSE_SALT: &str = "langfuse-deployment-salt";
 
-/// Langfuse's `createShaHash`: hex(sha256(sk ‖ hex(sha256(salt)))), written out here with
-/// the test's own SHA-256 so the test does not trust the code under test.
-fn langfuse_fast_hash(secret_key: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let salt_hex = hex::encode(Sha256::digest(LANGFUSE_SALT.as_bytes()));
-    hex::encode(Sha256::digest(format!("{secret_key}{salt_hex}").as_bytes()))
+/// The hashes a Langfuse deployment stores for the test's keys, computed outside this code
+/// base: `fast_hashed_secret_key` with Python's hashlib (Langfuse's `createShaHash`:
+/// `sha256((sk + sha256(SALT).hexdigest()).encode()).hexdigest()`) and `hashed_secret_key`
+/// with libxcrypt's bcrypt (`$2a$`, cost 10, as bcryptjs writes them).
+struct LangfuseKey {
+    secret_key: &'static str,
+    fast_hash: &'static str,
+    bcrypt: &'static str,
 }
+
+const FAST_KEY: LangfuseKey = LangfuseKey {
+    secret_key: "sk-lf-fast-0000",
+    fast_hash: "7bbeab497c01c0e54bcdfa8435f6436b23a841e2d949ce53c52c7882fa6d8cd9",
+    bcrypt: "$2a$10$FastKeyFixedSaltFastKeMonJHlaHhCZNJUlJ4ZciYXDLBRpugaG",
+};
+const LEGACY_KEY: LangfuseKey = LangfuseKey {
+    secret_key: "sk-lf-legacy-0000",
+    fast_hash: "",
+    bcrypt: "$2a$10$LegacyKeyFixedSaltLegOgmtbzmiFvxr4v4QE0O8Kuo2fpgmYzK2",
+};
+const ORG_KEY: LangfuseKey = LangfuseKey {
+    secret_key: "sk-lf-org-0000",
+    fast_hash: "321482e7ed3c2cd7180b2d788aec671d13319eae566aa262e6a3da6c1a3d3740",
+    bcrypt: "$2a$10$OrgKeyFixedSaltOrgKeyOI/9coOdoWX1n/A/4ouqTf74iN2J3xYO",
+};
+const BLOCKED_KEY: LangfuseKey = LangfuseKey {
+    secret_key: "sk-lf-blocked-0000",
+    fast_hash: "22ab41bea85249317e2f06f9f269298bafa323754fb49d66c5747c4a981ae581",
+    bcrypt: "$2a$10$BlockedKeyFixedSaltBleqT6Xaoa6dkaPhRFLyoksdJ4ky7yq9xW",
+};
 
 #[tokio::test]
 async fn langfuse_source_authenticates_read_only_and_uses_its_prices() {
@@ -236,11 +259,10 @@ async fn langfuse_source_authenticates_read_only_and_uses_its_prices() {
         .execute(&mut pg)
         .await
         .expect("Langfuse schema");
-    let fast_sk = "sk-lf-fast-0000";
-    let legacy_sk = "sk-lf-legacy-0000";
-    let org_sk = "sk-lf-org-0000";
-    let blocked_sk = "sk-lf-blocked-0000";
-    let bcrypt = |sk: &str| bcrypt::hash(sk, 4).expect("bcrypt");
+    let fast_sk = FAST_KEY.secret_key;
+    let legacy_sk = LEGACY_KEY.secret_key;
+    let org_sk = ORG_KEY.secret_key;
+    let blocked_sk = BLOCKED_KEY.secret_key;
     let setup = format!(
         r#"
         INSERT INTO organizations (id, name) VALUES ('org-a', 'A');
@@ -268,13 +290,13 @@ async fn langfuse_source_authenticates_read_only_and_uses_its_prices() {
             ('p3', 'm-project', 't-project', 'output', 0.00002),
             ('p4', 'm-project-old', 't-project-old', 'input', 1);
         "#,
-        bcrypt(fast_sk),
-        langfuse_fast_hash(fast_sk),
-        bcrypt(legacy_sk),
-        bcrypt(blocked_sk),
-        langfuse_fast_hash(blocked_sk),
-        bcrypt(org_sk),
-        langfuse_fast_hash(org_sk),
+        FAST_KEY.bcrypt,
+        FAST_KEY.fast_hash,
+        LEGACY_KEY.bcrypt,
+        BLOCKED_KEY.bcrypt,
+        BLOCKED_KEY.fast_hash,
+        ORG_KEY.bcrypt,
+        ORG_KEY.fast_hash,
     );
     sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
         .execute(&mut pg)
@@ -368,4 +390,238 @@ async fn langfuse_source_authenticates_read_only_and_uses_its_prices() {
     .await
     .expect("counts");
     assert_eq!((keys, used, models), (4, 0, 3));
+}
+
+/// Concurrent `keys create --project X` processes, and rounds of them (one project name each).
+/// Released together (below), one round made duplicates in 5 of 6 runs before the fix: a fast
+/// creator sometimes commits before a slow one has looked; three rounds leave a miss at ~0.5 %.
+const CREATORS: usize = 8;
+const ROUNDS: usize = 3;
+
+/// Holds `projects` locked until `creators` sessions wait for it, then lets them all go at
+/// once, so the creators reach the table before any has created the project (left to chance,
+/// eight processes raced only ~1 run in 6: each first queues on the migration lock, which
+/// spaces them out). Returns how many were waiting.
+fn release_creators_together(
+    url: &str,
+    creators: usize,
+    locked: std::sync::mpsc::Sender<()>,
+) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut holder = PgConnection::connect(url).await.expect("connect");
+        let mut watcher = PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql("BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut holder)
+            .await
+            .expect("lock projects");
+        locked.send(()).expect("creators start");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let waiting = loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'projects'::regclass AND NOT granted",
+            )
+            .fetch_one(&mut watcher)
+            .await
+            .expect("pg_locks");
+            if waiting >= creators as i64 || Instant::now() > deadline {
+                break waiting;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut holder)
+            .await
+            .expect("unlock projects");
+        waiting
+    })
+}
+
+#[tokio::test]
+async fn concurrent_keys_create_for_one_name_make_one_project_with_every_key() {
+    let db = TestDb::create("race").await;
+    let url = db.url();
+    // The server migrates once; the creators then only check the migrations.
+    let mut server = Server::start_with(&[
+        ("SPANBRIDGE_META__URL", url.as_str()),
+        ("SPANBRIDGE_AUTH__SALT", "race-salt"),
+    ]);
+    let mut pg = db.connect().await;
+    for round in 0..ROUNDS {
+        let project = format!("race-app-{round}");
+        let (waiting, outputs) = std::thread::scope(|scope| {
+            let (locked_tx, locked) = std::sync::mpsc::channel();
+            let gate = scope.spawn(|| release_creators_together(&url, CREATORS, locked_tx));
+            locked.recv().expect("projects locked");
+            let creators: Vec<_> = (0..CREATORS)
+                .map(|_| {
+                    scope.spawn(|| server.cli(&["keys", "create", "--project", &project, "--json"]))
+                })
+                .collect();
+            let waiting = gate.join().expect("gate thread");
+            let outputs: Vec<std::process::Output> = creators
+                .into_iter()
+                .map(|creator| creator.join().expect("creator thread"))
+                .collect();
+            (waiting, outputs)
+        });
+        let project_ids: Vec<String> = outputs
+            .iter()
+            .map(|output| {
+                let created: Value = serde_json::from_str(&stdout(output)).expect("--json");
+                created["projectId"].as_str().expect("projectId").to_owned()
+            })
+            .collect();
+        assert_eq!(
+            waiting, CREATORS as i64,
+            "round {round}: creators waiting for projects"
+        );
+
+        let projects: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM projects WHERE name = $1 AND deleted_at IS NULL")
+                .bind(&project)
+                .fetch_all(&mut pg)
+                .await
+                .expect("projects");
+        assert_eq!(
+            projects.len(),
+            1,
+            "round {round}: projects named {project}: {projects:?}"
+        );
+        assert!(
+            project_ids.iter().all(|id| *id == projects[0]),
+            "round {round}: keys created for {project_ids:?}, stored project {projects:?}"
+        );
+        let keys: i64 = sqlx::query_scalar("SELECT count(*) FROM api_keys WHERE project_id = $1")
+            .bind(&projects[0])
+            .fetch_one(&mut pg)
+            .await
+            .expect("keys");
+        assert_eq!(keys, CREATORS as i64, "round {round}");
+        // The losers' organisations were rolled back with their transactions.
+        let organizations: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM organizations WHERE name = $1")
+                .bind(&project)
+                .fetch_one(&mut pg)
+                .await
+                .expect("organizations");
+        assert_eq!(organizations, 1, "round {round}");
+    }
+    assert!(server.stop().success());
+}
+
+/// Langfuse's `prompts` table (Prisma `Prompt`: unique by project, name and version).
+const LANGFUSE_PROMPTS: &str = r#"
+CREATE TABLE prompts (id TEXT PRIMARY KEY,
+    created_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    project_id TEXT NOT NULL REFERENCES projects(id), created_by TEXT NOT NULL,
+    prompt JSONB NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+    type TEXT NOT NULL DEFAULT 'text', config JSONB NOT NULL DEFAULT '{}',
+    tags TEXT[] DEFAULT ARRAY[]::TEXT[], labels TEXT[] DEFAULT ARRAY[]::TEXT[],
+    commit_message TEXT);
+CREATE UNIQUE INDEX prompts_project_id_name_version_key ON prompts(project_id, name, version);
+"#;
+
+#[tokio::test]
+async fn langfuse_source_links_generations_to_their_prompt_versions() {
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+
+    let db = TestDb::create("prompts").await;
+    let mut pg = db.connect().await;
+    sqlx::raw_sql(LANGFUSE_SCHEMA)
+        .execute(&mut pg)
+        .await
+        .expect("Langfuse schema");
+    sqlx::raw_sql(LANGFUSE_PROMPTS)
+        .execute(&mut pg)
+        .await
+        .expect("Langfuse prompts");
+    let setup = format!(
+        r#"
+        INSERT INTO organizations (id, name) VALUES ('org-a', 'A');
+        INSERT INTO projects (id, org_id, name) VALUES ('proj-a', 'org-a', 'a'), ('proj-b', 'org-a', 'b');
+        INSERT INTO api_keys (id, public_key, hashed_secret_key, fast_hashed_secret_key, display_secret_key, project_id, scope)
+            VALUES ('k-fast', 'pk-lf-fast', '{}', '{}', 'sk-lf-...0000', 'proj-a', 'PROJECT');
+        INSERT INTO prompts (id, project_id, created_by, prompt, name, version) VALUES
+            ('prompt-greeting-1', 'proj-a', 'API', '"Hi"', 'greeting', 1),
+            ('prompt-greeting-2', 'proj-a', 'API', '"Hello"', 'greeting', 2),
+            ('prompt-other-project', 'proj-b', 'API', '"Hey"', 'farewell', 1);
+        "#,
+        FAST_KEY.bcrypt, FAST_KEY.fast_hash,
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(setup))
+        .execute(&mut pg)
+        .await
+        .expect("Langfuse rows");
+
+    let url = db.url();
+    let server = Server::start_with(&[
+        ("SPANBRIDGE_META__URL", url.as_str()),
+        ("SPANBRIDGE_META__SOURCE", "langfuse"),
+        ("SPANBRIDGE_AUTH__SALT", LANGFUSE_SALT),
+    ]);
+    let trace_id = "cb8efff798038103d269b633813fc60c";
+    let generation = |span_id: &str,
+                      prompt: &str,
+                      version: i64|
+     -> opentelemetry_proto::tonic::trace::v1::Span {
+        let attributes: Vec<KeyValue> = vec![
+            string_attr("gen_ai.operation.name", "chat"),
+            string_attr("gen_ai.request.model", "gpt-4o"),
+            string_attr("langfuse.observation.prompt.name", prompt),
+            int_attr("langfuse.observation.prompt.version", version),
+        ];
+        span(trace_id, span_id, "", "chat gpt-4o", attributes)
+    };
+    let spans = vec![
+        // The project's prompt at that version: linked.
+        generation("3000000000000001", "greeting", 2),
+        generation("3000000000000002", "greeting", 1),
+        // No such version, and another project's prompt: not linked.
+        generation("3000000000000003", "greeting", 9),
+        generation("3000000000000004", "farewell", 1),
+    ];
+    let response = client()
+        .post(server.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .header(
+            "authorization",
+            basic_auth("pk-lf-fast", FAST_KEY.secret_key),
+        )
+        .body(prost::Message::encode_to_vec(&request(spans)))
+        .send()
+        .await
+        .expect("POST /v1/traces");
+    assert_eq!(response.status(), 200);
+
+    // The read API does not return promptId: read the embedded events table.
+    let mut events =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+            .await
+            .expect("events database");
+    let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT span_id, prompt_id, prompt_name, prompt_version FROM events ORDER BY span_id",
+    )
+    .fetch_all(&mut events)
+    .await
+    .expect("events");
+    let expected = [
+        ("3000000000000001", "prompt-greeting-2", "greeting", 2),
+        ("3000000000000002", "prompt-greeting-1", "greeting", 1),
+        ("3000000000000003", "", "greeting", 9),
+        ("3000000000000004", "", "farewell", 1),
+    ];
+    assert_eq!(
+        rows,
+        expected
+            .iter()
+            .map(|(span, id, name, version)| (
+                span.to_string(),
+                id.to_string(),
+                name.to_string(),
+                Some(*version)
+            ))
+            .collect::<Vec<_>>()
+    );
 }

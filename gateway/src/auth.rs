@@ -229,12 +229,105 @@ impl Authenticator {
 mod tests {
     use super::*;
 
+    /// Fixed vectors computed outside this code base, with Python's hashlib:
+    /// `sha256((sk + sha256(salt).hexdigest()).encode()).hexdigest()` (Langfuse's
+    /// `createShaHash`); the first also with `sha256sum` in the shell.
     #[test]
     fn fast_hash_matches_langfuse() {
-        // sha256("salt") hex appended to the secret, hashed again.
-        let salt_hex = hex::encode(Sha256::digest(b"salt"));
-        let expected = hex::encode(Sha256::digest(format!("sk-lf-1{salt_hex}").as_bytes()));
-        assert_eq!(fast_hash("sk-lf-1", "salt"), expected);
+        let vectors = [
+            (
+                "sk-lf-1",
+                "salt",
+                "4b60b8b29f43ec4b509f4faa962efe11f811c033e672baa5ffdfc52f9ad987d1",
+            ),
+            (
+                "sk-lf-1234567890abcdef",
+                "langfuse-deployment-salt",
+                "4e90a396c933de46f85e938221a8b0e737fa021acb57b56b5e0b0ee2a79c328c",
+            ),
+            (
+                "sk-lf-ünïcode",
+                "",
+                "f4b723bc21af333f43a59d50606b8e853b80f7ea712102d896504c402abbf22e",
+            ),
+        ];
+        for (secret_key, salt, expected) in vectors {
+            assert_eq!(
+                fast_hash(secret_key, salt),
+                expected,
+                "{secret_key:?} / {salt:?}"
+            );
+        }
+    }
+
+    /// A key store holding one key without a fast hash, as Langfuse databases have them.
+    struct LegacyOnly {
+        hashed_secret_key: &'static str,
+    }
+
+    #[async_trait]
+    impl KeyStore for LegacyOnly {
+        async fn find_by_fast_hash(
+            &self,
+            _: &str,
+        ) -> Result<Option<ApiKeyRecord>, BackendUnavailable> {
+            Ok(None)
+        }
+
+        async fn find_without_fast_hash(
+            &self,
+            public_key: &str,
+        ) -> Result<Option<(ApiKeyRecord, String)>, BackendUnavailable> {
+            let record = ApiKeyRecord {
+                id: "key-1".into(),
+                project_id: "project-1".into(),
+                public_key: public_key.into(),
+                ..ApiKeyRecord::default()
+            };
+            Ok((public_key == "pk-lf-legacy").then(|| (record, self.hashed_secret_key.into())))
+        }
+    }
+
+    /// The bcrypt fallback verifies hashes made elsewhere: fixed `$2a$` (bcryptjs, as Langfuse
+    /// writes them) and `$2b$` hashes generated once with libxcrypt's `crypt()` (Perl
+    /// `crypt($secret, $settings)`), not by the crate this code calls.
+    #[tokio::test]
+    async fn bcrypt_fallback_verifies_fixed_hashes() {
+        let vectors = [
+            (
+                "sk-lf-legacy-0000",
+                "$2a$10$LegacyKeyFixedSaltLegOgmtbzmiFvxr4v4QE0O8Kuo2fpgmYzK2",
+            ),
+            (
+                "sk-lf-00000000-1111-2222-3333-444444444444",
+                "$2b$11$Spanbridge.fixed.salt.JXTHEkMGPoM3CF17Frq0djzwBacTcwS",
+            ),
+        ];
+        for (secret_key, hashed_secret_key) in vectors {
+            let authenticator = Authenticator::new(
+                Arc::new(LegacyOnly { hashed_secret_key }),
+                "salt".into(),
+                Duration::from_secs(60),
+                100,
+            );
+            let basic = |secret: &str| {
+                let encoded = base64::engine::general_purpose::STANDARD
+                    .encode(format!("pk-lf-legacy:{secret}"));
+                format!("Basic {encoded}")
+            };
+            let project = authenticator
+                .authenticate(Some(&basic(secret_key)))
+                .await
+                .unwrap_or_else(|error| panic!("{hashed_secret_key}: {error}"));
+            assert_eq!(project.project_id, "project-1");
+            let wrong = authenticator
+                .authenticate(Some(&basic("sk-lf-wrong")))
+                .await;
+            assert!(
+                matches!(wrong, Err(IngestError::Unauthenticated(_))),
+                "{wrong:?}"
+            );
+        }
     }
 
     #[test]

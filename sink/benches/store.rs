@@ -7,6 +7,7 @@ use spanbridge_gateway::convert::convert;
 use spanbridge_gateway::sample::genai_request;
 use spanbridge_proto::EventBatch;
 use spanbridge_sink::enrich::{StoredRow, enrich};
+use spanbridge_sink::meta::PromptIds;
 use spanbridge_sink::prices::ModelCatalog;
 use spanbridge_sink::store::Store;
 use spanbridge_sink::store::sqlite::SqliteStore;
@@ -28,7 +29,12 @@ fn rows(seed: u64, runtime: &tokio::runtime::Runtime) -> Vec<StoredRow> {
             .collect(),
         ..Default::default()
     };
-    runtime.block_on(enrich(vec![batch], 1, &ModelCatalog::none()))
+    runtime.block_on(enrich(
+        vec![batch],
+        1,
+        &ModelCatalog::none(),
+        &PromptIds::none(),
+    ))
 }
 
 #[divan::bench(sample_count = 150, sample_size = 1)]

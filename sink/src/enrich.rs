@@ -1,13 +1,15 @@
 //! Fills the columns the sink owns, as Langfuse's worker does (reference §5): the matched
 //! `model_id`, `usage_details` (provided usage plus `total`), the pricing tier, and
-//! `cost_details` (provided costs win, else price × units of the matched model's tier), plus
-//! bookkeeping columns. The arithmetic lives in `prices.rs`; this module applies it per row.
+//! `cost_details` (provided costs win, else price × units of the matched model's tier), the
+//! linked `prompt_id` (§3.13), plus bookkeeping columns. The arithmetic lives in `prices/`,
+//! the prompt lookup in `meta/prompts.rs`; this module applies them per row.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use spanbridge_proto::{EventBatch, EventRow};
 
+use crate::meta::PromptIds;
 use crate::prices::{CompiledModel, ModelCatalog, TierAttributes, price};
 
 /// A row ready for the store: the converted row plus what the sink derived.
@@ -20,6 +22,9 @@ pub struct StoredRow {
     pub row: EventRow,
     /// The matched `models.id`, empty when no model matched.
     pub model_id: String,
+    /// The id of the prompt the row names (`prompt_name` + `prompt_version`), empty when the
+    /// metadata store has no such prompt (always with Spanbridge's own stores).
+    pub prompt_id: String,
     pub usage_details: BTreeMap<String, u64>,
     pub cost_details: BTreeMap<String, f64>,
     pub usage_pricing_tier_id: Option<String>,
@@ -38,11 +43,13 @@ pub fn now_us() -> i64 {
 }
 
 /// Enriches every row of the batches, in order. A model lookup that fails falls back to the
-/// catalog's last loaded prices (see `ModelCatalog`); enrichment itself never fails.
+/// catalog's last loaded prices (see `ModelCatalog`), a prompt lookup that fails leaves
+/// `prompt_id` empty; enrichment itself never fails.
 pub async fn enrich(
     batches: Vec<EventBatch>,
     now_us: i64,
     catalog: &ModelCatalog,
+    prompts: &PromptIds,
 ) -> Vec<StoredRow> {
     let mut stored = Vec::with_capacity(batches.iter().map(|b| b.rows.len()).sum());
     for batch in batches {
@@ -74,6 +81,9 @@ pub async fn enrich(
             } else {
                 TierAttributes::default()
             };
+            let prompt_id = prompts
+                .resolve(&project_id, &row.prompt_name, row.prompt_version)
+                .await;
             let priced = price(
                 model.as_deref(),
                 &row.provided_usage_details,
@@ -86,6 +96,7 @@ pub async fn enrich(
                 ingestion_sdk_name: sdk_name.clone(),
                 ingestion_sdk_version: sdk_version.clone(),
                 model_id: priced.model_id,
+                prompt_id,
                 usage_details: priced.usage_details,
                 cost_details: priced.cost_details,
                 usage_pricing_tier_id: priced.usage_pricing_tier_id,
@@ -139,7 +150,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let stored = enrich(vec![batch], 1, &ModelCatalog::none()).await;
+        let stored = enrich(vec![batch], 1, &ModelCatalog::none(), &PromptIds::none()).await;
         assert_eq!(stored[0].usage_details["total"], 10);
         assert!(stored[0].cost_details.is_empty());
         assert_eq!(stored[0].model_id, "");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use spanbridge_proto::EventBatch;
 
 use crate::enrich::{StoredRow, enrich, now_us};
-use crate::meta::IngestionUsage;
+use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
 use crate::retry::{Backoff, RetryUntil};
 use crate::store::{Store, StoreError};
@@ -67,10 +67,12 @@ impl<T> Batch<T> {
     }
 }
 
-/// What the write path needs: the store, prices and usage counters, and how long to back off.
+/// What the write path needs: the store, prices, prompt ids and usage counters, and how long to
+/// back off.
 pub struct Writer {
     store: Arc<dyn Store>,
     catalog: ModelCatalog,
+    prompts: PromptIds,
     usage: IngestionUsage,
     max_retry_backoff: Duration,
 }
@@ -83,12 +85,14 @@ impl Writer {
     pub fn new(
         store: Arc<dyn Store>,
         catalog: ModelCatalog,
+        prompts: PromptIds,
         usage: IngestionUsage,
         max_retry_backoff: Duration,
     ) -> Self {
         Self {
             store,
             catalog,
+            prompts,
             usage,
             max_retry_backoff,
         }
@@ -107,7 +111,7 @@ impl Writer {
         let start = batch.rows.len();
         batch
             .rows
-            .extend(enrich(batches, now_us(), &self.catalog).await);
+            .extend(enrich(batches, now_us(), &self.catalog, &self.prompts).await);
         batch.inputs.push((input, start..batch.rows.len()));
         batch.bytes += bytes;
         batch.started.get_or_insert_with(Instant::now);
@@ -260,6 +264,7 @@ mod tests {
         Writer::new(
             store,
             ModelCatalog::none(),
+            PromptIds::none(),
             IngestionUsage::disabled(),
             Duration::from_millis(100),
         )

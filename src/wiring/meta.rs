@@ -11,7 +11,9 @@ use spanbridge_gateway::auth::{ApiKeyRecord, KeyStore};
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_sink::meta::postgres::{PostgresMeta, Source};
 use spanbridge_sink::meta::sqlite::SqliteMeta;
-use spanbridge_sink::meta::{IngestionUsage, KeyRecord, KeyUsage, MetaModels, MetaStore};
+use spanbridge_sink::meta::{
+    IngestionUsage, KeyRecord, KeyUsage, MetaModels, MetaStore, PromptIds,
+};
 use spanbridge_sink::prices::ModelCatalog;
 
 use crate::config::{MetaSource, Settings};
@@ -116,6 +118,7 @@ pub(crate) struct MetaServices {
     pub meta: Arc<dyn MetaStore>,
     pub keys: Arc<dyn KeyStore>,
     pub catalog: ModelCatalog,
+    pub prompts: PromptIds,
     pub usage: IngestionUsage,
     key_usage: KeyUsage,
     flusher: tokio::task::JoinHandle<()>,
@@ -137,6 +140,10 @@ pub(crate) async fn open_services(settings: &Settings) -> Result<MetaServices, S
         Arc::new(MetaModels(meta.clone())),
         Duration::from_secs(settings.meta.model_cache_ttl_secs),
     );
+    let prompts = PromptIds::new(
+        meta.clone(),
+        Duration::from_secs(settings.meta.model_cache_ttl_secs),
+    );
     let flusher = tokio::spawn(spanbridge_sink::meta::run_flusher(
         meta.clone(),
         usage.clone(),
@@ -151,6 +158,7 @@ pub(crate) async fn open_services(settings: &Settings) -> Result<MetaServices, S
         }),
         meta,
         catalog,
+        prompts,
         usage,
         key_usage,
         flusher,

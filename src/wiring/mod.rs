@@ -95,6 +95,7 @@ pub(crate) fn writer(
     Writer::new(
         events.store.clone(),
         meta.catalog.clone(),
+        meta.prompts.clone(),
         meta.usage.clone(),
         Duration::from_millis(settings.sink.max_retry_backoff_ms),
     )

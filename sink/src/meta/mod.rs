@@ -1,22 +1,28 @@
 //! Project metadata with Langfuse's table names (reference §4.2): organizations, projects, API
-//! keys, models with pricing tiers and prices, plus per-project daily ingestion usage. One
-//! trait, `MetaStore`, over the embedded SQLite file, our own Postgres database, or an existing
-//! Langfuse Postgres database (read-only).
+//! keys, models with pricing tiers and prices, prompts (read from Langfuse only), plus
+//! per-project daily ingestion usage. One trait, `MetaStore`, over the embedded SQLite file,
+//! our own Postgres database, or an existing Langfuse Postgres database (read-only).
+//!
+//! Layout: the trait and its records here; the rules both dialects share in `models` (price
+//! import and loading), `usage` (usage counters and their flusher) and `prompts` (the prompt-id
+//! cache); only SQL in `sqlite` and `postgres`.
 
+pub mod models;
 pub mod postgres;
+pub mod prompts;
 pub mod sqlite;
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+pub mod usage;
 
 use async_trait::async_trait;
 
-use crate::enrich::StoredRow;
-use crate::prices::{ModelDefinition, ModelSource, PriceFileModel};
+use crate::prices::{ModelDefinition, PriceFileModel};
+
+pub use models::MetaModels;
+pub use prompts::PromptIds;
+pub use usage::{IngestionUsage, KeyUsage, flush, run_flusher, utc_day};
 
 /// A key as shown by `keys list`: never the secret, only Langfuse's display form.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct KeySummary {
     pub public_key: String,
     pub display_secret_key: String,
@@ -57,6 +63,38 @@ pub struct LegacyKeyRecord {
     pub hashed_secret_key: String,
 }
 
+/// An authenticating key as both dialects select it (`KEY_COLUMNS` / `key_query`). Decoded
+/// with `FromRow`, so a value of the wrong type is an error (503), never a panic.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct KeyRow {
+    id: String,
+    project_id: String,
+    public_key: String,
+    fast_hashed_secret_key: Option<String>,
+    ingestion_suspended: bool,
+    hashed_secret_key: String,
+}
+
+impl KeyRow {
+    pub(crate) fn record(self) -> KeyRecord {
+        KeyRecord {
+            id: self.id,
+            project_id: self.project_id,
+            public_key: self.public_key,
+            fast_hashed_secret_key: self.fast_hashed_secret_key.unwrap_or_default(),
+            ingestion_suspended: self.ingestion_suspended,
+        }
+    }
+
+    pub(crate) fn legacy(mut self) -> LegacyKeyRecord {
+        let hashed_secret_key = std::mem::take(&mut self.hashed_secret_key);
+        LegacyKeyRecord {
+            record: self.record(),
+            hashed_secret_key,
+        }
+    }
+}
+
 /// Ingestion counted for one project on one UTC day.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UsageCount {
@@ -68,8 +106,9 @@ pub struct UsageCount {
     pub rows_written: i64,
 }
 
-/// A metadata store failure (database unreachable, constraint violated). Never contains a
-/// secret: queries bind secrets' hashes only.
+/// A metadata store failure (database unreachable, constraint violated, a row that does not
+/// decode). Never contains a secret: queries bind secrets' hashes only, and database errors
+/// name columns, not values.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct MetaError(pub String);
@@ -77,6 +116,14 @@ pub struct MetaError(pub String);
 impl From<sqlx::Error> for MetaError {
     fn from(error: sqlx::Error) -> Self {
         MetaError(error.to_string())
+    }
+}
+
+impl MetaError {
+    /// A database error with what was being done, for the log line the caller writes (e.g.
+    /// the gateway's 503 on a key lookup).
+    pub(crate) fn during(what: &'static str) -> impl FnOnce(sqlx::Error) -> MetaError {
+        move |error| MetaError(format!("{what}: {error}"))
     }
 }
 
@@ -98,6 +145,8 @@ pub trait MetaStore: Send + Sync + 'static {
     -> Result<Option<LegacyKeyRecord>, MetaError>;
     async fn project_count(&self) -> Result<i64, MetaError>;
     /// The id of the project called `name`, created (with its own organisation) if absent.
+    /// Concurrent calls with one name (two `keys create --project X`) get one project: a
+    /// unique index on live project names decides, the loser reads the winner's id.
     async fn ensure_project(&self, name: &str) -> Result<String, MetaError>;
     async fn public_key_exists(&self, public_key: &str) -> Result<bool, MetaError>;
     async fn insert_key(&self, project_id: &str, key: &NewApiKey) -> Result<String, MetaError>;
@@ -122,6 +171,17 @@ pub trait MetaStore: Send + Sync + 'static {
         &self,
         project_id: Option<&str>,
     ) -> Result<Vec<ModelDefinition>, MetaError>;
+    /// The id of the project's prompt `name` at `version` (Langfuse's `prompts` table), for
+    /// the events' `prompt_id`. Only a Langfuse database has prompts; Spanbridge's own stores
+    /// have none, so the id stays empty there.
+    async fn find_prompt_id(
+        &self,
+        _project_id: &str,
+        _name: &str,
+        _version: u32,
+    ) -> Result<Option<String>, MetaError> {
+        Ok(None)
+    }
 }
 
 /// Refusal of a write on a read-only store.
@@ -131,19 +191,6 @@ pub fn read_only_error(what: &str) -> MetaError {
     ))
 }
 
-/// Any `MetaStore` as the sink's model source.
-pub struct MetaModels(pub Arc<dyn MetaStore>);
-
-#[async_trait]
-impl ModelSource for MetaModels {
-    async fn load_models(&self, project_id: Option<&str>) -> Result<Vec<ModelDefinition>, String> {
-        self.0
-            .load_models(project_id)
-            .await
-            .map_err(|error| error.to_string())
-    }
-}
-
 /// Langfuse ids are cuids: 25 lowercase alphanumerics starting with `c`.
 pub fn new_id() -> String {
     use rand::Rng;
@@ -151,251 +198,5 @@ pub fn new_id() -> String {
     let mut rng = rand::rng();
     std::iter::once('c')
         .chain((0..24).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char))
-        .collect()
-}
-
-/// `YYYY-MM-DD` (UTC) of a time in µs since the epoch.
-pub fn utc_day(us: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(us.div_euclid(1_000_000))
-        .map(|time| time.date().to_string())
-        .unwrap_or_else(|_| "1970-01-01".into())
-}
-
-/// Per-project daily ingestion counters, summed in memory and written in batches by
-/// `run_flusher`, never on the request path. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct IngestionUsage {
-    pending: Option<Arc<Mutex<UsageByProjectDay>>>,
-}
-
-/// Counts by (project id, UTC day).
-type UsageByProjectDay = HashMap<(String, String), UsageCount>;
-
-impl IngestionUsage {
-    pub fn new() -> Self {
-        Self {
-            pending: Some(Arc::default()),
-        }
-    }
-
-    /// Counts nothing (read-only metadata stores).
-    pub fn disabled() -> Self {
-        Self { pending: None }
-    }
-
-    /// Counts rows that were just written.
-    pub fn record(&self, rows: &[StoredRow]) {
-        let Some(pending) = &self.pending else {
-            return;
-        };
-        let Ok(mut pending) = pending.lock() else {
-            return;
-        };
-        for row in rows {
-            let day = utc_day(row.event_ts_us);
-            let count = pending
-                .entry((row.project_id.clone(), day.clone()))
-                .or_insert_with(|| UsageCount {
-                    project_id: row.project_id.clone(),
-                    day,
-                    ..UsageCount::default()
-                });
-            count.spans += 1;
-            count.bytes += row.event_bytes as i64;
-            count.rows_written += 1;
-        }
-    }
-
-    fn take(&self) -> Vec<UsageCount> {
-        self.pending
-            .as_ref()
-            .and_then(|pending| pending.lock().ok())
-            .map(|mut pending| pending.drain().map(|(_, count)| count).collect())
-            .unwrap_or_default()
-    }
-
-    /// Puts counts back after a failed write, so the next flush retries them.
-    fn restore(&self, counts: Vec<UsageCount>) {
-        let Some(mut pending) = self.pending.as_ref().and_then(|p| p.lock().ok()) else {
-            return;
-        };
-        for count in counts {
-            let entry = pending
-                .entry((count.project_id.clone(), count.day.clone()))
-                .or_insert_with(|| UsageCount {
-                    project_id: count.project_id.clone(),
-                    day: count.day.clone(),
-                    ..UsageCount::default()
-                });
-            entry.spans += count.spans;
-            entry.bytes += count.bytes;
-            entry.rows_written += count.rows_written;
-        }
-    }
-}
-
-/// `api_keys.last_used_at`, collected on the request path (a map insert) and written in
-/// batches by `run_flusher`. Cheap to clone.
-#[derive(Clone, Default)]
-pub struct KeyUsage {
-    pending: Option<Arc<Mutex<HashMap<String, i64>>>>,
-}
-
-impl KeyUsage {
-    pub fn new() -> Self {
-        Self {
-            pending: Some(Arc::default()),
-        }
-    }
-
-    /// Records nothing (read-only metadata stores; Langfuse does not update it either).
-    pub fn disabled() -> Self {
-        Self { pending: None }
-    }
-
-    /// Notes that `key_id` authenticated at `now_us`.
-    pub fn used(&self, key_id: &str, now_us: i64) {
-        if let Some(mut pending) = self.pending.as_ref().and_then(|p| p.lock().ok()) {
-            pending.insert(key_id.to_owned(), now_us);
-        }
-    }
-
-    fn take(&self) -> Vec<(String, i64)> {
-        self.pending
-            .as_ref()
-            .and_then(|pending| pending.lock().ok())
-            .map(|mut pending| pending.drain().collect())
-            .unwrap_or_default()
-    }
-}
-
-/// Writes what `IngestionUsage` and `KeyUsage` collected. Failures are logged and the usage
-/// counts are kept for the next attempt (`last_used_at` is best effort).
-pub async fn flush(meta: &dyn MetaStore, usage: &IngestionUsage, keys: &KeyUsage) {
-    let counts = usage.take();
-    if !counts.is_empty()
-        && let Err(error) = meta.add_ingestion_usage(&counts).await
-    {
-        tracing::warn!(%error, "cannot write ingestion usage; retrying at the next flush");
-        usage.restore(counts);
-    }
-    let touched = keys.take();
-    if !touched.is_empty()
-        && let Err(error) = meta.touch_keys(&touched).await
-    {
-        tracing::warn!(%error, "cannot update api_keys.last_used_at");
-    }
-}
-
-/// Flushes every `interval` until the task is dropped/aborted; call `flush` once more at
-/// shutdown.
-pub async fn run_flusher(
-    meta: Arc<dyn MetaStore>,
-    usage: IngestionUsage,
-    keys: KeyUsage,
-    interval: Duration,
-) {
-    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        flush(meta.as_ref(), &usage, &keys).await;
-    }
-}
-
-/// A `models` row as loaded.
-pub struct ModelRow {
-    pub id: String,
-    pub project_id: Option<String>,
-    pub model_name: String,
-    pub match_pattern: String,
-    pub start_date: Option<String>,
-}
-
-/// A `pricing_tiers` row as loaded (`conditions` as JSON text or value).
-pub struct TierRow {
-    pub id: String,
-    pub model_id: String,
-    pub name: String,
-    pub is_default: bool,
-    pub priority: i32,
-    pub conditions: serde_json::Value,
-}
-
-/// A `prices` row as loaded.
-pub struct PriceRow {
-    pub model_id: String,
-    pub pricing_tier_id: Option<String>,
-    pub usage_type: String,
-    pub price: f64,
-}
-
-/// Puts loaded rows together. Prices without a tier (databases from before Langfuse added
-/// pricing tiers) form the model's default tier when it has none.
-pub fn assemble_models(
-    models: Vec<ModelRow>,
-    tiers: Vec<TierRow>,
-    prices: Vec<PriceRow>,
-) -> Vec<ModelDefinition> {
-    use crate::prices::PricingTier;
-    let mut by_id: HashMap<String, ModelDefinition> = HashMap::new();
-    let mut order = Vec::with_capacity(models.len());
-    for model in models {
-        order.push(model.id.clone());
-        by_id.insert(
-            model.id.clone(),
-            ModelDefinition {
-                id: model.id,
-                project_id: model.project_id,
-                model_name: model.model_name,
-                match_pattern: model.match_pattern,
-                start_date: model.start_date,
-                tiers: Vec::new(),
-            },
-        );
-    }
-    for tier in tiers {
-        if let Some(model) = by_id.get_mut(&tier.model_id) {
-            model.tiers.push(PricingTier {
-                id: tier.id,
-                name: tier.name,
-                is_default: tier.is_default,
-                priority: tier.priority,
-                conditions: tier.conditions,
-                prices: Default::default(),
-            });
-        }
-    }
-    for price in prices {
-        let Some(model) = by_id.get_mut(&price.model_id) else {
-            continue;
-        };
-        let tier = match &price.pricing_tier_id {
-            Some(tier_id) => model.tiers.iter_mut().find(|t| &t.id == tier_id),
-            None => {
-                if !model.tiers.iter().any(|t| t.is_default) {
-                    model.tiers.push(PricingTier {
-                        id: format!("{}_tier_default", model.id),
-                        name: "Standard".into(),
-                        is_default: true,
-                        priority: 0,
-                        conditions: serde_json::Value::Array(Vec::new()),
-                        prices: Default::default(),
-                    });
-                }
-                model
-                    .tiers
-                    .iter_mut()
-                    .find(|t| t.is_default && t.id.ends_with("_tier_default"))
-            }
-        };
-        if let Some(tier) = tier {
-            tier.prices.insert(price.usage_type, price.price);
-        }
-    }
-    order
-        .into_iter()
-        .filter_map(|id| by_id.remove(&id))
         .collect()
 }

@@ -7,12 +7,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgConnection};
 
+use super::models::{ModelRow, ModelTables, PriceRow, TierRow, assemble_models, upsert_models};
 use super::{
-    KeyRecord, KeySummary, LegacyKeyRecord, MetaError, MetaStore, ModelRow, NewApiKey, PriceRow,
-    TierRow, UsageCount, assemble_models, new_id, read_only_error,
+    KeyRecord, KeyRow, KeySummary, LegacyKeyRecord, MetaError, MetaStore, NewApiKey, UsageCount,
+    new_id, read_only_error,
 };
 use crate::prices::{ModelDefinition, PriceFileModel};
 
@@ -40,6 +41,9 @@ pub struct PostgresMeta {
     suspended_expr: &'static str,
     /// Older Langfuse databases have prices without pricing tiers.
     has_pricing_tiers: bool,
+    /// Prompts are Langfuse's (`prompts`): looked up for `prompt_id` only in a Langfuse
+    /// database that has the table; Spanbridge's own database has none.
+    has_prompts: bool,
 }
 
 /// `postgres://user:secret@host/db` with the password masked, for messages.
@@ -80,13 +84,15 @@ impl PostgresMeta {
             source,
             suspended_expr: "coalesce(o.cloud_free_tier_usage_threshold_state::text = 'BLOCKED', false)",
             has_pricing_tiers: true,
+            has_prompts: false,
         };
         if source == Source::Langfuse {
-            let (has_state, has_tiers): (bool, bool) = sqlx::query_as(
+            let (has_state, has_tiers, has_prompts): (bool, bool, bool) = sqlx::query_as(
                 "SELECT EXISTS (SELECT 1 FROM information_schema.columns
                                 WHERE table_schema = current_schema() AND table_name = 'organizations'
                                   AND column_name = 'cloud_free_tier_usage_threshold_state'),
-                        to_regclass('pricing_tiers') IS NOT NULL",
+                        to_regclass('pricing_tiers') IS NOT NULL,
+                        to_regclass('prompts') IS NOT NULL",
             )
             .fetch_one(&meta.pool)
             .await
@@ -101,6 +107,7 @@ impl PostgresMeta {
                 meta.suspended_expr = "false";
             }
             meta.has_pricing_tiers = has_tiers;
+            meta.has_prompts = has_prompts;
         }
         Ok(meta)
     }
@@ -122,8 +129,8 @@ impl PostgresMeta {
 
     fn key_query(&self, filter: &str) -> String {
         format!(
-            "SELECT k.id, k.project_id, k.public_key, k.fast_hashed_secret_key, {suspended},
-                    k.hashed_secret_key
+            "SELECT k.id, k.project_id, k.public_key, k.fast_hashed_secret_key,
+                    {suspended} AS ingestion_suspended, k.hashed_secret_key
              FROM api_keys k JOIN projects p ON p.id = k.project_id
                   JOIN organizations o ON o.id = p.org_id
              WHERE {filter} AND k.scope::text = 'PROJECT' AND p.deleted_at IS NULL
@@ -148,14 +155,21 @@ async fn to_regclass_missing(pool: &PgPool, table: &str) -> bool {
         .unwrap_or(true)
 }
 
-fn key_record(row: &PgRow) -> Result<KeyRecord, sqlx::Error> {
-    Ok(KeyRecord {
-        id: row.try_get(0)?,
-        project_id: row.try_get(1)?,
-        public_key: row.try_get(2)?,
-        fast_hashed_secret_key: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
-        ingestion_suspended: row.try_get(4)?,
-    })
+#[async_trait]
+impl ModelTables for PgConnection {
+    async fn stored_updated_at(&mut self) -> Result<HashMap<String, String>, sqlx::Error> {
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id, to_char(updated_at, {ISO}) FROM models WHERE project_id IS NULL"
+        )))
+        .fetch_all(&mut *self)
+        .await?
+        .into_iter()
+        .collect())
+    }
+
+    async fn replace_model(&mut self, model: &PriceFileModel) -> Result<(), sqlx::Error> {
+        write_model(self, model).await
+    }
 }
 
 /// Writes one global model with its tiers and prices, replacing a stored one with its id.
@@ -191,11 +205,6 @@ async fn write_model(tx: &mut PgConnection, model: &PriceFileModel) -> Result<()
     .execute(&mut *tx)
     .await?;
     for tier in &model.pricing_tiers {
-        let conditions = if tier.conditions.is_null() {
-            "[]".to_owned()
-        } else {
-            tier.conditions.to_string()
-        };
         sqlx::query(
             "INSERT INTO pricing_tiers (id, model_id, name, is_default, priority, conditions)
              VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
@@ -205,7 +214,7 @@ async fn write_model(tx: &mut PgConnection, model: &PriceFileModel) -> Result<()
         .bind(&tier.name)
         .bind(tier.is_default)
         .bind(tier.priority)
-        .bind(conditions)
+        .bind(tier.conditions_text())
         .execute(&mut *tx)
         .await?;
         let (usage_types, prices): (Vec<&str>, Vec<f64>) = tier
@@ -244,32 +253,32 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn find_key_by_fast_hash(&self, fast_hash: &str) -> Result<Option<KeyRecord>, MetaError> {
-        let row = sqlx::query(AssertSqlSafe(
+        let row: Option<KeyRow> = sqlx::query_as(AssertSqlSafe(
             self.key_query("k.fast_hashed_secret_key = $1"),
         ))
         .bind(fast_hash)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(key_record).transpose()?)
+        .await
+        .map_err(MetaError::during(
+            "looking up an API key by its secret hash",
+        ))?;
+        Ok(row.map(KeyRow::record))
     }
 
     async fn find_legacy_key(
         &self,
         public_key: &str,
     ) -> Result<Option<LegacyKeyRecord>, MetaError> {
-        let row = sqlx::query(AssertSqlSafe(
+        let row: Option<KeyRow> = sqlx::query_as(AssertSqlSafe(
             self.key_query("k.public_key = $1 AND k.fast_hashed_secret_key IS NULL"),
         ))
         .bind(public_key)
         .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(row) => Ok(Some(LegacyKeyRecord {
-                record: key_record(&row)?,
-                hashed_secret_key: row.try_get(5)?,
-            })),
-            None => Ok(None),
-        }
+        .await
+        .map_err(MetaError::during(
+            "looking up a key without fast hash by its public key",
+        ))?;
+        Ok(row.map(KeyRow::legacy))
     }
 
     async fn project_count(&self) -> Result<i64, MetaError> {
@@ -280,33 +289,47 @@ impl MetaStore for PostgresMeta {
         )
     }
 
+    /// Insert-or-get under the unique index on live project names (migration 0002): of two
+    /// concurrent creators, one inserts; the other's insert does nothing (after waiting for
+    /// the first to commit) and it reads the winner's id.
     async fn ensure_project(&self, name: &str) -> Result<String, MetaError> {
         self.writable("create projects")?;
-        let mut tx = self.pool.begin().await?;
-        let existing: Option<String> = sqlx::query_scalar(
-            "SELECT id FROM projects WHERE name = $1 AND deleted_at IS NULL
-             ORDER BY created_at LIMIT 1",
-        )
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await?;
+        const EXISTING: &str = "SELECT id FROM projects WHERE name = $1 AND deleted_at IS NULL";
+        let existing: Option<String> = sqlx::query_scalar(EXISTING)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
         if let Some(id) = existing {
             return Ok(id);
         }
+        let mut tx = self.pool.begin().await?;
         let (org_id, project_id) = (new_id(), new_id());
         sqlx::query("INSERT INTO organizations (id, name) VALUES ($1, $2)")
             .bind(&org_id)
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("INSERT INTO projects (id, org_id, name) VALUES ($1, $2, $3)")
-            .bind(&project_id)
-            .bind(&org_id)
+        let inserted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO projects (id, org_id, name) VALUES ($1, $2, $3)
+             ON CONFLICT (name) WHERE deleted_at IS NULL DO NOTHING
+             RETURNING id",
+        )
+        .bind(&project_id)
+        .bind(&org_id)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = inserted {
+            tx.commit().await?;
+            return Ok(id);
+        }
+        // Another creator won: drop our organisation with the transaction, use its project.
+        tx.rollback().await?;
+        let existing: String = sqlx::query_scalar(EXISTING)
             .bind(name)
-            .execute(&mut *tx)
+            .fetch_one(&self.pool)
             .await?;
-        tx.commit().await?;
-        Ok(project_id)
+        Ok(existing)
     }
 
     async fn public_key_exists(&self, public_key: &str) -> Result<bool, MetaError> {
@@ -338,28 +361,16 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn list_keys(&self) -> Result<Vec<KeySummary>, MetaError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT k.public_key, k.display_secret_key, k.project_id, p.name,
-                    to_char(k.created_at, {ISO}), k.note, to_char(k.last_used_at, {ISO})
+        Ok(sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT k.public_key, k.display_secret_key, k.project_id, p.name AS project_name,
+                    to_char(k.created_at, {ISO}) AS created_at, k.note,
+                    to_char(k.last_used_at, {ISO}) AS last_used_at
              FROM api_keys k JOIN projects p ON p.id = k.project_id
              WHERE p.deleted_at IS NULL ORDER BY k.created_at, k.public_key"
         )))
         .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(KeySummary {
-                    public_key: row.try_get(0)?,
-                    display_secret_key: row.try_get(1)?,
-                    project_id: row.try_get(2)?,
-                    project_name: row.try_get(3)?,
-                    created_at: row.try_get(4)?,
-                    note: row.try_get(5)?,
-                    last_used_at: row.try_get(6)?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+        .await
+        .map_err(MetaError::during("listing keys"))?)
     }
 
     async fn revoke(&self, public_key: &str) -> Result<bool, MetaError> {
@@ -428,27 +439,7 @@ impl MetaStore for PostgresMeta {
     ) -> Result<usize, MetaError> {
         self.writable("import model prices")?;
         let mut tx = self.pool.begin().await?;
-        let stored: HashMap<String, String> = sqlx::query_as(AssertSqlSafe(format!(
-            "SELECT id, to_char(updated_at, {ISO}) FROM models WHERE project_id IS NULL"
-        )))
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
-        let mut written = 0;
-        for model in models {
-            if only_newer
-                && let Some(stored) = stored.get(&model.id)
-                && model
-                    .updated_at
-                    .as_deref()
-                    .is_none_or(|new| new <= stored.as_str())
-            {
-                continue;
-            }
-            write_model(&mut tx, model).await?;
-            written += 1;
-        }
+        let written = upsert_models(&mut *tx, models, only_newer).await?;
         tx.commit().await?;
         Ok(written)
     }
@@ -457,46 +448,24 @@ impl MetaStore for PostgresMeta {
         &self,
         project_id: Option<&str>,
     ) -> Result<Vec<ModelDefinition>, MetaError> {
-        let models = sqlx::query(AssertSqlSafe(format!(
-            "SELECT id, project_id, model_name, match_pattern, to_char(start_date, {ISO})
+        let models: Vec<ModelRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT id, project_id, model_name, match_pattern,
+                    to_char(start_date, {ISO}) AS start_date
              FROM models WHERE project_id IS NOT DISTINCT FROM $1 ORDER BY id"
         )))
         .bind(project_id)
         .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(ModelRow {
-                id: row.try_get(0)?,
-                project_id: row.try_get(1)?,
-                model_name: row.try_get(2)?,
-                match_pattern: row.try_get(3)?,
-                start_date: row.try_get(4)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let tiers = if self.has_pricing_tiers {
-            sqlx::query(
-                "SELECT t.id, t.model_id, t.name, t.is_default, t.priority, t.conditions::text
+        .await?;
+        let tiers: Vec<TierRow> = if self.has_pricing_tiers {
+            sqlx::query_as(
+                "SELECT t.id, t.model_id, t.name, t.is_default, t.priority,
+                        t.conditions::text AS conditions
                  FROM pricing_tiers t JOIN models m ON m.id = t.model_id
                  WHERE m.project_id IS NOT DISTINCT FROM $1",
             )
             .bind(project_id)
             .fetch_all(&self.pool)
             .await?
-            .into_iter()
-            .map(|row| {
-                Ok(TierRow {
-                    id: row.try_get(0)?,
-                    model_id: row.try_get(1)?,
-                    name: row.try_get(2)?,
-                    is_default: row.try_get(3)?,
-                    priority: row.try_get(4)?,
-                    conditions: serde_json::from_str(row.try_get::<&str, _>(5)?)
-                        .unwrap_or_default(),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?
         } else {
             Vec::new()
         };
@@ -505,25 +474,36 @@ impl MetaStore for PostgresMeta {
         } else {
             "NULL::text"
         };
-        let prices = sqlx::query(AssertSqlSafe(format!(
-            "SELECT p.model_id, {tier_column}, p.usage_type, p.price::float8
+        let prices: Vec<PriceRow> = sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT p.model_id, {tier_column} AS pricing_tier_id, p.usage_type,
+                    p.price::float8 AS price
              FROM prices p JOIN models m ON m.id = p.model_id
              WHERE m.project_id IS NOT DISTINCT FROM $1"
         )))
         .bind(project_id)
         .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok(PriceRow {
-                model_id: row.try_get(0)?,
-                pricing_tier_id: row.try_get(1)?,
-                usage_type: row.try_get(2)?,
-                price: row.try_get(3)?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        .await?;
         Ok(assemble_models(models, tiers, prices))
+    }
+
+    async fn find_prompt_id(
+        &self,
+        project_id: &str,
+        name: &str,
+        version: u32,
+    ) -> Result<Option<String>, MetaError> {
+        if !self.has_prompts {
+            return Ok(None);
+        }
+        sqlx::query_scalar(
+            "SELECT id FROM prompts WHERE project_id = $1 AND name = $2 AND version = $3",
+        )
+        .bind(project_id)
+        .bind(name)
+        .bind(i64::from(version))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(MetaError::during("looking up a prompt id"))
     }
 }
 

@@ -198,7 +198,7 @@ fn row_of(stored: &StoredRow) -> EventsFullRow<'_> {
         is_app_root: r.is_app_root,
         bookmarked: false,
         public: r.public,
-        prompt_id: "",
+        prompt_id: &stored.prompt_id,
         prompt_name: &r.prompt_name,
         prompt_version: r.prompt_version.and_then(|v| u16::try_from(v).ok()),
         model_id: &stored.model_id,

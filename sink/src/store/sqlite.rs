@@ -40,7 +40,7 @@ const COLUMNS: &str = "project_id, trace_id, span_id, parent_span_id, start_time
     service_version, scope_name, scope_version, telemetry_sdk_language, telemetry_sdk_name,
     telemetry_sdk_version, event_bytes, created_at, updated_at, event_ts, ingestion_api_key,
     ingestion_sdk_name, ingestion_sdk_version, trace_input, trace_output, model_id,
-    usage_pricing_tier_id, usage_pricing_tier_name";
+    usage_pricing_tier_id, usage_pricing_tier_name, prompt_id";
 
 /// The one-row insert, prepared once per writer connection and reused for every row.
 static INSERT: LazyLock<String> = LazyLock::new(|| {
@@ -179,6 +179,7 @@ fn write_rows(connection: &mut Connection, rows: &[StoredRow]) -> rusqlite::Resu
                 stored.model_id,
                 stored.usage_pricing_tier_id,
                 stored.usage_pricing_tier_name,
+                stored.prompt_id,
             ])?;
         }
     }
@@ -411,6 +412,7 @@ mod tests {
                 ..Default::default()
             },
             model_id: String::new(),
+            prompt_id: String::new(),
             usage_details: BTreeMap::from([("input".to_string(), 3)]),
             cost_details: BTreeMap::new(),
             usage_pricing_tier_id: None,
