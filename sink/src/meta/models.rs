@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::MetaStore;
-use crate::prices::{ModelDefinition, ModelSource, PriceFileModel, PricingTier};
+use crate::prices::{ModelDefinition, ModelSource, ModelsUnavailable, PriceFileModel, PricingTier};
 
 /// The dialect half of an import, run inside the caller's transaction.
 #[async_trait]
@@ -156,11 +156,14 @@ pub struct MetaModels(pub Arc<dyn MetaStore>);
 
 #[async_trait]
 impl ModelSource for MetaModels {
-    async fn load_models(&self, project_id: Option<&str>) -> Result<Vec<ModelDefinition>, String> {
+    async fn load_models(
+        &self,
+        project_id: Option<&str>,
+    ) -> Result<Vec<ModelDefinition>, ModelsUnavailable> {
         self.0
             .load_models(project_id)
             .await
-            .map_err(|error| error.to_string())
+            .map_err(|error| ModelsUnavailable(error.to_string()))
     }
 }
 

@@ -10,11 +10,20 @@ use async_trait::async_trait;
 use super::ModelDefinition;
 use super::matching::{CompiledModel, order_models};
 
+/// The metadata store could not load models. Always transient: the catalog serves the last
+/// list that loaded and tries again after its TTL.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load model prices: {0}")]
+pub struct ModelsUnavailable(pub String);
+
 /// Where model definitions come from.
 #[async_trait]
 pub trait ModelSource: Send + Sync + 'static {
     /// Global models (`project_id IS NULL`) for `None`, else the project's own models.
-    async fn load_models(&self, project_id: Option<&str>) -> Result<Vec<ModelDefinition>, String>;
+    async fn load_models(
+        &self,
+        project_id: Option<&str>,
+    ) -> Result<Vec<ModelDefinition>, ModelsUnavailable>;
 }
 
 type ModelList = Arc<Vec<Arc<CompiledModel>>>;

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use catalog::{ModelCatalog, ModelSource};
+pub use catalog::{ModelCatalog, ModelSource, ModelsUnavailable};
 pub use cost::{Priced, calculated_cost_details, price, provided_cost_details, usage_details};
 pub use file::{
     DEFAULT_MODEL_PRICES, PriceFileModel, PriceFileTier, definitions_from_file, parse_price_file,
