@@ -230,8 +230,9 @@ async fn spans_flow_from_gateway_through_kafka_into_clickhouse_with_their_values
     assert_eq!(root["trace_name"], "support-chat");
     assert_eq!(root["user_id"], "user-42");
     assert_eq!(root["session_id"], "session-7");
-    assert_eq!(root["start_us"], 1_786_003_200_123_456i64);
-    assert_eq!(root["end_us"], 1_786_003_201_623_456i64);
+    // Sent with ns precision (…123_456_789); stored floored to the millisecond, as Langfuse does.
+    assert_eq!(root["start_us"], 1_786_003_200_123_000i64);
+    assert_eq!(root["end_us"], 1_786_003_201_623_000i64);
     assert_eq!(generation["parent_span_id"], "1111111111111111");
     assert_eq!(generation["name"], "chat gpt-4o");
     assert_eq!(generation["type"], "GENERATION");

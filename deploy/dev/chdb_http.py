@@ -7,8 +7,9 @@ Adopted from the team's shared tool `shared/tools/chdb_http.py` (verified there 
   python chdb_http.py PORT DATA_DIR
 
 Semantics followed: GET/POST '/', `query` param (+ body as data) or body as query, `database`
-param, FORMAT clause decides the output, other params are settings, errors as HTTP 500 with
-X-ClickHouse-Exception-Code, '/ping' -> 'Ok.', chunked request bodies. An INSERT body is
+param, FORMAT clause decides the output, `param_<name>` params are query parameters
+(`{name: Type}` in the SQL, as Langfuse sends its queries), other params are settings, errors
+as HTTP 500 with X-ClickHouse-Exception-Code, '/ping' -> 'Ok.', chunked request bodies. An INSERT body is
 written to a temp file and loaded with `INSERT … FROM INFILE … FORMAT <fmt>` unchanged.
 
 Limits (see README "Test services"): one engine, queries run one at a time (a lock); compressed
@@ -32,7 +33,7 @@ NOT_SETTINGS = {"query", "database", "default_format", "user", "password", "quer
                 "session_timeout", "compress", "decompress", "wait_end_of_query", "buffer_size"}
 
 
-def run(sql, database, data=None, fmt="TabSeparated", settings=()):
+def run(sql, database, data=None, fmt="TabSeparated", settings=(), params=None):
     with lock:
         if database:
             conn.query(f"USE `{database}`")
@@ -49,7 +50,8 @@ def run(sql, database, data=None, fmt="TabSeparated", settings=()):
                 return conn.query(f"{m.group(1)} FROM INFILE '{f.name}' FORMAT {m.group(2)}").bytes()
             finally:
                 os.unlink(f.name)
-        return conn.query(sql, fmt).bytes()
+        # Query parameters go with this query only (a `SET param_…` would outlive it).
+        return conn.query(sql, fmt, params=params or None).bytes()
 
 
 class H(BaseHTTPRequestHandler):
@@ -81,8 +83,11 @@ class H(BaseHTTPRequestHandler):
         elif body:
             data = body
         try:
-            settings = [(k, v[0]) for k, v in q.items() if k not in NOT_SETTINGS and re.fullmatch(r"\w+", k)]
-            out = run(sql, q.get("database", [None])[0], data, q.get("default_format", ["TabSeparated"])[0], settings)
+            params = {k[len("param_"):]: v[0] for k, v in q.items() if k.startswith("param_")}
+            settings = [(k, v[0]) for k, v in q.items()
+                        if k not in NOT_SETTINGS and not k.startswith("param_") and re.fullmatch(r"\w+", k)]
+            out = run(sql, q.get("database", [None])[0], data, q.get("default_format", ["TabSeparated"])[0],
+                      settings, params)
             self.reply(200, out or b"", {"X-ClickHouse-Summary": "{}"})
         except Exception as e:
             msg = str(e)

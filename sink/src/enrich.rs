@@ -2,7 +2,8 @@
 //! `model_id`, `usage_details` (provided usage plus `total`), the pricing tier, and
 //! `cost_details` (provided costs win, else price × units of the matched model's tier), the
 //! linked `prompt_id` (§3.13), plus bookkeeping columns. The arithmetic lives in `prices/`,
-//! the prompt lookup in `meta/prompts.rs`; this module applies them per row.
+//! the prompt lookup in `meta/prompts.rs`; this module applies them per row. Every row's times
+//! are floored to the millisecond here, once for every intake and store.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -103,11 +104,28 @@ pub async fn enrich(
                 usage_pricing_tier_name: priced.usage_pricing_tier_name,
                 event_bytes: prost::Message::encoded_len(&row) as u64,
                 event_ts_us: now_us,
-                row,
+                row: with_millisecond_times(row),
             });
         }
     }
     stored
+}
+
+/// `µs` floored to a whole millisecond (towards negative infinity, also before 1970).
+/// Langfuse's own ingestion stores times this way, and its v2 cursor pagination compares a
+/// millisecond cursor with `start_time`: a sub-millisecond start would be skipped at a page
+/// boundary.
+pub fn floor_to_millis(us: i64) -> i64 {
+    us.div_euclid(1000) * 1000
+}
+
+/// The row with `start_time`, `end_time` and `completion_start_time` millisecond-aligned, as
+/// every store writes them (the contract keeps µs; aligning is the store's convention).
+fn with_millisecond_times(mut row: EventRow) -> EventRow {
+    row.start_time_us = floor_to_millis(row.start_time_us);
+    row.end_time_us = row.end_time_us.map(floor_to_millis);
+    row.completion_start_time_us = row.completion_start_time_us.map(floor_to_millis);
+    row
 }
 
 #[cfg(test)]
@@ -137,6 +155,58 @@ mod tests {
         assert_eq!(cost["total"], 0.75);
         let other = provided_cost_details(&BTreeMap::from([("input_tokens".to_string(), 0.5)]));
         assert!(!other.contains_key("total"));
+    }
+
+    #[test]
+    fn floor_to_millis_floors_towards_negative_infinity() {
+        assert_eq!(
+            floor_to_millis(1_786_003_200_123_456),
+            1_786_003_200_123_000
+        );
+        assert_eq!(
+            floor_to_millis(1_786_003_200_123_999),
+            1_786_003_200_123_000
+        );
+        assert_eq!(
+            floor_to_millis(1_786_003_200_123_000),
+            1_786_003_200_123_000
+        );
+        assert_eq!(floor_to_millis(999), 0);
+        assert_eq!(floor_to_millis(0), 0);
+        assert_eq!(floor_to_millis(-1), -1_000);
+        assert_eq!(floor_to_millis(-1_000), -1_000);
+        assert_eq!(floor_to_millis(-1_001), -2_000);
+    }
+
+    #[tokio::test]
+    async fn stored_times_are_millisecond_aligned() {
+        let batch = EventBatch {
+            project_id: "p".into(),
+            rows: vec![
+                EventRow {
+                    start_time_us: 1_786_003_200_123_100,
+                    end_time_us: Some(1_786_003_200_456_789),
+                    completion_start_time_us: Some(1_786_003_200_200_999),
+                    ..Default::default()
+                },
+                EventRow {
+                    start_time_us: 1_786_003_200_123_700,
+                    end_time_us: None,
+                    completion_start_time_us: None,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let stored = enrich(vec![batch], 1, &ModelCatalog::none(), &PromptIds::none()).await;
+        let (first, second) = (&stored[0].row, &stored[1].row);
+        assert_eq!(first.start_time_us, 1_786_003_200_123_000);
+        assert_eq!(first.end_time_us, Some(1_786_003_200_456_000));
+        assert_eq!(first.completion_start_time_us, Some(1_786_003_200_200_000));
+        // Siblings 0.6 ms apart share their millisecond, as in Langfuse's own rows.
+        assert_eq!(second.start_time_us, 1_786_003_200_123_000);
+        assert_eq!(second.end_time_us, None);
+        assert_eq!(second.completion_start_time_us, None);
     }
 
     #[tokio::test]
