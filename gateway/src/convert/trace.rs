@@ -7,7 +7,17 @@
 
 use spanbridge_proto::EventRow;
 
-use super::row::TraceHints;
+/// What the trace-level reconciliation needs from a span besides its row.
+#[derive(Debug, Default, Clone)]
+pub struct TraceHints {
+    pub is_root: bool,
+    /// `langfuse.trace.name` on this span.
+    pub explicit_name: Option<String>,
+    /// A workflow name (OpenLLMetry, semconv) on this span.
+    pub workflow_name: Option<String>,
+    /// A weak name (agent name, Vercel function id) for traces without a root.
+    pub fallback_name: Option<String>,
+}
 
 /// Reconciles the rows of one trace in place. `rows` and `hints` are parallel.
 pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {

@@ -4,9 +4,9 @@
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use rustc_hash::FxHashMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::metadata::Section;
+use super::section::{self, Section};
 use super::value;
 
 /// An attribute list indexed by key. The last duplicate key wins, as in Langfuse's reduce.
@@ -16,7 +16,8 @@ use super::value;
 ///
 /// Attribute names are namespaced (`langfuse.`, `gen_ai.`, `llm.`, `ai.`, …) and a span uses a
 /// few namespaces while the rules ask about all of them, so the set of first bytes of the keys
-/// answers most lookups of other namespaces without hashing or comparing.
+/// answers most lookups of other namespaces without hashing or comparing (what this bought:
+/// docs/performance.md, "Namespace filter on attribute lookups").
 #[derive(Debug, Default)]
 pub struct Attrs<'a> {
     exact: FxHashMap<&'a str, &'a AnyValue>,
@@ -127,9 +128,10 @@ pub struct Shared<'a> {
 }
 
 impl<'a> Shared<'a> {
+    /// A resource's index and its `metadata.resourceAttributes` (values decoded).
     pub fn resource(list: &'a [KeyValue]) -> Self {
         let attrs = Attrs::new(list);
-        let metadata = Section::resource(&attrs);
+        let metadata = Section::of(section::RESOURCE, Value::Object(attrs.to_object()));
         Shared {
             scope: None,
             attrs,
@@ -137,9 +139,20 @@ impl<'a> Shared<'a> {
         }
     }
 
+    /// A scope's index and its `metadata.scope`: name, version and attributes.
     pub fn scope(scope: Option<&'a InstrumentationScope>) -> Self {
         let attrs = Attrs::new(scope.map(|s| s.attributes.as_slice()).unwrap_or(&[]));
-        let metadata = scope.map(|s| Section::scope(s, &attrs)).unwrap_or_default();
+        let metadata = scope
+            .map(|s| {
+                let mut object = Map::new();
+                object.insert("name".into(), Value::String(s.name.clone()));
+                object.insert("version".into(), Value::String(s.version.clone()));
+                if !attrs.is_empty() {
+                    object.insert("attributes".into(), Value::Object(attrs.to_object()));
+                }
+                Section::of(section::SCOPE, Value::Object(object))
+            })
+            .unwrap_or_default();
         Shared {
             scope,
             attrs,

@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use super::io::Io;
-use super::value;
-use super::view::SpanView;
+use crate::convert::vocab::content::Io;
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 pub const SCOPE: &str = "genkit-tracer";
 

@@ -10,8 +10,8 @@ use memchr::memmem::Finder;
 use serde_json::{Value, json};
 
 use super::metadata::Metadata;
-use super::value;
-use super::view::SpanView;
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 /// Attributes that hold the offered tools, first present wins.
 const DEFINITION_ATTRS: &[&str] = &[

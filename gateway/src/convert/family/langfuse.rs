@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use super::value;
-use super::view::SpanView;
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 /// `langfuse.observation.type`: exact lower-case values only; `"SPAN"` falls through, as in
 /// Langfuse's `ObservationTypeMapper`.

@@ -3,9 +3,9 @@
 
 use serde_json::Value;
 
-use super::io::Io;
-use super::unflatten;
-use super::view::SpanView;
+use crate::convert::vocab::content::Io;
+use crate::convert::vocab::unflatten;
+use crate::convert::vocab::view::SpanView;
 
 /// `traceloop.span.kind` (beyond Langfuse, which has no mapping for it). `task` is a plain
 /// span: it must not fall through to the model-based GENERATION fallback.
@@ -43,6 +43,6 @@ pub fn association_properties(view: &SpanView) -> Vec<(String, Value)> {
     view.attrs
         .with_prefix("traceloop.association.properties.")
         .filter(|(k, _)| *k != "user_id" && *k != "session_id")
-        .map(|(k, v)| (k.to_owned(), super::value::to_json(v)))
+        .map(|(k, v)| (k.to_owned(), crate::convert::vocab::value::to_json(v)))
         .collect()
 }

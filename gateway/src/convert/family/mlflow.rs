@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::value;
-use super::view::SpanView;
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 /// `mlflow.spanType` (JSON-decoded) → type.
 const SPAN_TYPES: &[(&str, &str)] = &[

@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use super::io::Io;
-use super::unflatten;
-use super::view::SpanView;
+use crate::convert::vocab::content::Io;
+use crate::convert::vocab::unflatten;
+use crate::convert::vocab::view::SpanView;
 
 /// `openinference.span.kind` → type (§3.4 prio 2). RERANKER, PROMPT and unknown kinds fall
 /// through.

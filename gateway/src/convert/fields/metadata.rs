@@ -2,15 +2,14 @@
 //! removed), resource attributes and scope, with the user's metadata keys on top, flattened
 //! into dot-joined paths and string leaves as Langfuse's `flattenJsonToPathArrays` does.
 
-use std::sync::LazyLock;
-
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope};
-use rustc_hash::FxHashSet;
+use opentelemetry_proto::tonic::common::v1::AnyValue;
 use serde_json::{Map, Value};
 
-use super::io::{CONTENT_KEYS, CONTENT_PREFIXES};
-use super::view::{Attrs, SpanView};
-use super::{openllmetry, value};
+use crate::convert::family::openllmetry;
+use crate::convert::vocab::content::is_content;
+use crate::convert::vocab::section::{ATTRIBUTES, Flat, RESOURCE, SCOPE, Section, walk};
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::{Attrs, SpanView};
 
 /// Prefixes whose `<prefix>.<key>` attributes become top-level user metadata keys, by domain.
 const OBSERVATION_PREFIXES: &[&str] = &[
@@ -70,14 +69,6 @@ fn user_metadata(
     }
 }
 
-/// [`CONTENT_KEYS`] as a set: every attribute of every span is checked against it.
-static CONTENT: LazyLock<FxHashSet<&'static str>> =
-    LazyLock::new(|| CONTENT_KEYS.iter().copied().collect());
-
-fn is_content(key: &str) -> bool {
-    CONTENT.contains(key) || CONTENT_PREFIXES.iter().any(|p| key.starts_with(p))
-}
-
 /// `metadata.attributes`: every span attribute except content and user-metadata keys, non-strings
 /// as JSON text. Omitted for the Langfuse SDK, whose attributes are all mapped to fields.
 fn attributes<'a>(view: &SpanView<'a>) -> Option<Vec<(&'a str, &'a AnyValue)>> {
@@ -86,41 +77,6 @@ fn attributes<'a>(view: &SpanView<'a>) -> Option<Vec<(&'a str, &'a AnyValue)>> {
     }
     Some(view.attrs.iter().filter(|(k, _)| !is_content(k)).collect())
 }
-
-/// One metadata section already flattened (`resourceAttributes`, `scope`): built once per
-/// resource / scope and copied into each of its spans' rows.
-#[derive(Debug, Default)]
-pub struct Section {
-    names: Vec<String>,
-    values: Vec<String>,
-}
-
-impl Section {
-    fn of(key: &str, value: Value) -> Section {
-        let (names, values) = flatten(Map::from_iter([(key.to_owned(), value)]));
-        Section { names, values }
-    }
-
-    /// `metadata.resourceAttributes`: the resource attributes, values decoded.
-    pub fn resource(resource: &Attrs) -> Section {
-        Section::of(RESOURCE, Value::Object(resource.to_object()))
-    }
-
-    /// `metadata.scope`: name, version and attributes of the instrumentation scope.
-    pub fn scope(scope: &InstrumentationScope, attrs: &Attrs) -> Section {
-        let mut s = Map::new();
-        s.insert("name".into(), Value::String(scope.name.clone()));
-        s.insert("version".into(), Value::String(scope.version.clone()));
-        if !attrs.is_empty() {
-            s.insert("attributes".into(), Value::Object(attrs.to_object()));
-        }
-        Section::of(SCOPE, Value::Object(s))
-    }
-}
-
-const ATTRIBUTES: &str = "attributes";
-const RESOURCE: &str = "resourceAttributes";
-const SCOPE: &str = "scope";
 
 /// The metadata object of one span, before flattening. The user's keys are a JSON object; the
 /// span's own sections (`attributes`, `resourceAttributes`, `scope`) hold their place in it
@@ -227,11 +183,11 @@ impl<'a> Metadata<'a> {
         }
     }
 
-    /// Flattens to parallel name/value arrays (see [`flatten`]).
-    pub fn flatten(self) -> (Vec<String>, Vec<String>) {
+    /// Flattens to parallel name/value arrays (see [`crate::convert::vocab::section::flatten`]).
+    pub fn flatten(self) -> Flat {
         let sections = self.attributes.as_ref().map_or(0, Vec::len)
-            + self.resource.map_or(0, |s| s.names.len())
-            + self.scope.map_or(0, |s| s.names.len());
+            + self.resource.map_or(0, |s| s.names().len())
+            + self.scope.map_or(0, |s| s.names().len());
         let leaves = self.object.len() + sections;
         let mut out = (Vec::with_capacity(leaves), Vec::with_capacity(leaves));
         let mut path = String::new();
@@ -248,48 +204,12 @@ impl<'a> Metadata<'a> {
                     }
                 }
                 (RESOURCE, _, Some(section), _) | (SCOPE, _, _, Some(section)) => {
-                    out.0.extend_from_slice(&section.names);
-                    out.1.extend_from_slice(&section.values);
+                    out.0.extend_from_slice(section.names());
+                    out.1.extend_from_slice(section.values());
                 }
                 _ => walk(&mut path, key, value, &mut out),
             }
         }
         out
     }
-}
-
-/// Flattens to parallel name/value arrays: objects recurse with dot-joined paths, strings are
-/// leaves (moved, not copied), other leaves and arrays are JSON text.
-pub fn flatten(object: Map<String, Value>) -> (Vec<String>, Vec<String>) {
-    let mut out = (Vec::new(), Vec::new());
-    let mut path = String::new();
-    for (key, value) in object {
-        walk(&mut path, key, value, &mut out);
-    }
-    out
-}
-
-fn walk(path: &mut String, key: String, value: Value, out: &mut (Vec<String>, Vec<String>)) {
-    let parent = path.len();
-    if parent > 0 {
-        path.push('.');
-    }
-    path.push_str(&key);
-    match value {
-        Value::Object(children) => {
-            for (key, value) in children {
-                walk(path, key, value, out);
-            }
-        }
-        Value::Null => {}
-        Value::String(text) => {
-            out.0.push(path.clone());
-            out.1.push(text);
-        }
-        leaf => {
-            out.0.push(path.clone());
-            out.1.push(leaf.to_string());
-        }
-    }
-    path.truncate(parent);
 }

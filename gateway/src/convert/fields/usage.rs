@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::view::SpanView;
-use super::{frameworks, genai, genkit, logfire, value, vercel};
+use crate::convert::family::{genai, genkit, google_adk, logfire, vercel};
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 /// Attribute prefixes the generic rule reads, in precedence order (a key found under an
 /// earlier prefix shadows the same key under a later one).
@@ -97,7 +98,7 @@ type Counts<'a> = Vec<(&'a str, f64)>;
 pub fn usage(view: &SpanView, warnings: &mut Vec<String>) -> BTreeMap<String, u64> {
     let raw = langfuse_usage_details(view, warnings)
         .or_else(|| genkit::usage(view).map(|pairs| pairs.into_iter().collect()))
-        .or_else(|| (view.scope_name() == vercel::SCOPE).then(|| vercel_usage(view)))
+        .or_else(|| (view.scope_name() == vercel::SCOPE).then(|| vercel::usage(view)))
         .unwrap_or_else(|| generic_usage(view));
     let mut usage: BTreeMap<String, u64> = raw
         .into_iter()
@@ -242,7 +243,7 @@ fn generic_usage(view: &SpanView) -> Map<String, Value> {
         out.insert(key.to_owned(), Value::from(*n));
     }
     let cache_read = pick(&counts, &CACHE_READ)
-        .or_else(|| frameworks::google_adk_cached_tokens(view).and_then(|v| value::as_f64(&v)));
+        .or_else(|| google_adk::cached_tokens(view).and_then(|v| value::as_f64(&v)));
     let cache_creation = pick(&counts, &CACHE_CREATION);
     let reasoning = pick(&counts, &REASONING);
     let audio = pick(&counts, &AUDIO);
@@ -264,131 +265,6 @@ fn generic_usage(view: &SpanView) -> Map<String, Value> {
         if let Some(n) = n {
             out.insert(alias.bucket.into(), Value::from(n));
         }
-    }
-    out
-}
-
-/// §3.11 rule 3 (scope `ai`): the step's `gen_ai.usage.*` plus `ai.usage.*` details and the
-/// provider metadata blob (OpenAI, Anthropic, Bedrock cache and reasoning counts).
-fn vercel_usage(view: &SpanView) -> Map<String, Value> {
-    let a = &view.attrs;
-    let num = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| a.get(k).and_then(|v| value::as_f64(&v)))
-    };
-    let mut out = Map::new();
-    let mut put = |k: &str, v: Option<f64>| {
-        if let Some(v) = v {
-            out.insert(k.to_owned(), Value::from(v));
-        }
-    };
-    let input = num(&["gen_ai.usage.prompt_tokens", "gen_ai.usage.input_tokens"]);
-    let output = num(&[
-        "gen_ai.usage.completion_tokens",
-        "gen_ai.usage.output_tokens",
-    ]);
-    put("input", input);
-    put("output", output);
-    put("total", num(&["ai.usage.tokens"]));
-    put("input_cached_tokens", num(&["ai.usage.cachedInputTokens"]));
-    put(
-        "output_reasoning_tokens",
-        num(&["ai.usage.reasoningTokens"]),
-    );
-
-    let metadata = a
-        .get("ai.response.providerMetadata")
-        .and_then(|v| value::as_object(&v))
-        .unwrap_or_default();
-    let at = |path: &[&str]| -> Option<f64> {
-        let mut node = metadata.get(*path.first()?)?;
-        for key in &path[1..] {
-            node = node.get(key)?;
-        }
-        value::as_f64(node)
-    };
-    let provider_keys: &[(&[&str], &str)] = &[
-        (&["openai", "cachedPromptTokens"], "input_cached_tokens"),
-        (
-            &["openai", "acceptedPredictionTokens"],
-            "accepted_prediction_tokens",
-        ),
-        (
-            &["openai", "rejectedPredictionTokens"],
-            "rejected_prediction_tokens",
-        ),
-        (&["openai", "reasoningTokens"], "output_reasoning_tokens"),
-        (
-            &["anthropic", "usage", "cache_creation_input_tokens"],
-            "input_cache_creation",
-        ),
-        (
-            &["anthropic", "usage", "cache_read_input_tokens"],
-            "input_cached_tokens",
-        ),
-        (
-            &[
-                "anthropic",
-                "usage",
-                "cache_creation",
-                "ephemeral_5m_input_tokens",
-            ],
-            "input_cache_creation_5m",
-        ),
-        (
-            &[
-                "anthropic",
-                "usage",
-                "cache_creation",
-                "ephemeral_1h_input_tokens",
-            ],
-            "input_cache_creation_1h",
-        ),
-        (
-            &["bedrock", "usage", "cacheReadInputTokens"],
-            "input_cache_read",
-        ),
-        (
-            &["bedrock", "usage", "cacheWriteInputTokens"],
-            "input_cache_write",
-        ),
-        (
-            &["bedrock", "usage", "cacheCreationInputTokens"],
-            "input_cache_creation",
-        ),
-    ];
-    for (path, key) in provider_keys {
-        put(key, at(path));
-    }
-    let get = |out: &Map<String, Value>, k: &str| out.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-    let (five, hour) = (
-        get(&out, "input_cache_creation_5m"),
-        get(&out, "input_cache_creation_1h"),
-    );
-    if let Some(creation) = out.get("input_cache_creation").and_then(Value::as_f64) {
-        out.insert(
-            "input_cache_creation".into(),
-            Value::from((creation - five - hour).max(0.0)),
-        );
-    }
-    let cached: f64 = [
-        "input_cached_tokens",
-        "input_cache_creation",
-        "input_cache_creation_5m",
-        "input_cache_creation_1h",
-        "input_cache_read",
-    ]
-    .iter()
-    .map(|k| get(&out, k))
-    .sum();
-    if let Some(input) = input {
-        out.insert("input".into(), Value::from((input - cached).max(0.0)));
-    }
-    if let Some(output) = output {
-        out.insert(
-            "output".into(),
-            Value::from((output - get(&out, "output_reasoning_tokens")).max(0.0)),
-        );
     }
     out
 }

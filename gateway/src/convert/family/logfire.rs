@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::genai;
-use super::io::Io;
-use super::value;
-use super::view::SpanView;
+use crate::convert::vocab::content::Io;
+use crate::convert::vocab::messages;
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 pub const PYDANTIC_AI_SCOPE: &str = "pydantic-ai";
 
@@ -50,7 +50,7 @@ pub fn pydantic_ai_io(view: &SpanView) -> Option<Io> {
         return None;
     }
     let input = view.attrs.present("pydantic_ai.all_messages").map(|m| {
-        genai::with_system_instructions(m, view.attrs.present("gen_ai.system_instructions"))
+        messages::with_system_instructions(m, view.attrs.present("gen_ai.system_instructions"))
     });
     let output = view.attrs.present("final_result");
     (input.is_some() || output.is_some()).then_some(Io { input, output })

@@ -4,9 +4,10 @@
 
 use serde_json::Value;
 
-use super::source::{Attr, AttrOrResource, Derived, Resource, Source};
-use super::view::SpanView;
-use super::{genai, genkit, langfuse, logfire, mlflow, vercel};
+use crate::convert::family::{genai, genkit, langfuse, livekit, logfire, mlflow, vercel};
+use crate::convert::vocab::source::{Attr, AttrOrResource, Derived, Resource, Source};
+use crate::convert::vocab::value;
+use crate::convert::vocab::view::SpanView;
 
 /// Observation name (§3.5): tool name, Genkit, Logfire message, Vercel tool/operation, span name.
 pub const NAME: &[Source] = &[
@@ -66,7 +67,7 @@ pub const USER_ID: &[Source] = &[
 ];
 
 /// Session id (§3.8). `gen_ai.conversation.id` is trace-level on any span here (see
-/// [`super::trace`]); pydantic-ai's empty conversation id counts as absent.
+/// [`crate::convert::trace`]); pydantic-ai's empty conversation id counts as absent.
 pub const SESSION_ID: &[Source] = &[
     Attr("langfuse.session.id"),
     Attr("session.id"),
@@ -115,8 +116,8 @@ pub const TRACE_NAME_LAST_RESORT: &[Source] = &[
 pub const LEVEL: &[Source] = &[
     Derived(langfuse::level),
     Derived(status_error),
-    Derived(logfire::level),                   // beyond Langfuse
-    Derived(super::frameworks::livekit_level), // LiveKit's internal spans are DEBUG
+    Derived(logfire::level), // beyond Langfuse
+    Derived(livekit::level), // LiveKit's internal spans are DEBUG
 ];
 
 /// Status message (§3.6).
@@ -160,7 +161,7 @@ pub fn is_root(view: &SpanView) -> bool {
         || view
             .attrs
             .get("langfuse.internal.as_root")
-            .is_some_and(|v| super::value::is_true(&v))
+            .is_some_and(|v| value::is_true(&v))
 }
 
 fn span_name(view: &SpanView) -> Option<Value> {

@@ -1,18 +1,11 @@
 //! Observation type (reference §3.4): mappers in priority order, the first that applies wins,
 //! default SPAN. Types are Langfuse's upper-case names.
 
-use super::view::SpanView;
-use super::{frameworks, genai, genkit, langfuse, mlflow, openinference, openllmetry, vercel};
-
-/// One type mapper.
-pub enum TypeRule {
-    /// An attribute's string value looked up in a table (exact match).
-    Lookup(&'static str, &'static [(&'static str, &'static str)]),
-    /// Anything more than a lookup.
-    Derived(fn(&SpanView) -> Option<&'static str>),
-}
-
-use TypeRule::{Derived, Lookup};
+use crate::convert::family::{
+    flue, genai, genkit, langfuse, livekit, mlflow, openinference, openllmetry, vercel,
+};
+use crate::convert::vocab::rules::TypeRule::{self, Derived, Lookup};
+use crate::convert::vocab::view::SpanView;
 
 /// Langfuse's order, with our additions placed before the model-based fallback so that an
 /// explicit marker beats "has a model attribute".
@@ -25,8 +18,8 @@ pub const TYPE: &[TypeRule] = &[
     Derived(vercel::generation_type),
     Derived(vercel::tool_call_type),
     Derived(genai::tool_call_type),
-    Derived(frameworks::flue_type),
-    Derived(frameworks::livekit_type),
+    Derived(flue::span_type),
+    Derived(livekit::span_type),
     Lookup("traceloop.span.kind", openllmetry::SPAN_KINDS), // beyond Langfuse
     Lookup("llm.request.type", openllmetry::REQUEST_TYPES), // beyond Langfuse
     Derived(mlflow::span_type),                             // beyond Langfuse
@@ -47,18 +40,6 @@ fn model_present(view: &SpanView) -> Option<&'static str> {
         .iter()
         .any(|k| view.attrs.present(k).is_some())
         .then_some("GENERATION")
-}
-
-impl TypeRule {
-    fn read(&self, view: &SpanView) -> Option<&'static str> {
-        match self {
-            Lookup(key, table) => {
-                let found = view.attrs.str(key)?;
-                table.iter().find(|(k, _)| *k == found).map(|(_, t)| *t)
-            }
-            Derived(f) => f(view),
-        }
-    }
 }
 
 /// The observation type of a span.
