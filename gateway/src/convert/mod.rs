@@ -32,6 +32,8 @@ mod trace;
 mod vocab;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;

@@ -72,7 +72,9 @@ pub fn completion_start_time(view: &SpanView) -> Option<Value> {
     .find_map(|k| view.attrs.get(k).and_then(|v| value::as_f64(&v)));
     let start_us = (view.span.start_time_unix_nano / 1000) as i64;
     if let Some(seconds) = seconds.filter(|s| *s >= 0.0 && start_us > 0) {
-        return Some(Value::from(start_us + (seconds * 1e6).round() as i64));
+        // Saturating: a hostile `1e300` seconds must not overflow (`as` saturates the product).
+        let offset_us = (seconds * 1e6).round() as i64;
+        return Some(Value::from(start_us.saturating_add(offset_us)));
     }
     let event = view
         .events

@@ -140,7 +140,9 @@ pub fn completion_start_time(view: &SpanView) -> Option<Value> {
         .iter()
         .find_map(|k| view.attrs.get(k).and_then(|v| value::as_f64(&v)))?;
     let start_us = (view.span.start_time_unix_nano / 1000) as i64;
-    (start_us > 0 && ms >= 0.0).then(|| Value::from(start_us + (ms.ceil() as i64) * 1000))
+    // Saturating: a hostile `1e300` ms must not overflow (`as` saturates the cast).
+    let offset_us = (ms.ceil() as i64).saturating_mul(1000);
+    (start_us > 0 && ms >= 0.0).then(|| Value::from(start_us.saturating_add(offset_us)))
 }
 
 /// `ai.telemetry.metadata.langfusePrompt` is JSON `{name, version}` (Langfuse's AI SDK docs).

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
 use crate::convert::family::{genai, genkit, google_adk, logfire, vercel};
@@ -209,12 +210,15 @@ fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
 
 fn collect_generic<'a>(view: &SpanView<'a>) -> Counts<'a> {
     let mut counts = Counts::new();
+    // Keys already taken from an earlier prefix (a set: a hostile span may send thousands).
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
     for prefix in GENERIC_PREFIXES {
         for (key, raw) in view.attrs.with_prefix(prefix) {
-            if NOT_USAGE.contains(&key) || counts.iter().any(|(k, _)| *k == key) {
+            if NOT_USAGE.contains(&key) || seen.contains(key) {
                 continue;
             }
             if let Some(n) = value::as_f64(&value::to_json(raw)) {
+                seen.insert(key);
                 counts.push((key, n));
             }
         }

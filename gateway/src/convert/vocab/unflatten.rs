@@ -3,7 +3,9 @@
 //! `retrieval.documents.2.document.score`) into nested JSON: numeric segments are array
 //! indices. As in Langfuse, one rebuild materialises at most 10,001 array slots in total: a
 //! hostile index (`gen_ai.prompt.999999999.content`) must not allocate a huge array, and the
-//! keys within budget are kept.
+//! keys within budget are kept. Likewise a key nested deeper than [`MAX_SEGMENTS`] is skipped:
+//! building, printing and dropping the nested value recurse once per segment, and a key of
+//! half a million dots would overflow the stack (beyond Langfuse; real keys have under ten).
 
 use std::collections::BTreeMap;
 
@@ -14,6 +16,10 @@ use super::value;
 
 /// Array slots one rebuild may materialise (Langfuse's cap).
 const SLOT_BUDGET: usize = 10_001;
+
+/// Segments one key may have below the prefix
+/// (`0.message.tool_calls.1.tool_call.function.name` has seven).
+const MAX_SEGMENTS: usize = 64;
 
 enum Node {
     Leaf(Value),
@@ -28,6 +34,9 @@ pub fn rebuild<'a>(pairs: impl Iterator<Item = (&'a str, &'a AnyValue)>) -> Opti
     let mut used = 0usize;
     let mut any = false;
     for (path, raw) in pairs {
+        if path.split('.').nth(MAX_SEGMENTS).is_some() {
+            continue;
+        }
         let segments: Vec<&str> = path.split('.').collect();
         if segments.iter().any(|s| s.is_empty()) {
             continue;
