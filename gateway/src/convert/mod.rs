@@ -1,42 +1,49 @@
 //! OTLP spans → `EventRow`s. Pure: no I/O, no clock (the receive time is passed in).
 //!
-//! Entry point: [`convert`]. A span is read once into a [`view::SpanView`]; each output field
-//! is an ordered rule list (`fields`, `observation_type`, `io`, `model_parameters`, `usage`,
-//! `metadata`) whose convention-specific steps live in one module per family (`langfuse`,
-//! `genai`, `openinference`, `openllmetry`, `vercel`, `logfire`, `mlflow`, `genkit`,
-//! `frameworks`). See docs/conversion.md and ../shared/reference/langfuse-otel.md §3.
+//! Entry point: [`convert`]. A span is read once into a [`vocab::view::SpanView`]; each output
+//! field is an ordered rule list in `fields/` whose convention-specific steps live in one module
+//! per family in `family/`. See docs/conversion.md ("Code layout") and
+//! ../shared/reference/langfuse-otel.md §3.
+//!
+//! Dependencies point one way, from the top layer down; nothing points back up or sideways
+//! between families, so the module graph has no cycle:
+//!
+//! ```text
+//! mod.rs (convert: validate ids, group by trace)
+//!   → row (one span → one row), trace (reconcile trace fields across a request)
+//!       row → trace (TraceHints)
+//!   → fields/ (one rule table per output field)
+//!       scalar, io, observation_type, model_parameters, usage, metadata, tools
+//!       tools → metadata (the one edge between tables; metadata uses no other table)
+//!   → family/ (one module per convention; each uses only vocab/)
+//!       langfuse, genai, openinference, openllmetry, vercel, logfire, mlflow, genkit,
+//!       livekit, flue, google_adk
+//!   → vocab/ (shared vocabulary, leaves: they use only each other)
+//!       value, section, content ← view ← source, rules, unflatten, messages
+//! ```
+//!
+//! Every layer may use any layer below it (`row` uses `family::langfuse` and `vocab/`
+//! directly); no module uses one above it.
 
+mod family;
 mod fields;
-mod frameworks;
-mod genai;
-mod genkit;
-mod io;
-mod langfuse;
-mod logfire;
-mod metadata;
-mod mlflow;
-mod model_parameters;
-mod observation_type;
-mod openinference;
-mod openllmetry;
 mod row;
-mod source;
-mod tools;
 mod trace;
-mod unflatten;
-mod usage;
-mod value;
-mod vercel;
-mod view;
+mod vocab;
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use spanbridge_proto::EventRow;
 
-use row::TraceHints;
-use view::{Shared, SpanView};
+use std::collections::HashMap;
+
+use row::SpanIds;
+use trace::TraceHints;
+use vocab::view::{Shared, SpanView};
 
 /// The rows of one export request, grouped by trace, plus the spans that were rejected.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -74,7 +81,10 @@ fn hex(bytes: &[u8]) -> String {
 /// Converts one export request. `received_at_us` is the gateway's receive time in µs since the
 /// epoch (used only where a span carries no time at all).
 pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Converted {
+    // Rows and hints per trace in first-appearance order, found through an index by trace id
+    // (one lookup per span, as Tempo's distributor groups `requestsByTraceID`).
     let mut traces: Vec<(String, Vec<EventRow>, Vec<TraceHints>)> = Vec::new();
+    let mut trace_index: HashMap<String, usize> = HashMap::new();
     let mut rejected = [0i64; 2];
     for resource_spans in &request.resource_spans {
         let resource = Shared::resource(
@@ -107,18 +117,23 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
                 } else {
                     String::new()
                 };
-                let (row, hints) = row::build(
-                    &view,
-                    (trace_id.clone(), hex(&span.span_id), parent),
-                    received_at_us,
-                );
-                match traces.iter_mut().find(|(id, _, _)| *id == trace_id) {
-                    Some((_, rows, all_hints)) => {
-                        rows.push(row);
-                        all_hints.push(hints);
+                let slot = match trace_index.get(&trace_id) {
+                    Some(&slot) => slot,
+                    None => {
+                        trace_index.insert(trace_id.clone(), traces.len());
+                        traces.push((trace_id.clone(), Vec::new(), Vec::new()));
+                        traces.len() - 1
                     }
-                    None => traces.push((trace_id, vec![row], vec![hints])),
-                }
+                };
+                let ids = SpanIds {
+                    trace_id,
+                    span_id: hex(&span.span_id),
+                    parent_span_id: parent,
+                };
+                let (row, hints) = row::build(&view, ids, received_at_us);
+                let (_, rows, all_hints) = &mut traces[slot];
+                rows.push(row);
+                all_hints.push(hints);
             }
         }
     }

@@ -4,31 +4,30 @@
 use serde_json::Value;
 use spanbridge_proto::EventRow;
 
-use super::source::{first, first_text};
-use super::view::SpanView;
-use super::{
-    fields, io, langfuse, metadata, model_parameters, observation_type, tools, usage, value,
-};
+use super::family::langfuse;
+use super::fields::{io, metadata, model_parameters, observation_type, scalar, tools, usage};
+use super::trace::TraceHints;
+use super::vocab::section;
+use super::vocab::source::{first, first_text};
+use super::vocab::value;
+use super::vocab::view::SpanView;
 
-/// What the trace-level reconciliation needs from a span besides its row.
-#[derive(Debug, Default, Clone)]
-pub struct TraceHints {
-    pub is_root: bool,
-    /// `langfuse.trace.name` on this span.
-    pub explicit_name: Option<String>,
-    /// A workflow name (OpenLLMetry, semconv) on this span.
-    pub workflow_name: Option<String>,
-    /// A weak name (agent name, Vercel function id) for traces without a root.
-    pub fallback_name: Option<String>,
+/// A span's ids, validated and hex-encoded by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpanIds {
+    pub trace_id: String,
+    pub span_id: String,
+    /// Empty when the span has no (valid) parent.
+    pub parent_span_id: String,
 }
 
-/// Converts one span (its ids already validated and hex-encoded by the caller).
-pub fn build(
-    view: &SpanView,
-    ids: (String, String, String),
-    received_at_us: i64,
-) -> (EventRow, TraceHints) {
-    let (trace_id, span_id, parent_span_id) = ids;
+/// Converts one span.
+pub fn build(view: &SpanView, ids: SpanIds, received_at_us: i64) -> (EventRow, TraceHints) {
+    let SpanIds {
+        trace_id,
+        span_id,
+        parent_span_id,
+    } = ids;
     let mut warnings = Vec::new();
     let mut row = EventRow {
         trace_id,
@@ -42,38 +41,38 @@ pub fn build(
     row.start_time_us = start;
     row.end_time_us = Some(end);
 
-    row.name = first_text(view, fields::NAME).unwrap_or_default();
+    row.name = first_text(view, scalar::NAME).unwrap_or_default();
     row.r#type = observation_type::observation_type(view).to_owned();
-    row.environment = first_text(view, fields::ENVIRONMENT)
+    row.environment = first_text(view, scalar::ENVIRONMENT)
         .map(|e| langfuse::normalize_environment(&e))
         .unwrap_or_else(|| "default".into());
-    row.version = first_text(view, fields::VERSION).unwrap_or_default();
-    row.release = first_text(view, fields::RELEASE).unwrap_or_default();
-    row.level = first_text(view, fields::LEVEL).unwrap_or_else(|| "DEFAULT".into());
-    row.status_message = first_text(view, fields::STATUS_MESSAGE).unwrap_or_default();
+    row.version = first_text(view, scalar::VERSION).unwrap_or_default();
+    row.release = first_text(view, scalar::RELEASE).unwrap_or_default();
+    row.level = first_text(view, scalar::LEVEL).unwrap_or_else(|| "DEFAULT".into());
+    row.status_message = first_text(view, scalar::STATUS_MESSAGE).unwrap_or_default();
 
-    row.user_id = first_text(view, fields::USER_ID).unwrap_or_default();
-    row.session_id = first_text(view, fields::SESSION_ID).unwrap_or_default();
-    row.tags = first(view, fields::TAGS)
+    row.user_id = first_text(view, scalar::USER_ID).unwrap_or_default();
+    row.session_id = first_text(view, scalar::SESSION_ID).unwrap_or_default();
+    row.tags = first(view, scalar::TAGS)
         .map(|t| langfuse::parse_tags(&t))
         .unwrap_or_default();
-    row.public = first(view, fields::PUBLIC).is_some_and(|v| value::is_true(&v));
-    row.is_app_root = first(view, fields::IS_APP_ROOT).is_some_and(|v| value::is_true(&v));
-    row.trace_input = first(view, fields::TRACE_INPUT)
+    row.public = first(view, scalar::PUBLIC).is_some_and(|v| value::is_true(&v));
+    row.is_app_root = first(view, scalar::IS_APP_ROOT).is_some_and(|v| value::is_true(&v));
+    row.trace_input = first(view, scalar::TRACE_INPUT)
         .map(value::into_text)
         .unwrap_or_default();
-    row.trace_output = first(view, fields::TRACE_OUTPUT)
+    row.trace_output = first(view, scalar::TRACE_OUTPUT)
         .map(value::into_text)
         .unwrap_or_default();
-    let is_root = fields::is_root(view);
+    let is_root = scalar::is_root(view);
     let hints = TraceHints {
         is_root,
-        explicit_name: first_text(view, fields::TRACE_NAME),
-        workflow_name: first_text(view, fields::TRACE_NAME_HINT),
-        fallback_name: first_text(view, fields::TRACE_NAME_LAST_RESORT),
+        explicit_name: first_text(view, scalar::TRACE_NAME),
+        workflow_name: first_text(view, scalar::TRACE_NAME_HINT),
+        fallback_name: first_text(view, scalar::TRACE_NAME_LAST_RESORT),
     };
 
-    row.completion_start_time_us = first(view, fields::COMPLETION_START).and_then(|v| v.as_i64());
+    row.completion_start_time_us = first(view, scalar::COMPLETION_START).and_then(|v| v.as_i64());
     if row.completion_start_time_us.is_none()
         && view
             .attrs
@@ -94,7 +93,7 @@ pub fn build(
             rollup_usage = Some(usage_details);
         }
     } else {
-        row.provided_model_name = first_text(view, fields::MODEL).unwrap_or_default();
+        row.provided_model_name = first_text(view, scalar::MODEL).unwrap_or_default();
         row.provided_usage_details = usage_details;
         row.provided_cost_details = cost_details;
     }
@@ -143,8 +142,8 @@ fn times(view: &SpanView, received_at_us: i64) -> (i64, i64) {
 /// Prompt name and version are linked together; a version that is not an integer is dropped
 /// with a warning (Langfuse drops the whole observation instead, issue #9893).
 fn prompt(view: &SpanView, row: &mut EventRow, warnings: &mut Vec<String>) {
-    row.prompt_name = first_text(view, fields::PROMPT_NAME).unwrap_or_default();
-    let version = first(view, fields::PROMPT_VERSION);
+    row.prompt_name = first_text(view, scalar::PROMPT_NAME).unwrap_or_default();
+    let version = first(view, scalar::PROMPT_VERSION);
     row.prompt_version = version
         .as_ref()
         .and_then(value::as_token_count)
@@ -182,7 +181,7 @@ fn experiment(view: &SpanView, row: &mut EventRow) {
         for (k, v) in view.attrs.with_prefix(prefix) {
             object.insert(k.to_owned(), value::to_json(v));
         }
-        metadata::flatten(object)
+        section::flatten(object)
     };
     (
         row.experiment_metadata_names,

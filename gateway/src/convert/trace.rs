@@ -5,9 +5,21 @@
 //! trace. Here a value found on any span of the trace is copied onto every row of that trace
 //! in the request (so is an explicit `langfuse.trace.input` / `.output`): root spans first, then the others in request order.
 
+use std::collections::HashSet;
+
 use spanbridge_proto::EventRow;
 
-use super::row::TraceHints;
+/// What the trace-level reconciliation needs from a span besides its row.
+#[derive(Debug, Default, Clone)]
+pub struct TraceHints {
+    pub is_root: bool,
+    /// `langfuse.trace.name` on this span.
+    pub explicit_name: Option<String>,
+    /// A workflow name (OpenLLMetry, semconv) on this span.
+    pub workflow_name: Option<String>,
+    /// A weak name (agent name, Vercel function id) for traces without a root.
+    pub fallback_name: Option<String>,
+}
 
 /// Reconciles the rows of one trace in place. `rows` and `hints` are parallel.
 pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
@@ -31,10 +43,12 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
     let trace_input = first(&|i| Some(rows[i].trace_input.clone())).unwrap_or_default();
     let trace_output = first(&|i| Some(rows[i].trace_output.clone())).unwrap_or_default();
     let public = rows.iter().any(|r| r.public);
+    // Union in first-seen order; the set keeps it linear in the number of tags.
     let mut tags: Vec<String> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
     for &i in &order {
         for tag in &rows[i].tags {
-            if !tags.contains(tag) {
+            if seen.insert(tag) {
                 tags.push(tag.clone());
             }
         }

@@ -1,0 +1,48 @@
+//! OpenInference (Arize Phoenix and the LlamaIndex / LangChain / DSPy / smolagents / Agno
+//! instrumentations): `openinference.span.kind`, `input.value` / `output.value`,
+//! indexed `llm.input_messages.*`, `llm.token_count.*`, `retrieval.documents.*`. genai-semconv §3.
+
+use serde_json::Value;
+
+use crate::convert::vocab::content::Io;
+use crate::convert::vocab::unflatten;
+use crate::convert::vocab::view::SpanView;
+
+/// `openinference.span.kind` → type (§3.4 prio 2). RERANKER, PROMPT and unknown kinds fall
+/// through.
+pub const SPAN_KINDS: &[(&str, &str)] = &[
+    ("CHAIN", "CHAIN"),
+    ("RETRIEVER", "RETRIEVER"),
+    ("LLM", "GENERATION"),
+    ("EMBEDDING", "EMBEDDING"),
+    ("AGENT", "AGENT"),
+    ("TOOL", "TOOL"),
+    ("GUARDRAIL", "GUARDRAIL"),
+    ("EVALUATOR", "EVALUATOR"),
+];
+
+/// Rule 19: `llm.input_messages.N.message.*` / `llm.output_messages.N.message.*` rebuilt into
+/// arrays (the `message` wrapper level is kept, as Langfuse keeps it).
+pub fn indexed_messages_io(view: &SpanView) -> Option<Io> {
+    let input = unflatten::rebuild(view.attrs.with_prefix("llm.input_messages."));
+    let output = unflatten::rebuild(view.attrs.with_prefix("llm.output_messages."));
+    (input.is_some() || output.is_some()).then_some(Io { input, output })
+}
+
+/// A retriever's output: `retrieval.documents.N.document.{id,content,score,metadata}` rebuilt
+/// into an array (beyond Langfuse, which leaves retriever output empty).
+pub fn retrieval_documents(view: &SpanView) -> Option<Value> {
+    let documents = unflatten::rebuild(view.attrs.with_prefix("retrieval.documents."))?;
+    match documents {
+        Value::Array(items) => Some(Value::Array(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Value::Object(mut o) => o.remove("document").unwrap_or(Value::Object(o)),
+                    other => other,
+                })
+                .collect(),
+        )),
+        other => Some(other),
+    }
+}

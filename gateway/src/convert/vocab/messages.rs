@@ -1,0 +1,74 @@
+//! GenAI message lists shared by several conventions: the `gen_ai.*` message attributes (rule
+//! 20 of reference §3.9) are also the fallback of Vercel's `ai.*` spans, they appear inside span
+//! events, and pydantic-ai prepends the same system instructions. Kept here so no convention
+//! module imports another (genai-semconv §1, §4–5).
+
+use serde_json::{Value, json};
+
+use super::content::Io;
+use super::value;
+use super::view::Attrs;
+
+/// `gen_ai.system_instructions` as a system message: a string as is, a parts array as its
+/// text parts joined (Langfuse prepends `{role: "system", content}`).
+fn system_message(instructions: &Value) -> Option<Value> {
+    let content = match value::json_or_self(instructions) {
+        Value::Array(parts) => {
+            let texts: Vec<String> = parts
+                .iter()
+                .map(|p| match p {
+                    Value::Object(o) => o.get("content").map(value::to_text).unwrap_or_default(),
+                    other => value::to_text(other),
+                })
+                .filter(|t| !t.is_empty())
+                .collect();
+            texts.join("\n")
+        }
+        Value::String(s) => s,
+        Value::Null => return None,
+        other => other.to_string(),
+    };
+    (!content.is_empty()).then(|| json!({"role": "system", "content": content}))
+}
+
+/// Prepends the system instructions to a message list unless it already has a system message.
+/// Returns the messages untouched (verbatim text) when nothing is prepended.
+pub fn with_system_instructions(messages: Value, instructions: Option<Value>) -> Value {
+    let Some(system) = instructions.as_ref().and_then(system_message) else {
+        return messages;
+    };
+    match value::json_or_self(&messages) {
+        Value::Array(mut list) => {
+            let has_system = list
+                .iter()
+                .any(|m| m.get("role").and_then(Value::as_str) == Some("system"));
+            if has_system {
+                return messages;
+            }
+            list.insert(0, system);
+            Value::Array(list)
+        }
+        _ => messages,
+    }
+}
+
+/// Rule 20 on any attribute set: `gen_ai.input.messages` (system instructions prepended) /
+/// `gen_ai.output.messages`, else tool call arguments / result.
+pub fn messages_io_from(attrs: &Attrs) -> Option<Io> {
+    let input = attrs.present("gen_ai.input.messages");
+    let output = attrs.present("gen_ai.output.messages");
+    let instructions = attrs.present("gen_ai.system_instructions");
+    if input.is_some() || output.is_some() {
+        let input = match input {
+            Some(messages) => Some(with_system_instructions(messages, instructions)),
+            None => instructions
+                .as_ref()
+                .and_then(system_message)
+                .map(|s| Value::Array(vec![s])),
+        };
+        return Some(Io { input, output });
+    }
+    let input = attrs.present("gen_ai.tool.call.arguments");
+    let output = attrs.present("gen_ai.tool.call.result");
+    (input.is_some() || output.is_some()).then_some(Io { input, output })
+}
