@@ -43,7 +43,8 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
     /// Requests handled at once (both protocols); more are refused with 503 / UNAVAILABLE.
     pub max_inflight_requests: usize,
-    /// Spans per second each project may send (token bucket, one second of burst); 0 = no limit.
+    /// Spans per second each project may send (token bucket, one second of burst; a larger
+    /// request is admitted at a full bucket and its excess delays later ones); 0 = no limit.
     pub project_spans_per_second: u32,
     /// Longest one export request may take before it is answered 503 / UNAVAILABLE.
     pub request_timeout_secs: u64,
@@ -421,7 +422,8 @@ impl KafkaSettings {
     const MIN_MESSAGE_BYTES: usize = 4_096;
 
     fn validate(&self) -> Result<(), String> {
-        // librdkafka reads message.timeout.ms = 0 as "wait forever" and refuses a queue of 0.
+        // librdkafka reads 0 as "no limit" for both (message.timeout.ms, queue.buffering.max.
+        // messages): a request would wait forever, or messages queue without bound.
         at_least("kafka.delivery_timeout_ms", self.delivery_timeout_ms, 1)?;
         at_least("kafka.max_inflight_messages", self.max_inflight_messages, 1)?;
         at_least(
