@@ -43,7 +43,8 @@ pub struct GatewaySettings {
     pub max_body_bytes: usize,
     /// Requests handled at once (both protocols); more are refused with 503 / UNAVAILABLE.
     pub max_inflight_requests: usize,
-    /// Spans per second each project may send (token bucket, one second of burst); 0 = no limit.
+    /// Spans per second each project may send (token bucket, one second of burst; a larger
+    /// request is admitted at a full bucket and its excess delays later ones); 0 = no limit.
     pub project_spans_per_second: u32,
     /// Longest one export request may take before it is answered 503 / UNAVAILABLE.
     pub request_timeout_secs: u64,
@@ -282,8 +283,6 @@ const PRODUCER_ONLY_OPTIONS: &[&str] = &[
     "partitioner",
 ];
 
-impl KafkaSettings {}
-
 /// The production event store. Empty `url` = events go to the embedded SQLite file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -388,6 +387,110 @@ impl Default for SinkSettings {
     }
 }
 
+/// `key` must be at least `min`; the error names the key and the value it got.
+fn at_least<T: PartialOrd + std::fmt::Display>(key: &str, value: T, min: T) -> Result<(), String> {
+    if value < min {
+        return Err(format!("{key} must be at least {min} (got {value})"));
+    }
+    Ok(())
+}
+
+impl GatewaySettings {
+    fn validate(&self) -> Result<(), String> {
+        // 0 would refuse every body, every request, or time every request out.
+        at_least("gateway.max_body_bytes", self.max_body_bytes, 1)?;
+        at_least(
+            "gateway.max_inflight_requests",
+            self.max_inflight_requests,
+            1,
+        )?;
+        at_least("gateway.request_timeout_secs", self.request_timeout_secs, 1)
+    }
+}
+
+impl EmbeddedSettings {
+    fn validate(&self) -> Result<(), String> {
+        // A channel of 0 requests cannot exist (tokio panics on it).
+        at_least("embedded.queue_capacity", self.queue_capacity, 1)?;
+        at_least("embedded.max_batch_rows", self.max_batch_rows, 1)
+    }
+}
+
+impl KafkaSettings {
+    /// Smallest `max_message_bytes`: each message reserves 1 KiB for its envelope, and a row
+    /// needs room beyond it.
+    const MIN_MESSAGE_BYTES: usize = 4_096;
+
+    fn validate(&self) -> Result<(), String> {
+        // librdkafka reads 0 as "no limit" for both (message.timeout.ms, queue.buffering.max.
+        // messages): a request would wait forever, or messages queue without bound.
+        at_least("kafka.delivery_timeout_ms", self.delivery_timeout_ms, 1)?;
+        at_least("kafka.max_inflight_messages", self.max_inflight_messages, 1)?;
+        at_least(
+            "kafka.max_message_bytes",
+            self.max_message_bytes,
+            Self::MIN_MESSAGE_BYTES,
+        )?;
+        // -1 asks the broker for its default (Kafka 2.4+, KIP-464).
+        for (key, value) in [
+            ("kafka.partitions", self.partitions),
+            ("kafka.replication_factor", self.replication_factor),
+        ] {
+            if value < 1 && value != -1 {
+                return Err(format!(
+                    "{key} must be at least 1, or -1 for the broker's default (got {value})"
+                ));
+            }
+        }
+        if self.is_configured() {
+            for (key, topic) in [
+                ("kafka.topic", &self.topic),
+                ("kafka.dead_letter_topic", &self.dead_letter_topic),
+            ] {
+                if topic.trim().is_empty() {
+                    return Err(format!("{key} must not be empty when kafka.brokers is set"));
+                }
+            }
+            if self.topic == self.dead_letter_topic {
+                return Err(format!(
+                    "kafka.dead_letter_topic must differ from kafka.topic (both are {:?})",
+                    self.topic
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MetaSettings {
+    fn validate(&self) -> Result<(), String> {
+        at_least("meta.max_connections", self.max_connections, 1)?;
+        // The flusher ticks at this interval; tokio refuses a zero interval.
+        at_least("meta.flush_interval_secs", self.flush_interval_secs, 1)?;
+        if self.source == MetaSource::Langfuse && !self.is_postgres() {
+            return Err(
+                "meta.source = \"langfuse\" needs meta.url (the Langfuse Postgres database)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl SinkSettings {
+    /// The first pause of a retried write (the sink's backoff starts there and doubles).
+    const FIRST_BACKOFF_MS: u64 = 100;
+
+    fn validate(&self) -> Result<(), String> {
+        at_least("sink.max_batch_rows", self.max_batch_rows, 1)?;
+        at_least("sink.max_batch_bytes", self.max_batch_bytes, 1)?;
+        at_least(
+            "sink.max_retry_backoff_ms",
+            self.max_retry_backoff_ms,
+            Self::FIRST_BACKOFF_MS,
+        )
+    }
+}
+
 impl Settings {
     /// Loads settings from defaults, the optional file, the environment and `overrides`
     /// (CLI flags, already shaped like the settings tree).
@@ -410,8 +513,26 @@ impl Settings {
                     .split("__"),
             )
             .merge(overrides)
-            .extract()
-            .map_err(|error| format!("invalid configuration: {error}"))
+            .extract::<Settings>()
+            .map_err(|error| format!("invalid configuration: {error}"))?
+            .validated()
+    }
+
+    /// Checks every minimum and invariant once, at load, naming the key of the first that
+    /// fails (Tempo's per-section `Validate()`): code past this point can rely on the values
+    /// instead of clamping them.
+    fn validated(self) -> Result<Self, String> {
+        self.validate()
+            .map_err(|problem| format!("invalid configuration: {problem}"))?;
+        Ok(self)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.gateway.validate()?;
+        self.embedded.validate()?;
+        self.kafka.validate()?;
+        self.meta.validate()?;
+        self.sink.validate()
     }
 
     /// The effective settings as TOML with secrets masked, for `spanbridge config`.
@@ -445,6 +566,82 @@ mod tests {
             toml::to_string(&loaded).unwrap(),
             toml::to_string(&Settings::default()).unwrap(),
             "config/spanbridge.toml must show every default"
+        );
+    }
+
+    /// Loads the defaults with `key = value` on top, as a file or environment variable would.
+    fn load_with<T: Serialize>(settings: &[(&str, T)]) -> Result<Settings, String> {
+        let mut overrides = Figment::new();
+        for (key, value) in settings {
+            overrides = overrides.merge(Serialized::default(key, value));
+        }
+        Settings::load(None, overrides)
+    }
+
+    #[test]
+    fn minimums_are_checked_at_load_and_name_the_key() {
+        let any_or_default = "at least 1, or -1 for the broker's default";
+        for (key, value, rule) in [
+            ("gateway.max_body_bytes", 0, "at least 1"),
+            ("gateway.max_inflight_requests", 0, "at least 1"),
+            ("gateway.request_timeout_secs", 0, "at least 1"),
+            ("embedded.queue_capacity", 0, "at least 1"),
+            ("embedded.max_batch_rows", 0, "at least 1"),
+            ("kafka.delivery_timeout_ms", 0, "at least 1"),
+            ("kafka.max_inflight_messages", 0, "at least 1"),
+            ("kafka.max_message_bytes", 1_024, "at least 4096"),
+            ("kafka.partitions", 0, any_or_default),
+            ("kafka.replication_factor", -2, any_or_default),
+            ("meta.max_connections", 0, "at least 1"),
+            ("meta.flush_interval_secs", 0, "at least 1"),
+            ("sink.max_batch_rows", 0, "at least 1"),
+            ("sink.max_batch_bytes", 0, "at least 1"),
+            ("sink.max_retry_backoff_ms", 99, "at least 100"),
+        ] {
+            assert_eq!(
+                load_with(&[(key, value)]).expect_err(key),
+                format!("invalid configuration: {key} must be {rule} (got {value})"),
+            );
+        }
+    }
+
+    #[test]
+    fn the_minimums_themselves_are_accepted() {
+        let loaded = load_with(&[
+            ("gateway.max_inflight_requests", 1),
+            ("kafka.max_message_bytes", 4_096),
+            ("kafka.partitions", -1),
+            ("kafka.replication_factor", -1),
+            ("sink.max_retry_backoff_ms", 100),
+            ("meta.flush_interval_secs", 1),
+        ])
+        .unwrap();
+        assert_eq!(loaded.gateway.max_inflight_requests, 1);
+        assert_eq!(loaded.sink.max_retry_backoff_ms, 100);
+    }
+
+    #[test]
+    fn invariants_between_keys_are_named() {
+        let error = load_with(&[
+            ("kafka.brokers", "localhost:9092"),
+            ("kafka.dead_letter_topic", "spanbridge.events.v1"),
+        ])
+        .unwrap_err();
+        assert!(
+            error.contains("kafka.dead_letter_topic must differ from kafka.topic"),
+            "{error}"
+        );
+        let error =
+            load_with(&[("kafka.brokers", "localhost:9092"), ("kafka.topic", " ")]).unwrap_err();
+        assert!(error.contains("kafka.topic must not be empty"), "{error}");
+        assert!(
+            load_with(&[("kafka.topic", "")]).is_ok(),
+            "topics do not matter without brokers"
+        );
+        let error = load_with(&[("meta.source", "langfuse")]).unwrap_err();
+        assert!(
+            error.contains("meta.source = \"langfuse\" needs meta.url"),
+            "{error}"
         );
     }
 

@@ -4,6 +4,7 @@
 //! /api/public/traces/{id}`); its expectations are checked with the suite's matcher language
 //! (`conformance/matcher.rs`). Cases where Spanbridge deliberately does better than Langfuse are
 //! listed with our expected value and the reason in `conformance/deliberate-differences.json`.
+//! Every case must pass, except those in `KNOWN_DIFFERENCES` (empty), which must fail.
 //!
 //! Isolation: trace and span ids repeat across cases, so every case gets its own project key
 //! (`spanbridge keys create`); the read API only sees the key's project. One server serves all
@@ -29,8 +30,12 @@ use support::{Server, basic_auth, client};
 
 /// Cases the suite holds (README "Counts"); a different number means files were lost.
 const SUITE_CASES: usize = 235;
-/// The bar: at least this share of cases pass (overridden ones by their override).
-const REQUIRED_PASS_RATE: f64 = 0.95;
+/// Cases known to fail, with the reason: (suite file, why Spanbridge's answer differs and why
+/// that is accepted). Every other case must pass (overridden ones by their override), and every
+/// case listed here must fail, so a fixed difference cannot stay listed. Empty: all 235 pass.
+/// A deliberate improvement over Langfuse belongs in `deliberate-differences.json` (it asserts
+/// our value); this list is for differences not (yet) resolved. docs/conversion.md shows it.
+const KNOWN_DIFFERENCES: &[(&str, &str)] = &[];
 /// Cases in flight at once: key creation (bcrypt, in a child process) overlaps with HTTP.
 const CONCURRENCY: usize = 4;
 
@@ -460,21 +465,48 @@ async fn langfuse_otel_mapping_suite_passes_through_the_endpoint_and_read_api() 
     for (file, overriding) in &overrides {
         println!("deliberate difference {file}: {}", overriding.reason);
     }
+    let known: BTreeMap<&str, &str> = KNOWN_DIFFERENCES.iter().copied().collect();
+    for (file, reason) in &known {
+        assert!(
+            !reason.trim().is_empty(),
+            "KNOWN_DIFFERENCES: {file} needs a reason"
+        );
+        assert!(
+            cases.iter().any(|case| case.file == *file),
+            "KNOWN_DIFFERENCES names {file}, which is not a suite file"
+        );
+        println!("known difference {file}: {reason}");
+    }
+    let unexpected_failures: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| {
+            !outcome.mismatches.is_empty() && !known.contains_key(outcome.file.as_str())
+        })
+        .map(|outcome| outcome.file.as_str())
+        .collect();
+    let stale_known: Vec<&str> = outcomes
+        .iter()
+        .filter(|outcome| {
+            outcome.mismatches.is_empty() && known.contains_key(outcome.file.as_str())
+        })
+        .map(|outcome| outcome.file.as_str())
+        .collect();
     let failed = outcomes.len() - passed;
-    let rate = passed as f64 / outcomes.len() as f64;
     println!(
-        "conformance: {passed} passed, {failed} failed ({} by deliberate-differences override); pass rate {:.1}% (required {:.0}%), {:.1} s",
+        "conformance: {passed} passed, {failed} failed ({} known differences; {} cases by deliberate-differences override), {:.1} s",
+        known.len(),
         overrides.len(),
-        rate * 100.0,
-        REQUIRED_PASS_RATE * 100.0,
         started.elapsed().as_secs_f64()
     );
     assert!(
-        rate >= REQUIRED_PASS_RATE,
-        "conformance pass rate {:.1}% is below {:.0}% ({failed} of {} cases fail; see the FAIL lines above)",
-        rate * 100.0,
-        REQUIRED_PASS_RATE * 100.0,
+        unexpected_failures.is_empty(),
+        "{} of {} cases fail and are not in KNOWN_DIFFERENCES (see the FAIL lines above): {unexpected_failures:?}",
+        unexpected_failures.len(),
         outcomes.len()
+    );
+    assert!(
+        stale_known.is_empty(),
+        "KNOWN_DIFFERENCES lists cases that pass now; remove them: {stale_known:?}"
     );
 }
 

@@ -1,11 +1,21 @@
 //! No Docker engine runs here, so the deploy files are checked against the code instead: every
 //! YAML/JSON file parses; every SPANBRIDGE_* variable they set is accepted by the strict
 //! settings parser; their ports are the ones the binary listens on; the commands they run
-//! exist; every metric the dashboard plots is emitted somewhere in the code.
+//! exist; every metric the dashboard plots is in the binary's `/metrics` after traffic.
 
-use std::collections::BTreeMap;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+use sqlx::Connection;
+use support::*;
 
 use serde_yaml::Value as Yaml;
 
@@ -171,6 +181,83 @@ fn every_setting_the_deploy_files_set_is_accepted_by_the_binary() {
     );
 }
 
+/// A setting below its minimum stops the binary before it does anything, naming the key, for
+/// settings given as environment variables (as the deploy files give them).
+#[test]
+fn settings_below_their_minimum_are_refused_at_load_naming_the_key() {
+    for (variable, value, message) in [
+        (
+            "SPANBRIDGE_SINK__MAX_BATCH_ROWS",
+            "0",
+            "sink.max_batch_rows must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_SINK__MAX_BATCH_BYTES",
+            "0",
+            "sink.max_batch_bytes must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_SINK__MAX_RETRY_BACKOFF_MS",
+            "50",
+            "sink.max_retry_backoff_ms must be at least 100 (got 50)",
+        ),
+        (
+            "SPANBRIDGE_GATEWAY__MAX_INFLIGHT_REQUESTS",
+            "0",
+            "gateway.max_inflight_requests must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_EMBEDDED__QUEUE_CAPACITY",
+            "0",
+            "embedded.queue_capacity must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS",
+            "0",
+            "kafka.delivery_timeout_ms must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_KAFKA__MAX_INFLIGHT_MESSAGES",
+            "0",
+            "kafka.max_inflight_messages must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_META__MAX_CONNECTIONS",
+            "0",
+            "meta.max_connections must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_META__FLUSH_INTERVAL_SECS",
+            "0",
+            "meta.flush_interval_secs must be at least 1 (got 0)",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .arg("config")
+            .env(variable, value)
+            .output()
+            .expect("run spanbridge config");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{variable}={value} was accepted");
+        assert!(
+            stderr.contains(&format!("invalid configuration: {message}")),
+            "{variable}={value}: {stderr}"
+        );
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+        .arg("config")
+        .env("SPANBRIDGE_SINK__MAX_BATCH_ROWS", "1")
+        .env("SPANBRIDGE_INIT_PUBLIC_KEY", PUBLIC_KEY)
+        .env("SPANBRIDGE_INIT_PROJECT_NAME", "minimums")
+        .output()
+        .expect("run spanbridge config");
+    assert!(
+        output.status.success(),
+        "the minimum itself and the headless-setup variables are accepted: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 #[test]
 fn ports_match_the_listeners() {
     let defaults = std::fs::read_to_string(repo("config/spanbridge.toml")).unwrap();
@@ -233,43 +320,223 @@ fn commands_the_deploy_files_run_exist() {
     }
 }
 
-#[test]
-fn every_dashboard_metric_is_emitted_by_the_code() {
-    let dashboard: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo("deploy/grafana/spanbridge-dashboard.json")).unwrap(),
-    )
-    .unwrap();
-    let mut sources = String::new();
-    for dir in ["src", "gateway/src", "sink/src"] {
-        let mut paths = Vec::new();
+/// Every `spanbridge_*` name the Grafana dashboard and the Prometheus files refer to, with the
+/// files that refer to it.
+fn referenced_metrics() -> BTreeMap<String, BTreeSet<String>> {
+    let mut paths = Vec::new();
+    for dir in ["deploy/grafana", "deploy/prometheus"] {
         files(&repo(dir), &mut paths);
-        for path in paths
-            .iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-        {
-            sources.push_str(&std::fs::read_to_string(path).unwrap());
-        }
     }
-    let exprs: Vec<String> = dashboard["panels"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|panel| panel["targets"].as_array().cloned().unwrap_or_default())
-        .filter_map(|target| target["expr"].as_str().map(str::to_owned))
-        .collect();
-    assert!(exprs.len() >= 12);
-    for expr in exprs {
-        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
-            if let Some(name) = word.strip_prefix("spanbridge_").map(|_| word) {
-                let base = name
-                    .trim_end_matches("_bucket")
-                    .trim_end_matches("_count")
-                    .trim_end_matches("_sum");
-                assert!(
-                    sources.contains(&format!("\"{base}\"")),
-                    "dashboard plots {base}, which no code emits"
-                );
+    let mut names: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let file = path
+            .strip_prefix(repo(""))
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
+            if word.starts_with("spanbridge_") {
+                names
+                    .entry(word.to_owned())
+                    .or_default()
+                    .insert(file.clone());
             }
         }
+    }
+    names
+}
+
+/// Metrics that only a process with Kafka configured emits; the embedded scrape cannot show
+/// them, the Kafka-mode scrape must.
+const KAFKA_MODE_ONLY: &[(&str, &str)] = &[
+    (
+        "spanbridge_kafka_produce_duration_seconds_bucket",
+        "the gateway's Kafka publisher times broker acknowledgements",
+    ),
+    (
+        "spanbridge_kafka_produce_errors_total",
+        "the gateway's Kafka publisher counts produce failures",
+    ),
+    (
+        "spanbridge_kafka_inflight_messages",
+        "the gateway's Kafka publisher counts unacknowledged messages",
+    ),
+    (
+        "spanbridge_consumer_lag_messages",
+        "the sink's Kafka consumer reports lag from librdkafka statistics",
+    ),
+    (
+        "spanbridge_dead_letter_messages_total",
+        "only the Kafka sink has a dead-letter topic",
+    ),
+];
+
+const TOPIC: &str = "spanbridge.events.v1";
+const DEAD_LETTER_TOPIC: &str = "spanbridge.events.v1.dead-letter";
+
+/// Scrapes `admin_url` until every name in `wanted` is sampled or `within` passes (gauges
+/// fed by librdkafka statistics arrive on their own schedule); returns the last scrape's names.
+async fn scrape_until(
+    admin_url: &str,
+    wanted: &BTreeSet<&str>,
+    within: Duration,
+) -> BTreeSet<String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let names = sample_names(&scrape_metrics(admin_url).await);
+        if wanted.iter().all(|name| names.contains(*name)) || Instant::now() > deadline {
+            return names;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Embedded mode after the traffic every panel plots: accepted spans, a rejected span, a
+/// refused key, a failed store write.
+async fn embedded_scrape(wanted: &BTreeSet<&str>) -> BTreeSet<String> {
+    let server = Server::start_with(&[("SPANBRIDGE_GATEWAY__REQUEST_TIMEOUT_SECS", "3")]);
+    let traces = server.http_url("/v1/traces");
+    let accepted =
+        export_genai_trace(&traces, "0000000a000000000000000000000001", &test_auth()).await;
+    assert_eq!(accepted.status(), 200);
+    let refused = export_genai_trace(
+        &traces,
+        "0000000a000000000000000000000002",
+        &basic_auth(PUBLIC_KEY, "sk-lf-wrong"),
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+
+    let mut with_bad_span = genai_trace("0000000a000000000000000000000003");
+    with_bad_span.resource_spans[0].scope_spans[0].spans[1].span_id = vec![0; 8];
+    let partial = client()
+        .post(&traces)
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", test_auth())
+        .body(prost::Message::encode_to_vec(&with_bad_span))
+        .send()
+        .await
+        .expect("POST /v1/traces");
+    assert_eq!(partial.status(), 200, "the valid span is accepted");
+
+    // A store that cannot take a write: the events table is renamed away for one request.
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+            .await
+            .expect("open the server's SQLite file");
+    sqlx::query("ALTER TABLE events RENAME TO events_away")
+        .execute(&mut db)
+        .await
+        .expect("rename events");
+    let failed =
+        export_genai_trace(&traces, "0000000a000000000000000000000004", &test_auth()).await;
+    assert_eq!(failed.status(), 503, "a failed write is retryable");
+    let names = scrape_until(&server.admin_url(""), wanted, Duration::from_secs(10)).await;
+    sqlx::query("ALTER TABLE events_away RENAME TO events")
+        .execute(&mut db)
+        .await
+        .expect("rename events back");
+    names
+}
+
+/// `spanbridge serve` through Kafka (librdkafka's mock cluster, in this process) after
+/// traffic: accepted spans, a message the sink dead-letters, a produce the broker refuses.
+async fn kafka_mode_scrape(wanted: &BTreeSet<&str>) -> BTreeSet<String> {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic(TOPIC, 2, 1).expect("topic");
+    cluster
+        .create_topic(DEAD_LETTER_TOPIC, 1, 1)
+        .expect("dead-letter topic");
+    let brokers = cluster.bootstrap_servers();
+    let server = Server::start_with(&[
+        ("SPANBRIDGE_KAFKA__BROKERS", brokers.as_str()),
+        ("SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS", "1500"),
+        ("SPANBRIDGE_SINK__MAX_BATCH_WAIT_MS", "100"),
+    ]);
+    let traces = server.http_url("/v1/traces");
+    let accepted =
+        export_genai_trace(&traces, "0000000b000000000000000000000001", &test_auth()).await;
+    assert_eq!(accepted.status(), 200);
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::to(TOPIC)
+                .key("garbage")
+                .payload(&b"\xff\xff not a batch"[..]),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(error, _)| error)
+        .expect("produce a message the sink cannot decode");
+    let sink_side: BTreeSet<&str> = [
+        "spanbridge_dead_letter_messages_total",
+        "spanbridge_consumer_lag_messages",
+    ]
+    .into();
+    scrape_until(&server.admin_url(""), &sink_side, Duration::from_secs(30)).await;
+
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS; 10_000],
+    );
+    let refused =
+        export_genai_trace(&traces, "0000000b000000000000000000000002", &test_auth()).await;
+    assert_eq!(refused.status(), 503, "the broker refused the produce");
+    cluster.clear_request_errors(RDKafkaApiKey::Produce);
+    scrape_until(&server.admin_url(""), wanted, Duration::from_secs(10)).await
+}
+
+/// The dashboard and the Prometheus files refer to metrics by name; a name the running binary
+/// does not export plots nothing. Checked against real scrapes after traffic, so renaming a
+/// metric in the code (or in the dashboard) fails here.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_dashboard_metric_is_scraped_after_traffic() {
+    let referenced = referenced_metrics();
+    assert!(
+        referenced.len() >= 12,
+        "the dashboard plots at least 12 metrics: {referenced:?}"
+    );
+    for (name, reason) in KAFKA_MODE_ONLY {
+        assert!(
+            referenced.contains_key(*name),
+            "KAFKA_MODE_ONLY lists {name} ({reason}), which no deploy file refers to"
+        );
+    }
+    let kafka_only: BTreeSet<&str> = KAFKA_MODE_ONLY.iter().map(|(name, _)| *name).collect();
+    let embedded_wanted: BTreeSet<&str> = referenced
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !kafka_only.contains(name))
+        .collect();
+
+    let embedded = embedded_scrape(&embedded_wanted).await;
+    for name in &embedded_wanted {
+        assert!(
+            embedded.contains(*name),
+            "{name} (in {}) is not exported by embedded mode after traffic; exported: {embedded:?}",
+            referenced[*name]
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+
+    let kafka = kafka_mode_scrape(&kafka_only).await;
+    for name in &kafka_only {
+        assert!(
+            kafka.contains(*name),
+            "{name} (in {}) is not exported by Kafka mode after traffic; exported: {kafka:?}",
+            referenced[*name]
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 }

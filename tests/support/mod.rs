@@ -385,3 +385,25 @@ pub fn genai_trace(trace_id: &str) -> ExportTraceServiceRequest {
         ),
     ])
 }
+
+/// The Prometheus text of the admin port at `admin_url` (`http://127.0.0.1:PORT`).
+pub async fn scrape_metrics(admin_url: &str) -> String {
+    let response = client()
+        .get(format!("{admin_url}/metrics"))
+        .send()
+        .await
+        .expect("scrape /metrics");
+    assert_eq!(response.status(), 200, "GET /metrics");
+    response.text().await.expect("metrics body")
+}
+
+/// The names of the samples in a Prometheus text scrape (a histogram shows up as its
+/// `_bucket`, `_sum` and `_count` series).
+pub fn sample_names(scrape: &str) -> std::collections::BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| line.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
