@@ -477,16 +477,13 @@ impl MetaSettings {
 }
 
 impl SinkSettings {
-    /// The first pause of a retried write (the sink's backoff starts there and doubles).
-    const FIRST_BACKOFF_MS: u64 = 100;
-
     fn validate(&self) -> Result<(), String> {
         at_least("sink.max_batch_rows", self.max_batch_rows, 1)?;
         at_least("sink.max_batch_bytes", self.max_batch_bytes, 1)?;
         at_least(
             "sink.max_retry_backoff_ms",
             self.max_retry_backoff_ms,
-            Self::FIRST_BACKOFF_MS,
+            spanbridge_sink::retry::FIRST_BACKOFF.as_millis() as u64,
         )
     }
 }

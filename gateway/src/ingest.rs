@@ -82,6 +82,7 @@ impl Gateway {
                 sdk_version: sdk.version.clone(),
                 received_at_us,
                 rows,
+                ..Default::default()
             })
             .collect();
         if !batches.is_empty() {

@@ -8,4 +8,4 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/spanbridge.v1.rs"));
 }
 
-pub use v1::{EventBatch, EventRow};
+pub use v1::{EventBatch, EventRow, PartialRow, Score, TraceFields};

@@ -31,7 +31,7 @@ pub struct Backoff {
 impl Backoff {
     pub fn new(max: Duration) -> Self {
         Self {
-            next: FIRST_BACKOFF.min(max),
+            next: FIRST_BACKOFF,
             max,
         }
     }

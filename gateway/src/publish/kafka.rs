@@ -13,7 +13,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use spanbridge_proto::{EventBatch, EventRow};
+use spanbridge_proto::{EventBatch, EventRow, PartialRow};
 
 use super::{PublishError, Publisher};
 
@@ -53,11 +53,11 @@ impl KafkaPublisherConfig {
             .set("linger.ms", "5")
             .set(
                 "message.timeout.ms",
-                self.delivery_timeout.as_millis().max(1).to_string(),
+                self.delivery_timeout.as_millis().to_string(),
             )
             .set(
                 "queue.buffering.max.messages",
-                self.max_inflight_messages.max(1).to_string(),
+                self.max_inflight_messages.to_string(),
             )
             .set(
                 "message.max.bytes",
@@ -236,7 +236,8 @@ impl KafkaPublisher {
 }
 
 /// Splits a trace's batch so each encoded message stays under `max_bytes`; a row that alone
-/// exceeds it has its largest content fields cut (see [`fit_row`]).
+/// exceeds it has its largest content fields cut (see [`fit_row`]). Whole and partial rows are
+/// spread over the messages in order; the trace fields and scores travel in the first one.
 pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
     let budget = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
     let EventBatch {
@@ -247,35 +248,57 @@ pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
         sdk_version,
         received_at_us,
         rows,
+        partial_rows,
+        trace,
+        scores,
     } = batch;
-    let envelope = |rows: Vec<EventRow>| EventBatch {
-        schema_version,
-        project_id: project_id.clone(),
-        api_key_id: api_key_id.clone(),
-        sdk_name: sdk_name.clone(),
-        sdk_version: sdk_version.clone(),
-        received_at_us,
-        rows,
+    let mut first = Some((trace, scores));
+    let mut envelope = || {
+        let (trace, scores) = first.take().unwrap_or_default();
+        EventBatch {
+            schema_version,
+            project_id: project_id.clone(),
+            api_key_id: api_key_id.clone(),
+            sdk_name: sdk_name.clone(),
+            sdk_version: sdk_version.clone(),
+            received_at_us,
+            trace,
+            scores,
+            ..Default::default()
+        }
     };
     let mut out = Vec::new();
-    let mut current = Vec::new();
-    let mut current_bytes = 0;
-    for mut row in rows {
+    let mut current = envelope();
+    let mut current_bytes = current.encoded_len();
+    let pieces = rows
+        .into_iter()
+        .map(|row| (row, None))
+        .chain(partial_rows.into_iter().map(|partial| {
+            let fields = (partial.fields, partial.event_time_us);
+            (partial.row.unwrap_or_default(), Some(fields))
+        }));
+    for (mut row, partial) in pieces {
         let mut size = row.encoded_len() + 8;
         if size > budget {
             fit_row(&mut row, budget);
             size = row.encoded_len() + 8;
         }
-        if !current.is_empty() && current_bytes + size > budget {
-            out.push(envelope(std::mem::take(&mut current)));
+        let empty = current.rows.is_empty() && current.partial_rows.is_empty();
+        if !empty && current_bytes + size > budget {
+            out.push(std::mem::replace(&mut current, envelope()));
             current_bytes = 0;
         }
         current_bytes += size;
-        current.push(row);
+        match partial {
+            None => current.rows.push(row),
+            Some((fields, event_time_us)) => current.partial_rows.push(PartialRow {
+                row: Some(row),
+                fields,
+                event_time_us,
+            }),
+        }
     }
-    if !current.is_empty() || out.is_empty() {
-        out.push(envelope(current));
-    }
+    out.push(current);
     out
 }
 
@@ -356,5 +379,34 @@ mod tests {
         assert_eq!(parts.len(), 1);
         assert!(parts[0].encoded_len() <= 900_000);
         assert!(parts[0].rows[0].input.ends_with(TRUNCATED_MARKER));
+    }
+
+    #[test]
+    fn partial_rows_trace_fields_and_scores_are_kept_when_split() {
+        let mut large = batch((0..4).map(|i| row(&format!("r{i}"), 300_000)).collect());
+        large.partial_rows = (0..4)
+            .map(|i| PartialRow {
+                row: Some(row(&format!("p{i}"), 300_000)),
+                fields: vec!["input".into()],
+                event_time_us: i,
+            })
+            .collect();
+        large.trace = Some(spanbridge_proto::TraceFields {
+            name: Some("chat".into()),
+            ..Default::default()
+        });
+        large.scores = vec![spanbridge_proto::Score {
+            name: "helpful".into(),
+            ..Default::default()
+        }];
+        let parts = split_batch(large, 900_000);
+        assert!(parts.len() >= 3, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.encoded_len() <= 900_000));
+        assert_eq!(parts.iter().map(|p| p.rows.len()).sum::<usize>(), 4);
+        let partial: Vec<_> = parts.iter().flat_map(|p| &p.partial_rows).collect();
+        assert_eq!(partial.len(), 4);
+        assert!(partial.iter().all(|p| p.fields == ["input"]));
+        assert_eq!(parts.iter().filter(|p| p.trace.is_some()).count(), 1);
+        assert_eq!(parts.iter().map(|p| p.scores.len()).sum::<usize>(), 1);
     }
 }

@@ -64,7 +64,7 @@ impl PostgresMeta {
     /// Connects (no migration; see `migrate`).
     pub async fn connect(url: &str, source: Source, max_connections: u32) -> Result<Self, String> {
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect(url)
             .await

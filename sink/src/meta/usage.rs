@@ -149,7 +149,7 @@ pub async fn run_flusher(
     keys: KeyUsage,
     interval: Duration,
 ) {
-    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(100)));
+    let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
