@@ -292,19 +292,7 @@ async fn run_query(
     url_params.push(("default_format".into(), "JSONEachRow".into()));
     // Langfuse reads ClickHouse's times as UTC (its ClickHouse runs in UTC).
     url_params.push(("session_timezone".into(), "UTC".into()));
-    let response = client()
-        .post(clickhouse.url())
-        .query(&url_params)
-        .body(sql.to_owned())
-        .send()
-        .await
-        .expect("query ClickHouse");
-    let status = response.status();
-    let body = response.text().await.unwrap_or_default();
-    assert!(
-        status.is_success(),
-        "ClickHouse answered {status}: {body}\n{sql}"
-    );
+    let body = clickhouse.query_with(sql, &url_params).await;
     body.lines()
         .filter(|line| !line.trim().is_empty())
         .map(|line| serde_json::from_str(line).expect("JSONEachRow line"))

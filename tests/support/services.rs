@@ -174,8 +174,14 @@ impl ClickHouse {
 
     /// Runs a query and returns the body (panics on an error answer).
     pub async fn query(&self, sql: &str) -> String {
+        self.query_with(sql, &[]).await
+    }
+
+    /// Runs a query with URL parameters (settings, `param_<name>` query parameters, formats).
+    pub async fn query_with(&self, sql: &str, params: &[(String, String)]) -> String {
         let response = super::client()
             .post(self.url())
+            .query(params)
             .body(sql.to_owned())
             .send()
             .await
