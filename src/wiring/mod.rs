@@ -125,7 +125,16 @@ impl TraceReader for StoreReader {
             .events_of_trace(project_id, trace_id)
             .await
             .map_err(backend_unavailable)?;
-        Ok(spanbridge_sink::read::trace(&records))
+        let Some(mut trace) = spanbridge_sink::read::trace(&records) else {
+            return Ok(None);
+        };
+        let scores = self
+            .0
+            .scores_of_trace(project_id, trace_id)
+            .await
+            .map_err(backend_unavailable)?;
+        spanbridge_sink::read::attach_scores(&mut trace, &records, &scores);
+        Ok(Some(trace))
     }
 
     async fn observations(

@@ -108,16 +108,20 @@ async fn export<S: Signal>(
     })
 }
 
-/// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE; the OTLP
-/// status table (DESIGN.md) says INVALID_ARGUMENT, the gRPC twin of HTTP 413. Only tonic's
-/// decoder produces OUT_OF_RANGE here, in a trailers-only response (status in the headers).
+/// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE, and a
+/// compressed one that inflates past it with RESOURCE_EXHAUSTED; the OTLP status table
+/// (DESIGN.md) says INVALID_ARGUMENT, the gRPC twin of HTTP 413. Both come from tonic's decoder
+/// in a trailers-only response (status in the headers). Our own RESOURCE_EXHAUSTED (the rate
+/// limit) always carries RetryInfo details (`grpc-status-details-bin`), so it is left alone.
 fn message_too_large_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-    if response
-        .headers()
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
-    {
+    let status = response.headers().get("grpc-status");
+    let code_is = |code: tonic::Code| {
+        status.is_some_and(|v| v.as_bytes() == (code as i32).to_string().as_bytes())
+    };
+    let too_large = code_is(tonic::Code::OutOfRange)
+        || (code_is(tonic::Code::ResourceExhausted)
+            && !response.headers().contains_key("grpc-status-details-bin"));
+    if too_large {
         let invalid_argument = (tonic::Code::InvalidArgument as i32).to_string();
         if let Ok(value) = http::HeaderValue::from_str(&invalid_argument) {
             response.headers_mut().insert("grpc-status", value);
