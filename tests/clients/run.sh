@@ -40,7 +40,9 @@ passed=4
 # (issue 14 item 3) for the content checks: opt in with SB_CLIENTS_OPENAI_V2=1 until it is merged.
 if [ "${SB_CLIENTS_OPENAI_V2:-0}" = 1 ]; then
   if ! "$cache/venv/bin/python" -c "import openai, opentelemetry.instrumentation.openai_v2" 2>/dev/null; then
-    "$cache/venv/bin/pip" install -q openai opentelemetry-instrumentation-openai-v2
+    # The versions of the captures in ../shared/fixtures/otlp-logs (util-genai 1.x breaks openai-v2 2.4b0).
+    "$cache/venv/bin/pip" install -q openai httpx opentelemetry-instrumentation-openai-v2==2.4b0 \
+      opentelemetry-util-genai==0.4b0
   fi
   OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
     "$cache/venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" legacy-events
