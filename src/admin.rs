@@ -25,7 +25,7 @@ pub trait ReadyCheck: Send + Sync + 'static {
 const METRICS: &[(&str, &str)] = &[
     (
         "spanbridge_requests_total",
-        "OTLP export requests by protocol, encoding, outcome and rejection reason",
+        "OTLP export requests by signal (traces, logs), protocol, encoding, outcome and rejection reason",
     ),
     (
         "spanbridge_spans_received_total",
@@ -38,6 +38,22 @@ const METRICS: &[(&str, &str)] = &[
     (
         "spanbridge_spans_rejected_total",
         "Spans not accepted, by reason",
+    ),
+    (
+        "spanbridge_log_records_received_total",
+        "OTLP log records received in decoded export requests",
+    ),
+    (
+        "spanbridge_log_records_accepted_total",
+        "OTLP log records durably accepted (acknowledged to the client)",
+    ),
+    (
+        "spanbridge_log_records_rejected_total",
+        "OTLP log records not accepted, by reason",
+    ),
+    (
+        "spanbridge_log_records_other_total",
+        "Log records that are neither GenAI content nor evaluations, by what was kept (counted, event)",
     ),
     (
         "spanbridge_request_duration_seconds",
@@ -75,6 +91,10 @@ const METRICS: &[(&str, &str)] = &[
     (
         "spanbridge_sink_rows_written_total",
         "Rows written to the event store",
+    ),
+    (
+        "spanbridge_sink_scores_written_total",
+        "Scores written to the scores table",
     ),
     (
         "spanbridge_store_errors_total",

@@ -26,6 +26,7 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
+    pub logs: LogsSettings,
     pub kafka: KafkaSettings,
     pub clickhouse: ClickHouseSettings,
     pub meta: MetaSettings,
@@ -146,6 +147,25 @@ impl Default for LogSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// OTLP log records (`/v1/logs`, LogsService): GenAI content and evaluations are always used;
+/// this section says what becomes of the other records.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsSettings {
+    pub other_records: OtherLogRecords,
+}
+
+/// What becomes of log records that are neither GenAI content nor evaluation results.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OtherLogRecords {
+    /// Counted (`spanbridge_log_records_other_total`), not stored.
+    #[default]
+    Count,
+    /// Stored as EVENT observations under the span the record names.
+    Event,
 }
 
 /// The Kafka hop between gateway and sink. Empty `brokers` = embedded mode (no Kafka).

@@ -1,9 +1,13 @@
 //! The protocol-independent request path: both receivers decode into the same
-//! `ExportTraceServiceRequest` and call [`Gateway::ingest`]; nothing below knows the protocol.
+//! `ExportTraceServiceRequest` / `ExportLogsServiceRequest` and call [`Gateway::ingest`] /
+//! [`Gateway::ingest_logs`]; nothing below knows the protocol.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
@@ -11,9 +15,10 @@ use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
 
 use crate::auth::{Authenticator, Project};
 use crate::convert::convert;
+use crate::convert::logs::{LogOptions, convert_logs};
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
-use crate::observe::span_count;
+use crate::observe::{log_record_count, span_count};
 use crate::publish::Publisher;
 
 /// Settings the receivers enforce.
@@ -55,6 +60,8 @@ pub struct Gateway {
     pub limits: Limits,
     pub inflight: InflightLimit,
     pub rate_limit: ProjectRateLimit,
+    /// What becomes of OTLP log records that are not GenAI content or evaluations.
+    pub logs: LogOptions,
 }
 
 impl Gateway {
@@ -75,14 +82,8 @@ impl Gateway {
             .traces
             .into_iter()
             .map(|(_, rows)| EventBatch {
-                schema_version: SCHEMA_VERSION,
-                project_id: project.project_id.clone(),
-                api_key_id: project.api_key_id.clone(),
-                sdk_name: sdk.name.clone(),
-                sdk_version: sdk.version.clone(),
-                received_at_us,
                 rows,
-                ..Default::default()
+                ..envelope(project, sdk, received_at_us)
             })
             .collect();
         if !batches.is_empty() {
@@ -94,14 +95,70 @@ impl Gateway {
         });
         Ok(ExportTraceServiceResponse { partial_success })
     }
+
+    /// Converts and publishes one OTLP logs export: GenAI content becomes partial rows of its
+    /// span, evaluation results scores (DESIGN.md "Wire semantics"). Returns only after every
+    /// piece is durable; unusable records are reported in `partial_success`.
+    pub async fn ingest_logs(
+        &self,
+        project: &Project,
+        sdk: &SdkInfo,
+        request: ExportLogsServiceRequest,
+    ) -> Result<ExportLogsServiceResponse, IngestError> {
+        self.rate_limit
+            .check(&project.project_id, log_record_count(&request))?;
+        let received_at_us = now_us();
+        let converted = convert_logs(request, received_at_us, &self.logs);
+        if converted.other_records > 0 {
+            let kept = if self.logs.keeps_other_records() {
+                "event"
+            } else {
+                "counted"
+            };
+            metrics::counter!("spanbridge_log_records_other_total", "kept_as" => kept)
+                .increment(converted.other_records);
+        }
+        let batches: Vec<EventBatch> = converted
+            .traces
+            .into_iter()
+            .map(|(_, pieces)| EventBatch {
+                rows: pieces.rows,
+                partial_rows: pieces.partial_rows,
+                scores: pieces.scores,
+                ..envelope(project, sdk, received_at_us)
+            })
+            .collect();
+        if !batches.is_empty() {
+            self.publisher.publish(batches).await?;
+        }
+        let partial_success =
+            (converted.rejected_log_records > 0).then_some(ExportLogsPartialSuccess {
+                rejected_log_records: converted.rejected_log_records,
+                error_message: converted.rejection_message,
+            });
+        Ok(ExportLogsServiceResponse { partial_success })
+    }
+}
+
+/// An empty batch with who sent it and when: the project always from the key.
+fn envelope(project: &Project, sdk: &SdkInfo, received_at_us: i64) -> EventBatch {
+    EventBatch {
+        schema_version: SCHEMA_VERSION,
+        project_id: project.project_id.clone(),
+        api_key_id: project.api_key_id.clone(),
+        sdk_name: sdk.name.clone(),
+        sdk_version: sdk.version.clone(),
+        received_at_us,
+        ..Default::default()
+    }
 }
 
 /// Runs one export under the request timeout; a timeout is a retryable 503 (in embedded mode
 /// the rows may still be written, and a retried span replaces its earlier row).
-pub async fn with_timeout(
+pub async fn with_timeout<R>(
     limits: &Limits,
-    export: impl std::future::Future<Output = Result<ExportTraceServiceResponse, IngestError>>,
-) -> Result<ExportTraceServiceResponse, IngestError> {
+    export: impl std::future::Future<Output = Result<R, IngestError>>,
+) -> Result<R, IngestError> {
     tokio::time::timeout(limits.request_timeout, export)
         .await
         .unwrap_or_else(|_| {

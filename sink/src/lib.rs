@@ -15,5 +15,6 @@ pub mod prices;
 pub mod queue;
 pub mod read;
 pub mod retry;
+pub mod scores;
 pub mod store;
 pub mod write;

@@ -1,5 +1,5 @@
 //! The read API's answers in Langfuse's public API shape (`GET /api/public/traces/{id}`,
-//! `GET /api/public/observations`), built from stored rows of any store.
+//! `GET /api/public/observations`), built from stored rows and scores of any store.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +42,104 @@ pub struct EventRecord {
     pub metadata_values: Vec<String>,
     pub trace_input: String,
     pub trace_output: String,
+}
+
+/// One stored score, as the read API needs it (reference langfuse-legacy.md §4.4).
+#[derive(Debug, Clone, Default)]
+pub struct ScoreRecord {
+    pub id: String,
+    pub project_id: String,
+    pub timestamp_us: i64,
+    pub environment: String,
+    pub trace_id: Option<String>,
+    pub observation_id: Option<String>,
+    pub name: String,
+    pub value: f64,
+    pub source: String,
+    pub comment: Option<String>,
+    /// Flat `{name: value}` pairs (the `metadata` map column).
+    pub metadata: Vec<(String, String)>,
+    pub author_user_id: Option<String>,
+    pub config_id: Option<String>,
+    pub queue_id: Option<String>,
+    pub execution_trace_id: Option<String>,
+    pub data_type: String,
+    pub string_value: Option<String>,
+    pub created_at_us: i64,
+    pub updated_at_us: i64,
+}
+
+/// Score data types the trace endpoint returns (Langfuse's `getScoresForTraces`).
+const TRACE_SCORE_TYPES: &[&str] = &["NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT"];
+
+/// Langfuse omits scores older than the trace's timestamp minus this (µs).
+const SCORE_LOOKBACK_US: i64 = 3_600_000_000;
+
+/// One score in the public API shape (`APIScoreSchemaV1`): `value` omitted for TEXT,
+/// `stringValue` null for NUMERIC, metadata values JSON-parsed.
+pub fn score(record: &ScoreRecord) -> Value {
+    let metadata: Map<String, Value> = record
+        .metadata
+        .iter()
+        .map(|(name, value)| {
+            let parsed =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
+            (name.clone(), parsed)
+        })
+        .collect();
+    let optional = |text: &Option<String>| text.clone().map_or(Value::Null, Value::String);
+    let mut out = json!({
+        "id": record.id,
+        "projectId": record.project_id,
+        "environment": record.environment,
+        "name": record.name,
+        "value": record.value,
+        "source": record.source,
+        "authorUserId": optional(&record.author_user_id),
+        "comment": optional(&record.comment),
+        "metadata": metadata,
+        "configId": optional(&record.config_id),
+        "queueId": optional(&record.queue_id),
+        "executionTraceId": optional(&record.execution_trace_id),
+        "createdAt": iso_time(record.created_at_us),
+        "updatedAt": iso_time(record.updated_at_us),
+        "timestamp": iso_time(record.timestamp_us),
+        "traceId": optional(&record.trace_id),
+        "observationId": optional(&record.observation_id),
+        "dataType": record.data_type,
+        "stringValue": if record.data_type == "NUMERIC" { Value::Null } else { optional(&record.string_value) },
+    });
+    if record.data_type == "TEXT"
+        && let Value::Object(object) = &mut out
+    {
+        object.remove("value");
+    }
+    out
+}
+
+/// Adds `scores` to a trace built by [`trace`]: the trace endpoint's data types, not older than
+/// an hour before the trace's timestamp (as Langfuse filters them), by timestamp.
+pub fn attach_scores(trace: &mut Value, records: &[EventRecord], scores: &[ScoreRecord]) {
+    let since = trace_timestamp_us(records).saturating_sub(SCORE_LOOKBACK_US);
+    let scores: Vec<Value> = scores
+        .iter()
+        .filter(|s| TRACE_SCORE_TYPES.contains(&s.data_type.as_str()) && s.timestamp_us >= since)
+        .map(score)
+        .collect();
+    if let Value::Object(object) = trace {
+        object.insert("scores".into(), Value::Array(scores));
+    }
+}
+
+/// The trace's timestamp: its root's start, else its earliest start.
+fn trace_timestamp_us(records: &[EventRecord]) -> i64 {
+    let root = records
+        .iter()
+        .find(|r| r.is_app_root)
+        .or_else(|| records.iter().find(|r| r.parent_span_id.is_empty()));
+    root.map(|r| r.start_time_us)
+        .or_else(|| records.iter().map(|r| r.start_time_us).min())
+        .unwrap_or_default()
 }
 
 /// ISO-8601 UTC with millisecond precision, as Langfuse's API returns times.
@@ -243,6 +341,57 @@ mod tests {
         assert_eq!(content("{\"a\":1}"), json!({"a": 1}));
         assert_eq!(content("hello"), json!("hello"));
         assert_eq!(content(""), Value::Null);
+    }
+
+    #[test]
+    fn scores_have_langfuse_shape_and_window() {
+        let root = EventRecord {
+            trace_id: "t".into(),
+            span_id: "a".into(),
+            start_time_us: 10_000_000_000,
+            ..Default::default()
+        };
+        let numeric = ScoreRecord {
+            id: "s1".into(),
+            trace_id: Some("t".into()),
+            name: "relevance".into(),
+            value: 0.5,
+            data_type: "NUMERIC".into(),
+            string_value: Some("ignored".into()),
+            metadata: vec![("k".into(), "[1]".into()), ("s".into(), "x".into())],
+            timestamp_us: 10_000_000_000,
+            ..Default::default()
+        };
+        let text = ScoreRecord {
+            id: "s2".into(),
+            data_type: "TEXT".into(),
+            string_value: Some("fine".into()),
+            ..numeric.clone()
+        };
+        let too_old = ScoreRecord {
+            id: "s3".into(),
+            timestamp_us: 10_000_000_000 - 3_600_000_001,
+            ..numeric.clone()
+        };
+        let correction = ScoreRecord {
+            id: "s4".into(),
+            data_type: "CORRECTION".into(),
+            ..numeric.clone()
+        };
+        let mut trace = trace(std::slice::from_ref(&root)).unwrap();
+        attach_scores(&mut trace, &[root], &[numeric, text, too_old, correction]);
+        let scores = trace["scores"].as_array().unwrap();
+        assert_eq!(scores.len(), 2, "{scores:?}");
+        assert_eq!(scores[0]["value"], 0.5);
+        assert_eq!(scores[0]["stringValue"], Value::Null);
+        assert_eq!(scores[0]["metadata"], json!({"k": [1], "s": "x"}));
+        assert_eq!(scores[0]["traceId"], "t");
+        assert_eq!(scores[0]["comment"], Value::Null);
+        assert!(
+            scores[1].get("value").is_none(),
+            "TEXT scores have no value"
+        );
+        assert_eq!(scores[1]["stringValue"], "fine");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::enrich::{StoredRow, enrich, now_us};
 use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
 use crate::retry::{Backoff, RetryUntil};
+use crate::scores::{StoredScore, take_scores};
 use crate::store::{Store, StoreError};
 
 /// When a batch is written: whichever limit is reached first.
@@ -30,7 +31,10 @@ pub struct BatchLimits {
 /// settles, e.g. a client's answer channel or a Kafka offset).
 pub struct Batch<T> {
     rows: Vec<StoredRow>,
-    inputs: Vec<(T, Range<usize>)>,
+    /// Scores of the inputs, written with the rows.
+    scores: Vec<StoredScore>,
+    /// Each input with its rows and its scores.
+    inputs: Vec<(T, Range<usize>, Range<usize>)>,
     bytes: usize,
     started: Option<Instant>,
 }
@@ -39,6 +43,7 @@ impl<T> Default for Batch<T> {
     fn default() -> Self {
         Self {
             rows: Vec::new(),
+            scores: Vec::new(),
             inputs: Vec::new(),
             bytes: 0,
             started: None,
@@ -63,7 +68,7 @@ impl<T> Batch<T> {
 
     /// The inputs without their rows: for answering them all with one error.
     pub fn into_inputs(self) -> impl Iterator<Item = T> {
-        self.inputs.into_iter().map(|(input, _)| input)
+        self.inputs.into_iter().map(|(input, _, _)| input)
     }
 }
 
@@ -104,15 +109,22 @@ impl Writer {
     pub async fn add<T>(
         &self,
         batch: &mut Batch<T>,
-        batches: Vec<EventBatch>,
+        mut batches: Vec<EventBatch>,
         bytes: usize,
         input: T,
     ) {
         let start = batch.rows.len();
+        let scores_start = batch.scores.len();
+        let now = now_us();
+        batch.scores.extend(take_scores(&mut batches, now));
         batch
             .rows
-            .extend(enrich(batches, now_us(), &self.catalog, &self.prompts).await);
-        batch.inputs.push((input, start..batch.rows.len()));
+            .extend(enrich(batches, now, &self.catalog, &self.prompts).await);
+        batch.inputs.push((
+            input,
+            start..batch.rows.len(),
+            scores_start..batch.scores.len(),
+        ));
         batch.bytes += bytes;
         batch.started.get_or_insert_with(Instant::now);
     }
@@ -130,12 +142,13 @@ impl Writer {
             return Ok(Vec::new());
         }
         let started = Instant::now();
-        let results = match self.write(&batch.rows, until).await {
+        let results = match self.write(&batch.rows, &batch.scores, until).await {
             Ok(()) => vec![Ok(()); batch.inputs.len()],
             Err(error) if error.is_permanent() => {
                 let mut results = Vec::with_capacity(batch.inputs.len());
-                for (_, range) in &batch.inputs {
-                    match self.write(&batch.rows[range.clone()], until).await {
+                for (_, rows, scores) in &batch.inputs {
+                    let (rows, scores) = (&batch.rows[rows.clone()], &batch.scores[scores.clone()]);
+                    match self.write(rows, scores, until).await {
                         Err(error) if !error.is_permanent() => return Err(error),
                         result => results.push(result),
                     }
@@ -149,12 +162,19 @@ impl Writer {
             .iter()
             .zip(&written.inputs)
             .filter(|(result, _)| result.is_ok())
-            .map(|(_, (_, range))| range.len())
+            .map(|(_, (_, range, _))| range.len())
             .sum::<usize>();
         metrics::histogram!("spanbridge_sink_batch_rows").record(written.rows.len() as f64);
         metrics::histogram!("spanbridge_sink_batch_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("spanbridge_sink_rows_written_total").increment(rows_written as u64);
+        let scores_written = results
+            .iter()
+            .zip(&written.inputs)
+            .filter(|(result, _)| result.is_ok())
+            .map(|(_, (_, _, scores))| scores.len())
+            .sum::<usize>();
+        metrics::counter!("spanbridge_sink_scores_written_total").increment(scores_written as u64);
         tracing::debug!(
             rows = rows_written,
             inputs = written.inputs.len(),
@@ -163,16 +183,26 @@ impl Writer {
         Ok(written
             .inputs
             .into_iter()
-            .map(|(input, _)| input)
+            .map(|(input, _, _)| input)
             .zip(results)
             .collect())
     }
 
-    /// Writes rows, retrying transient errors under `until`; counts usage once written.
-    async fn write(&self, rows: &[StoredRow], until: &RetryUntil) -> Result<(), StoreError> {
+    /// Writes rows, then scores, retrying transient errors under `until` (both are
+    /// idempotent: a retry rewrites the same versions); counts usage once written.
+    async fn write(
+        &self,
+        rows: &[StoredRow],
+        scores: &[StoredScore],
+        until: &RetryUntil,
+    ) -> Result<(), StoreError> {
         let mut backoff = Backoff::new(self.max_retry_backoff);
         loop {
-            let error = match self.store.write(rows).await {
+            let written = match self.store.write(rows).await {
+                Ok(()) => self.store.write_scores(scores).await,
+                Err(error) => Err(error),
+            };
+            let error = match written {
                 Ok(()) => {
                     self.usage.record(rows);
                     return Ok(());
@@ -246,6 +276,12 @@ mod tests {
             written.extend(rows.iter().map(|r| r.row.span_id.clone()));
             Ok(())
         }
+
+        async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
+            let mut written = self.written.lock().unwrap();
+            written.extend(scores.iter().map(|s| format!("score:{}", s.score.id)));
+            Ok(())
+        }
     }
 
     fn input(span_id: &str) -> Vec<EventBatch> {
@@ -310,6 +346,24 @@ mod tests {
         let settled = writer.flush(&mut batch, &until).await.unwrap();
         assert!(settled[0].1.is_ok());
         assert_eq!(*store.written.lock().unwrap(), ["a"]);
+    }
+
+    #[tokio::test]
+    async fn scores_are_written_with_their_rows_and_taken_from_the_input() {
+        let store = Arc::new(FaultyStore::default());
+        let writer = writer(store.clone());
+        let mut batch = Batch::default();
+        let mut with_score = input("a");
+        with_score[0].scores.push(spanbridge_proto::Score {
+            id: "s1".into(),
+            timestamp_us: 1_234_567,
+            ..Default::default()
+        });
+        writer.add(&mut batch, with_score, 10, ()).await;
+        assert_eq!(batch.scores[0].score.timestamp_us, 1_234_000, "ms-aligned");
+        assert_eq!(batch.scores[0].project_id, "p");
+        writer.flush(&mut batch, &RetryUntil::Never).await.unwrap();
+        assert_eq!(*store.written.lock().unwrap(), ["a", "score:s1"]);
     }
 
     #[tokio::test]

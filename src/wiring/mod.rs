@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use metrics_exporter_prometheus::PrometheusHandle;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use serde_json::Value;
 use spanbridge_gateway::api::TraceReader;
 use spanbridge_gateway::auth::{Authenticator, KeyStore};
+use spanbridge_gateway::convert::logs::{LogOptions, OtherRecords};
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
 use spanbridge_gateway::publish::Publisher;
@@ -30,7 +32,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, ReadyCheck};
-use crate::config::{ClickHouseCompression, Settings};
+use crate::config::{ClickHouseCompression, OtherLogRecords, Settings};
 
 /// The event store chosen by the settings: ClickHouse when `clickhouse.url` is set, else the
 /// SQLite file; what the sink writes to and the read API and `/ready` read.
@@ -123,7 +125,16 @@ impl TraceReader for StoreReader {
             .events_of_trace(project_id, trace_id)
             .await
             .map_err(backend_unavailable)?;
-        Ok(spanbridge_sink::read::trace(&records))
+        let Some(mut trace) = spanbridge_sink::read::trace(&records) else {
+            return Ok(None);
+        };
+        let scores = self
+            .0
+            .scores_of_trace(project_id, trace_id)
+            .await
+            .map_err(backend_unavailable)?;
+        spanbridge_sink::read::attach_scores(&mut trace, &records, &scores);
+        Ok(Some(trace))
     }
 
     async fn observations(
@@ -184,6 +195,12 @@ pub(crate) fn gateway(
         },
         inflight: InflightLimit::new(settings.gateway.max_inflight_requests),
         rate_limit: ProjectRateLimit::new(settings.gateway.project_spans_per_second),
+        logs: LogOptions {
+            other_records: match settings.logs.other_records {
+                OtherLogRecords::Count => OtherRecords::Count,
+                OtherLogRecords::Event => OtherRecords::Event,
+            },
+        },
     })
 }
 
@@ -217,6 +234,9 @@ pub(crate) async fn serve_gateway(
     health_reporter
         .set_serving::<TraceServiceServer<spanbridge_gateway::receive::grpc::GrpcReceiver>>()
         .await;
+    health_reporter
+        .set_serving::<LogsServiceServer<spanbridge_gateway::receive::grpc::GrpcReceiver>>()
+        .await;
     let shutdown = CancellationToken::new();
     let http = axum::serve(
         http_listener,
@@ -226,6 +246,9 @@ pub(crate) async fn serve_gateway(
     let grpc = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(spanbridge_gateway::receive::grpc::service(gateway.clone()))
+        .add_service(spanbridge_gateway::receive::grpc::logs_service(
+            gateway.clone(),
+        ))
         .serve_with_incoming_shutdown(
             TcpListenerStream::new(grpc_listener),
             shutdown.clone().cancelled_owned(),
@@ -247,6 +270,9 @@ pub(crate) async fn serve_gateway(
             tracing::info!("shutting down: no new requests, finishing in-flight ones");
             health_reporter
                 .set_not_serving::<TraceServiceServer<spanbridge_gateway::receive::grpc::GrpcReceiver>>()
+                .await;
+            health_reporter
+                .set_not_serving::<LogsServiceServer<spanbridge_gateway::receive::grpc::GrpcReceiver>>()
                 .await;
             shutdown.cancel();
             let deadline = Duration::from_secs(settings.gateway.shutdown_timeout_secs);

@@ -9,14 +9,14 @@
 //! between families, so the module graph has no cycle:
 //!
 //! ```text
-//! mod.rs (convert: validate ids, group by trace)
+//! mod.rs (convert: validate ids, group by trace), logs (log records → pieces of their spans)
 //!   → row (one span → one row), trace (reconcile trace fields across a request)
 //!       row → trace (TraceHints)
 //!   → fields/ (one rule table per output field)
 //!       scalar, io, observation_type, model_parameters, usage, metadata, tools
 //!       tools → metadata (the one edge between tables; metadata uses no other table)
 //!   → family/ (one module per convention; each uses only vocab/)
-//!       langfuse, genai, openinference, openllmetry, vercel, logfire, mlflow, genkit,
+//!       langfuse, genai, genai_events, openinference, openllmetry, vercel, logfire, mlflow, genkit,
 //!       livekit, flue, google_adk
 //!   → vocab/ (shared vocabulary, leaves: they use only each other)
 //!       value, section, content ← view ← source, rules, unflatten, messages
@@ -27,6 +27,7 @@
 
 mod family;
 mod fields;
+pub mod logs;
 mod row;
 mod trace;
 mod vocab;

@@ -1,11 +1,12 @@
 //! OTLP/HTTP body handling: content type, `Content-Encoding`, the size limit (enforced on the
-//! decompressed size, so a small gzip bomb cannot expand past it), protobuf and JSON decoding.
+//! decompressed size, so a small gzip bomb cannot expand past it), protobuf and JSON decoding of
+//! any OTLP export request (traces, logs).
 
 use std::borrow::Cow;
 use std::io::Read;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use serde::de::DeserializeOwned;
 
 use crate::error::IngestError;
 
@@ -93,13 +94,14 @@ fn has_zlib_header(body: &[u8]) -> bool {
     matches!(body, [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0)
 }
 
-/// Decodes an OTLP trace export in the given encoding.
-pub fn decode_request(
+/// Decodes an OTLP export request (`ExportTraceServiceRequest`, `ExportLogsServiceRequest`) in
+/// the given encoding.
+pub fn decode_request<R: Message + Default + DeserializeOwned>(
     body: &[u8],
     encoding: Encoding,
-) -> Result<ExportTraceServiceRequest, IngestError> {
+) -> Result<R, IngestError> {
     match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
+        Encoding::Protobuf => R::decode(body)
             .map_err(|error| IngestError::BadRequest(format!("invalid OTLP protobuf: {error}"))),
         Encoding::Json => serde_json::from_slice(body).or_else(|error| {
             lenient_json(body)
@@ -110,9 +112,9 @@ pub fn decode_request(
 
 /// Second chance for OTLP/JSON that strict proto3 decoding refused but whose meaning is clear:
 /// `doubleValue` as a string (proto3 JSON allows it; e.g. `"0.000151"`), and enum names instead
-/// of numbers for span `kind` and status `code`. Only runs after a failed strict decode, so
-/// well-formed traffic pays nothing for it.
-fn lenient_json(body: &[u8]) -> Option<ExportTraceServiceRequest> {
+/// of numbers for span `kind`, status `code` and log `severityNumber`. Only runs after a failed
+/// strict decode, so well-formed traffic pays nothing for it.
+fn lenient_json<R: DeserializeOwned>(body: &[u8]) -> Option<R> {
     fn fix(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
@@ -153,6 +155,11 @@ fn lenient_json(body: &[u8]) -> Option<ExportTraceServiceRequest> {
                                 *child = serde_json::Value::from(index);
                             }
                         }
+                        ("severityNumber", serde_json::Value::String(name)) => {
+                            if let Some(number) = severity_number(name) {
+                                *child = serde_json::Value::from(number);
+                            }
+                        }
                         _ => fix(child),
                     }
                 }
@@ -166,9 +173,30 @@ fn lenient_json(body: &[u8]) -> Option<ExportTraceServiceRequest> {
     serde_json::from_value(value).ok()
 }
 
+/// `SEVERITY_NUMBER_WARN2` → 14 (OTLP log data model: TRACE 1–4, DEBUG 5–8, INFO 9–12, WARN
+/// 13–16, ERROR 17–20, FATAL 21–24).
+fn severity_number(name: &str) -> Option<u8> {
+    const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+    let name = name
+        .trim_start_matches("SEVERITY_NUMBER_")
+        .to_ascii_uppercase();
+    if name == "UNSPECIFIED" {
+        return Some(0);
+    }
+    let level = LEVELS.iter().position(|l| name.starts_with(l))?;
+    let step: u8 = match &name[LEVELS[level].len()..] {
+        "" => 1,
+        digit => digit.parse().ok().filter(|d| (2..=4).contains(d))?,
+    };
+    Some(level as u8 * 4 + step)
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
+
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
     use super::*;
 
@@ -210,7 +238,7 @@ mod tests {
         let body = br#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"0af7651916cd43dd8448eb211c80319c",
             "spanId":"b7ad6b7169203331","name":"s","kind":"SPAN_KIND_CLIENT","status":{"code":"STATUS_CODE_ERROR"},
             "attributes":[{"key":"cost","value":{"doubleValue":"0.000151"}}]}]}]}]}"#;
-        let request = decode_request(body, Encoding::Json).unwrap();
+        let request: ExportTraceServiceRequest = decode_request(body, Encoding::Json).unwrap();
         let span = &request.resource_spans[0].scope_spans[0].spans[0];
         assert_eq!(span.kind, 3);
         assert_eq!(span.status.as_ref().unwrap().code, 2);
@@ -225,7 +253,23 @@ mod tests {
             *value,
             opentelemetry_proto::tonic::common::v1::any_value::Value::DoubleValue(0.000151)
         );
-        assert!(decode_request(b"{\"resourceSpans\": 1}", Encoding::Json).is_err());
+        assert!(
+            decode_request::<ExportTraceServiceRequest>(b"{\"resourceSpans\": 1}", Encoding::Json)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn log_severity_names_are_accepted() {
+        let body = br#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":"SEVERITY_NUMBER_WARN2",
+            "eventName":"e","body":{"stringValue":"x"}}]}]}]}"#;
+        let request: ExportLogsServiceRequest = decode_request(body, Encoding::Json).unwrap();
+        let record = &request.resource_logs[0].scope_logs[0].log_records[0];
+        assert_eq!(record.severity_number, 14);
+        assert_eq!(record.event_name, "e");
+        assert_eq!(severity_number("ERROR"), Some(17));
+        assert_eq!(severity_number("SEVERITY_NUMBER_UNSPECIFIED"), Some(0));
+        assert_eq!(severity_number("LOUD"), None);
     }
 
     #[test]

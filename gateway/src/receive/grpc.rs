@@ -1,11 +1,18 @@
-//! OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`, gzip and
-//! zstd in both directions, credentials from the `authorization` metadata. Admission (the
+//! OTLP/gRPC receivers: `opentelemetry.proto.collector.{trace,logs}.v1.{Trace,Logs}Service/Export`,
+//! gzip and zstd in both directions, credentials from the `authorization` metadata. Both
+//! services run one export path ([`export`], generic over the [`Signal`]). Admission (the
 //! in-flight limit) happens in [`Shed`], before tonic reads and decodes the message.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -20,8 +27,9 @@ use tonic::{Request, Response, Status};
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::limits::InflightLimit;
 use crate::observe::RequestMetrics;
+use crate::receive::signal::{Logs, Signal, Traces};
 
-/// The TraceService implementation over the shared [`Gateway`].
+/// The TraceService and LogsService implementations over the shared [`Gateway`].
 pub struct GrpcReceiver {
     gateway: Arc<Gateway>,
 }
@@ -42,44 +50,78 @@ pub fn service(gateway: Arc<Gateway>) -> Shed<TraceServiceServer<GrpcReceiver>> 
     }
 }
 
+/// A ready-to-serve LogsService, limited like [`service`] (the in-flight limit is shared).
+pub fn logs_service(gateway: Arc<Gateway>) -> Shed<LogsServiceServer<GrpcReceiver>> {
+    let limit = gateway.limits.max_body_bytes;
+    let inflight = gateway.inflight.clone();
+    let server = LogsServiceServer::new(GrpcReceiver { gateway })
+        .accept_compressed(CompressionEncoding::Gzip)
+        .accept_compressed(CompressionEncoding::Zstd)
+        .send_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Zstd)
+        .max_decoding_message_size(limit);
+    Shed {
+        inner: server,
+        inflight,
+    }
+}
+
 #[tonic::async_trait]
 impl TraceService for GrpcReceiver {
     async fn export(
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let (metadata, _, message) = request.into_parts();
-        let text = |name: &str| metadata.get(name).and_then(|value| value.to_str().ok());
-        let mut metrics = RequestMetrics::start("grpc", "protobuf");
-        metrics.decoded(message.encoded_len(), &message);
-        let result = with_timeout(&self.gateway.limits, async {
-            let project = self
-                .gateway
-                .auth
-                .authenticate(text("authorization"))
-                .await?;
-            let sdk = SdkInfo::new(text("x-langfuse-sdk-name"), text("x-langfuse-sdk-version"));
-            self.gateway.ingest(&project, &sdk, message).await
-        })
-        .await;
-        metrics.finish(&result);
-        result.map(Response::new).map_err(|error| {
-            tracing::info!(protocol = "grpc", encoding = "protobuf", reason = error.reason(), %error, "export rejected");
-            error.into()
-        })
+        export::<Traces>(&self.gateway, request).await
     }
 }
 
-/// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE; the OTLP
-/// status table (DESIGN.md) says INVALID_ARGUMENT, the gRPC twin of HTTP 413. Only tonic's
-/// decoder produces OUT_OF_RANGE here, in a trailers-only response (status in the headers).
+#[tonic::async_trait]
+impl LogsService for GrpcReceiver {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        export::<Logs>(&self.gateway, request).await
+    }
+}
+
+/// One gRPC export of any signal: authenticate, ingest under the timeout, measure.
+async fn export<S: Signal>(
+    gateway: &Gateway,
+    request: Request<S::Request>,
+) -> Result<Response<S::Response>, Status> {
+    let (metadata, _, message) = request.into_parts();
+    let text = |name: &str| metadata.get(name).and_then(|value| value.to_str().ok());
+    let mut metrics = RequestMetrics::start(S::ITEMS, "grpc", "protobuf");
+    metrics.decoded(message.encoded_len(), S::count(&message));
+    let result = with_timeout(&gateway.limits, async {
+        let project = gateway.auth.authenticate(text("authorization")).await?;
+        let sdk = SdkInfo::new(text("x-langfuse-sdk-name"), text("x-langfuse-sdk-version"));
+        S::ingest(gateway, &project, &sdk, message).await
+    })
+    .await;
+    metrics.finish(result.as_ref().map(S::rejected));
+    result.map(Response::new).map_err(|error| {
+        tracing::info!(signal = S::ITEMS.signal, protocol = "grpc", encoding = "protobuf", reason = error.reason(), %error, "export rejected");
+        error.into()
+    })
+}
+
+/// tonic refuses a message over `max_decoding_message_size` with OUT_OF_RANGE, and a
+/// compressed one that inflates past it with RESOURCE_EXHAUSTED; the OTLP status table
+/// (DESIGN.md) says INVALID_ARGUMENT, the gRPC twin of HTTP 413. Both come from tonic's decoder
+/// in a trailers-only response (status in the headers). Our own RESOURCE_EXHAUSTED (the rate
+/// limit) always carries RetryInfo details (`grpc-status-details-bin`), so it is left alone.
 fn message_too_large_is_invalid_argument<B>(mut response: http::Response<B>) -> http::Response<B> {
-    let out_of_range = (tonic::Code::OutOfRange as i32).to_string();
-    if response
-        .headers()
-        .get("grpc-status")
-        .is_some_and(|v| v.as_bytes() == out_of_range.as_bytes())
-    {
+    let status = response.headers().get("grpc-status");
+    let code_is = |code: tonic::Code| {
+        status.is_some_and(|v| v.as_bytes() == (code as i32).to_string().as_bytes())
+    };
+    let too_large = code_is(tonic::Code::OutOfRange)
+        || (code_is(tonic::Code::ResourceExhausted)
+            && !response.headers().contains_key("grpc-status-details-bin"));
+    if too_large {
         let invalid_argument = (tonic::Code::InvalidArgument as i32).to_string();
         if let Ok(value) = http::HeaderValue::from_str(&invalid_argument) {
             response.headers_mut().insert("grpc-status", value);

@@ -1,5 +1,6 @@
-//! OTLP/HTTP receiver (`POST /v1/traces`, `POST /api/public/otel/v1/traces`) and `GET /health`;
-//! the read API ([`crate::api`]) shares the port. Replies in the request's encoding; errors
+//! OTLP/HTTP receiver (`POST /v1/traces`, `/v1/logs` and their `/api/public/otel` twins) and
+//! `GET /health`; the read API ([`crate::api`]) shares the port. One handler, generic over the
+//! [`Signal`], serves every signal. Replies in the request's encoding; errors
 //! carry a `google.rpc.Status` body as the OTLP/HTTP spec asks, and `Retry-After` when the
 //! client should retry.
 
@@ -19,6 +20,7 @@ use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
 use crate::receive::decode::{Encoding, decode_request, decompress};
+use crate::receive::signal::{Logs, Signal, Traces};
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
 #[derive(Clone, PartialEq, Message)]
@@ -32,8 +34,10 @@ struct RpcStatus {
 /// All HTTP routes of the gateway port: OTLP, health, and the read API over `reader`.
 pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
     Router::new()
-        .route("/v1/traces", post(export_traces))
-        .route("/api/public/otel/v1/traces", post(export_traces))
+        .route("/v1/traces", post(export_signal::<Traces>))
+        .route("/api/public/otel/v1/traces", post(export_signal::<Traces>))
+        .route("/v1/logs", post(export_signal::<Logs>))
+        .route("/api/public/otel/v1/logs", post(export_signal::<Logs>))
         .route("/health", get(|| async { "ok" }))
         .with_state(gateway.clone())
         .merge(api::routes(ReadApi { gateway, reader }))
@@ -43,7 +47,7 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
-async fn export_traces(
+async fn export_signal<S: Signal>(
     State(gateway): State<Arc<Gateway>>,
     headers: HeaderMap,
     body: Body,
@@ -51,13 +55,13 @@ async fn export_traces(
     // Errors before the content type is known are answered in JSON.
     let encoding = Encoding::from_content_type(header_str(&headers, "content-type"));
     let reply_encoding = *encoding.as_ref().unwrap_or(&Encoding::Json);
-    let mut metrics = RequestMetrics::start("http", reply_encoding.label());
+    let mut metrics = RequestMetrics::start(S::ITEMS, "http", reply_encoding.label());
     let result = with_timeout(
         &gateway.limits,
-        export(&gateway, &headers, encoding, body, &mut metrics),
+        export::<S>(&gateway, &headers, encoding, body, &mut metrics),
     )
     .await;
-    metrics.finish(&result);
+    metrics.finish(result.as_ref().map(S::rejected));
     match result {
         Ok(response) => {
             let bytes = match reply_encoding {
@@ -71,20 +75,19 @@ async fn export_traces(
                 .into_response()
         }
         Err(error) => {
-            tracing::info!(protocol = "http", encoding = reply_encoding.label(), reason = error.reason(), %error, "export rejected");
+            tracing::info!(signal = S::ITEMS.signal, protocol = "http", encoding = reply_encoding.label(), reason = error.reason(), %error, "export rejected");
             error_response(&error, reply_encoding)
         }
     }
 }
 
-async fn export(
+async fn export<S: Signal>(
     gateway: &Gateway,
     headers: &HeaderMap,
     encoding: Result<Encoding, IngestError>,
     body: Body,
     metrics: &mut RequestMetrics,
-) -> Result<opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse, IngestError>
-{
+) -> Result<S::Response, IngestError> {
     // Admit and authenticate before buffering the body: shed load and bad keys cost no memory.
     let limit = gateway.limits.max_body_bytes;
     let admitted = async {
@@ -104,8 +107,8 @@ async fn export(
     };
     let raw = read_body(body, limit).await?;
     let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
-    let request = decode_request(&plain, encoding)?;
-    metrics.decoded(plain.len(), &request);
+    let request: S::Request = decode_request(&plain, encoding)?;
+    metrics.decoded(plain.len(), S::count(&request));
     drop(plain);
     drop(raw);
     let sdk = SdkInfo::new(
@@ -113,7 +116,7 @@ async fn export(
         header_str(headers, "x-langfuse-sdk-version")
             .or(header_str(headers, "x_langfuse_sdk_version")),
     );
-    gateway.ingest(&project, &sdk, request).await
+    S::ingest(gateway, &project, &sdk, request).await
 }
 
 /// Reads and drops a refused request's body (up to `limit` bytes, chunk by chunk, for at most

@@ -1,5 +1,7 @@
-//! OTLP receivers. Both decode into `ExportTraceServiceRequest` and call `Gateway::ingest`.
+//! OTLP receivers. Both decode into the signal's export request (`ExportTraceServiceRequest`,
+//! `ExportLogsServiceRequest`) and call the same `Gateway` method; [`signal`] says which.
 
 pub mod decode;
 pub mod grpc;
 pub mod http;
+pub mod signal;

@@ -1,4 +1,4 @@
-//! The production event store: Langfuse v4's `events_full` in ClickHouse, written with the
+//! The production event store: Langfuse v4's `events_full` (and `scores`, in [`scores`]) in ClickHouse, written with the
 //! `clickhouse` crate in RowBinary (one INSERT per batch) and read back with `FINAL`.
 //!
 //! Re-inserting a row is safe: the table is a ReplacingMergeTree on (event_ts, is_deleted)
@@ -12,9 +12,12 @@ use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use serde::{Deserialize, Serialize};
 
+mod scores;
+
 use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
-use crate::read::EventRecord;
+use crate::read::{EventRecord, ScoreRecord};
+use crate::scores::StoredScore;
 
 /// Langfuse's DDL for `events_full`, `events_core` and `events_core_mv` (all IF NOT EXISTS).
 const SCHEMA: &str = include_str!("clickhouse/events.sql");
@@ -339,7 +342,10 @@ impl ClickHouseStore {
                 .await
                 .map_err(|error| format!("ClickHouse: cannot create the database: {error}"))?;
         }
-        for statement in statements(SCHEMA) {
+        for statement in statements(SCHEMA)
+            .into_iter()
+            .chain(statements(scores::SCHEMA))
+        {
             self.client
                 .query(&statement)
                 .execute()
@@ -448,6 +454,16 @@ impl EventReader for ClickHouseStore {
             .map_err(unavailable)?;
         Ok(rows.into_iter().map(record).collect())
     }
+
+    async fn scores_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<ScoreRecord>, StoreError> {
+        scores::of_trace(&self.client, project_id, trace_id)
+            .await
+            .map_err(unavailable)
+    }
 }
 
 #[async_trait]
@@ -467,6 +483,10 @@ impl Store for ClickHouseStore {
         }
         insert.end().await.map_err(write_error)
     }
+
+    async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
+        scores::write(&self.client, scores).await
+    }
 }
 
 #[cfg(test)]
@@ -480,6 +500,9 @@ mod tests {
         assert!(statements[0].starts_with("CREATE TABLE IF NOT EXISTS events_full"));
         assert!(statements[1].starts_with("CREATE TABLE IF NOT EXISTS events_core"));
         assert!(statements[2].starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS events_core_mv"));
+        let scores = super::statements(scores::SCHEMA);
+        assert_eq!(scores.len(), 1);
+        assert!(scores[0].starts_with("CREATE TABLE IF NOT EXISTS scores"));
     }
 
     #[test]

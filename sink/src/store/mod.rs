@@ -7,7 +7,8 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::enrich::StoredRow;
-use crate::read::EventRecord;
+use crate::read::{EventRecord, ScoreRecord};
+use crate::scores::StoredScore;
 
 /// Why a store call failed. Whether a retry can help is a property of the variant, so the
 /// write driver decides without looking at message text.
@@ -33,6 +34,9 @@ impl StoreError {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError>;
+    /// Writes scores (Langfuse's `scores` table); a score written again replaces its earlier
+    /// version (same id).
+    async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError>;
 }
 
 /// Reads rows back (the read API) and answers `/ready`, whatever the store.
@@ -50,4 +54,10 @@ pub trait EventReader: Send + Sync + 'static {
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<EventRecord>, StoreError>;
+    /// The scores of one trace of one project, newest version of each, by timestamp.
+    async fn scores_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<ScoreRecord>, StoreError>;
 }

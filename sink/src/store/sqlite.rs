@@ -1,4 +1,5 @@
-//! The embedded event store: `events` in the SQLite file, one transaction per batch.
+//! The embedded event store: `events` (and `scores`, in [`scores`]) in the SQLite file, one
+//! transaction per batch.
 //!
 //! Reads go through the sqlx pool; writes through one dedicated rusqlite connection with a
 //! cached prepared statement, bound straight from the rows (no SQL text per batch, no
@@ -15,9 +16,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::SqlitePool;
 
+mod scores;
+
 use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
-use crate::read::EventRecord;
+use crate::read::{EventRecord, ScoreRecord};
+use crate::scores::StoredScore;
 
 /// `events` over a SQLite pool (reads) and the one writer connection (writes).
 #[derive(Clone)]
@@ -378,6 +382,16 @@ impl EventReader for SqliteStore {
         .map_err(unavailable)?;
         Ok(rows.into_iter().map(EventRecord::from).collect())
     }
+
+    async fn scores_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<ScoreRecord>, StoreError> {
+        scores::of_trace(&self.pool, project_id, trace_id)
+            .await
+            .map_err(unavailable)
+    }
 }
 
 #[async_trait]
@@ -386,6 +400,14 @@ impl Store for SqliteStore {
         blocking(|| {
             let mut connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
             write_rows(&mut connection, rows)
+        })
+        .map_err(unavailable)
+    }
+
+    async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
+        blocking(|| {
+            let mut connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            scores::write(&mut connection, scores)
         })
         .map_err(unavailable)
     }

@@ -1,10 +1,12 @@
 //! OpenTelemetry GenAI semantic conventions (`gen_ai.*`, semconv 1.26 → latest), as span
 //! attributes and as span events. genai-semconv.md §1, §7–8.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::convert::vocab::content::Io;
-use crate::convert::vocab::messages::messages_io_from;
+use crate::convert::vocab::messages::{
+    CHOICE_EVENT, choices_output, message_event_role, messages_io_from, role_message,
+};
 use crate::convert::vocab::value;
 use crate::convert::vocab::view::SpanView;
 
@@ -99,33 +101,19 @@ pub fn operation_details_event_io(view: &SpanView) -> Option<Io> {
 
 /// Rule 6: semconv 1.28–1.36 message events. Each `gen_ai.{system,user,assistant,tool}.message`
 /// becomes `{role, ...attributes}`; `gen_ai.choice` events are the output (one object, or an
-/// array when several).
+/// array when several). The same events as OTLP log records: `convert::logs`.
 pub fn message_events_io(view: &SpanView) -> Option<Io> {
     let mut input = Vec::new();
     let mut choices = Vec::new();
     for event in &view.events {
-        let role = match event.name {
-            "gen_ai.system.message" => "system",
-            "gen_ai.user.message" => "user",
-            "gen_ai.assistant.message" => "assistant",
-            "gen_ai.tool.message" => "tool",
-            "gen_ai.choice" => {
-                choices.push(Value::Object(event.attrs.to_object()));
-                continue;
-            }
-            _ => continue,
-        };
-        let mut message = Map::new();
-        message.insert("role".into(), Value::String(role.into()));
-        message.extend(event.attrs.to_object());
-        input.push(Value::Object(message));
+        if event.name == CHOICE_EVENT {
+            choices.push(Value::Object(event.attrs.to_object()));
+        } else if let Some(role) = message_event_role(event.name) {
+            input.push(role_message(role, event.attrs.to_object()));
+        }
     }
     let input = (!input.is_empty()).then_some(Value::Array(input));
-    let output = match choices.len() {
-        0 => None,
-        1 => choices.pop(),
-        _ => Some(Value::Array(choices)),
-    };
+    let output = choices_output(choices);
     (input.is_some() || output.is_some()).then_some(Io { input, output })
 }
 

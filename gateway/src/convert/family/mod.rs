@@ -4,6 +4,7 @@
 
 pub mod flue;
 pub mod genai;
+pub mod genai_events;
 pub mod genkit;
 pub mod google_adk;
 pub mod langfuse;

@@ -3,7 +3,7 @@
 //! events, and pydantic-ai prepends the same system instructions. Kept here so no convention
 //! module imports another (genai-semconv §1, §4–5).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::content::Io;
 use super::value;
@@ -71,4 +71,41 @@ pub fn messages_io_from(attrs: &Attrs) -> Option<Io> {
     let input = attrs.present("gen_ai.tool.call.arguments");
     let output = attrs.present("gen_ai.tool.call.result");
     (input.is_some() || output.is_some()).then_some(Io { input, output })
+}
+
+/// Semconv 1.28–1.36 per-message events and the role of the message each one carries. They
+/// arrive as span events (attributes) or as OTLP log records (body); both build the same list.
+pub const MESSAGE_EVENT_ROLES: &[(&str, &str)] = &[
+    ("gen_ai.system.message", "system"),
+    ("gen_ai.user.message", "user"),
+    ("gen_ai.assistant.message", "assistant"),
+    ("gen_ai.tool.message", "tool"),
+];
+
+/// The event of one completion choice (`{index, finish_reason, message}`).
+pub const CHOICE_EVENT: &str = "gen_ai.choice";
+
+/// The role a message event's name implies, None for other events.
+pub fn message_event_role(event_name: &str) -> Option<&'static str> {
+    MESSAGE_EVENT_ROLES
+        .iter()
+        .find(|(name, _)| *name == event_name)
+        .map(|(_, role)| *role)
+}
+
+/// One message event as an input message: `{role, ...fields}`.
+pub fn role_message(role: &str, fields: Map<String, Value>) -> Value {
+    let mut message = Map::new();
+    message.insert("role".into(), Value::String(role.into()));
+    message.extend(fields);
+    Value::Object(message)
+}
+
+/// Choice events as the output: one choice is the object itself, several an array.
+pub fn choices_output(mut choices: Vec<Value>) -> Option<Value> {
+    match choices.len() {
+        0 => None,
+        1 => choices.pop(),
+        _ => Some(Value::Array(choices)),
+    }
 }

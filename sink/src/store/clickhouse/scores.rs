@@ -1,0 +1,167 @@
+//! Langfuse's `scores` table in ClickHouse: written in RowBinary (one INSERT per batch), read
+//! back with `FINAL` (ReplacingMergeTree on `event_ts`: a score written again is one row).
+
+use std::time::Duration;
+
+use clickhouse::{Client, Row};
+use serde::{Deserialize, Serialize};
+
+use super::write_error;
+use crate::read::ScoreRecord;
+use crate::scores::{StoredScore, metadata_pairs, nullable};
+use crate::store::StoreError;
+
+/// Langfuse's DDL for `scores` (IF NOT EXISTS).
+pub(super) const SCHEMA: &str = include_str!("scores.sql");
+
+/// One `scores` row as inserted. Times are DateTime64(3): milliseconds.
+#[derive(Row, Serialize)]
+struct ScoresRow<'a> {
+    id: &'a str,
+    timestamp: i64,
+    project_id: &'a str,
+    environment: &'a str,
+    trace_id: Option<&'a str>,
+    session_id: Option<&'a str>,
+    dataset_run_id: Option<&'a str>,
+    observation_id: Option<&'a str>,
+    name: &'a str,
+    value: f64,
+    source: &'a str,
+    comment: Option<&'a str>,
+    metadata: Vec<(&'a str, &'a str)>,
+    author_user_id: Option<&'a str>,
+    config_id: Option<&'a str>,
+    data_type: &'a str,
+    string_value: Option<&'a str>,
+    queue_id: Option<&'a str>,
+    created_at: i64,
+    updated_at: i64,
+    event_ts: i64,
+    is_deleted: u8,
+    execution_trace_id: Option<&'a str>,
+    long_string_value: &'a str,
+    ingestion_api_key: &'a str,
+    ingestion_sdk_name: &'a str,
+    ingestion_sdk_version: &'a str,
+}
+
+fn row_of(stored: &StoredScore) -> ScoresRow<'_> {
+    let s = &stored.score;
+    let written_ms = stored.event_ts_us.div_euclid(1000);
+    ScoresRow {
+        id: &s.id,
+        timestamp: s.timestamp_us.div_euclid(1000),
+        project_id: &stored.project_id,
+        environment: if s.environment.is_empty() {
+            "default"
+        } else {
+            &s.environment
+        },
+        trace_id: nullable(&s.trace_id),
+        session_id: nullable(&s.session_id),
+        dataset_run_id: nullable(&s.dataset_run_id),
+        observation_id: nullable(&s.observation_id),
+        name: &s.name,
+        value: s.value,
+        source: &s.source,
+        comment: nullable(&s.comment),
+        metadata: metadata_pairs(s).collect(),
+        author_user_id: None,
+        config_id: nullable(&s.config_id),
+        data_type: &s.data_type,
+        string_value: s.string_value.as_deref(),
+        queue_id: nullable(&s.queue_id),
+        created_at: written_ms,
+        updated_at: written_ms,
+        event_ts: written_ms,
+        is_deleted: 0,
+        execution_trace_id: nullable(&s.execution_trace_id),
+        long_string_value: "",
+        ingestion_api_key: &stored.ingestion_api_key,
+        ingestion_sdk_name: &stored.ingestion_sdk_name,
+        ingestion_sdk_version: &stored.ingestion_sdk_version,
+    }
+}
+
+/// Inserts the scores in one INSERT.
+pub(super) async fn write(client: &Client, scores: &[StoredScore]) -> Result<(), StoreError> {
+    if scores.is_empty() {
+        return Ok(());
+    }
+    let mut insert = client
+        .insert::<ScoresRow<'_>>("scores")
+        .await
+        .map_err(write_error)?
+        .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+    for stored in scores {
+        insert.write(&row_of(stored)).await.map_err(write_error)?;
+    }
+    insert.end().await.map_err(write_error)
+}
+
+/// The columns the read API needs.
+#[derive(Row, Deserialize)]
+struct ReadRow {
+    id: String,
+    project_id: String,
+    timestamp: i64,
+    environment: String,
+    trace_id: Option<String>,
+    observation_id: Option<String>,
+    name: String,
+    value: f64,
+    source: String,
+    comment: Option<String>,
+    metadata: Vec<(String, String)>,
+    author_user_id: Option<String>,
+    config_id: Option<String>,
+    queue_id: Option<String>,
+    execution_trace_id: Option<String>,
+    data_type: String,
+    string_value: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+/// The scores of one trace, deduplicated with `FINAL` as Langfuse reads them.
+pub(super) async fn of_trace(
+    client: &Client,
+    project_id: &str,
+    trace_id: &str,
+) -> Result<Vec<ScoreRecord>, clickhouse::error::Error> {
+    let rows = client
+        .query(
+            "SELECT ?fields FROM scores FINAL \
+             WHERE project_id = ? AND trace_id = ? AND is_deleted = 0 \
+             ORDER BY timestamp, id",
+        )
+        .bind(project_id)
+        .bind(trace_id)
+        .fetch_all::<ReadRow>()
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| ScoreRecord {
+            id: row.id,
+            project_id: row.project_id,
+            timestamp_us: row.timestamp * 1000,
+            environment: row.environment,
+            trace_id: row.trace_id,
+            observation_id: row.observation_id,
+            name: row.name,
+            value: row.value,
+            source: row.source,
+            comment: row.comment,
+            metadata: row.metadata,
+            author_user_id: row.author_user_id,
+            config_id: row.config_id,
+            queue_id: row.queue_id,
+            execution_trace_id: row.execution_trace_id,
+            data_type: row.data_type,
+            string_value: row.string_value,
+            created_at_us: row.created_at * 1000,
+            updated_at_us: row.updated_at * 1000,
+        })
+        .collect())
+}
