@@ -74,7 +74,8 @@ impl Gateway {
         let batches: Vec<EventBatch> = converted
             .traces
             .into_iter()
-            .map(|(_, rows)| EventBatch {
+            .zip(converted.trace_fields)
+            .map(|((_, rows), trace)| EventBatch {
                 schema_version: SCHEMA_VERSION,
                 project_id: project.project_id.clone(),
                 api_key_id: project.api_key_id.clone(),
@@ -82,6 +83,7 @@ impl Gateway {
                 sdk_version: sdk.version.clone(),
                 received_at_us,
                 rows,
+                trace: Some(trace),
                 ..Default::default()
             })
             .collect();
