@@ -33,6 +33,17 @@ impl StoreError {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError>;
+
+    /// The newest stored version of every row of one trace, whole (every column ingestion
+    /// fills), for assembly to merge into and rewrite after its cache lost the trace. A store
+    /// that cannot read back (test doubles) has none.
+    async fn rows_of_trace(
+        &self,
+        _project_id: &str,
+        _trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Reads rows back (the read API) and answers `/ready`, whatever the store.
