@@ -5,62 +5,10 @@
 
 mod support;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value;
 use sqlx::{Connection, Row};
+use support::pieces::*;
 use support::*;
-
-const ROOT: &str = "1111111111111111";
-const GENERATION: &str = "2222222222222222";
-
-/// The root span of an agent run with its explicit trace attributes, ending 1 s after the
-/// generation.
-fn root(trace_id: &str) -> Span {
-    let mut root = span(
-        trace_id,
-        ROOT,
-        "",
-        "agent-run",
-        vec![
-            string_attr("langfuse.trace.name", "support-chat"),
-            string_attr("user.id", "user-42"),
-            string_attr("session.id", "session-7"),
-            string_attr("langfuse.trace.tags", r#"["beta","support"]"#),
-        ],
-    );
-    root.end_time_unix_nano += 1_000_000_000;
-    root
-}
-
-/// A chat generation with model and usage and no trace attributes (as OTel GenAI
-/// instrumentations export it, before the root ends).
-fn generation(trace_id: &str) -> Span {
-    span(
-        trace_id,
-        GENERATION,
-        ROOT,
-        "chat gpt-4o",
-        vec![
-            string_attr("gen_ai.operation.name", "chat"),
-            string_attr("gen_ai.request.model", "gpt-4o"),
-            int_attr("gen_ai.usage.input_tokens", 120),
-            int_attr("gen_ai.usage.output_tokens", 30),
-        ],
-    )
-}
-
-async fn export(server: &Server, request: ExportTraceServiceRequest) {
-    let response = client()
-        .post(server.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", test_auth())
-        .body(prost::Message::encode_to_vec(&request))
-        .send()
-        .await
-        .expect("POST /v1/traces");
-    assert_eq!(response.status(), 200, "export");
-}
 
 /// Each `events` row of the trace: span id → (trace_name, user_id, session_id, tags, model,
 /// usage_details).
@@ -133,9 +81,17 @@ async fn assert_assembled(server: &Server, trace_id: &str) {
 async fn children_first_then_the_root_a_second_later() {
     let server = Server::start();
     let trace_id = "5b8efff798038103d269b633813fc701";
-    export(&server, request(vec![generation(trace_id)])).await;
+    export(
+        &server.http_url("/v1/traces"),
+        request(vec![generation(trace_id)]),
+    )
+    .await;
     tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-    export(&server, request(vec![root(trace_id)])).await;
+    export(
+        &server.http_url("/v1/traces"),
+        request(vec![root(trace_id)]),
+    )
+    .await;
     assert_assembled(&server, trace_id).await;
     let scrape = scrape_metrics(&server.admin_url("")).await;
     assert!(
@@ -148,8 +104,16 @@ async fn children_first_then_the_root_a_second_later() {
 async fn root_first_then_the_children() {
     let server = Server::start();
     let trace_id = "5b8efff798038103d269b633813fc702";
-    export(&server, request(vec![root(trace_id)])).await;
-    export(&server, request(vec![generation(trace_id)])).await;
+    export(
+        &server.http_url("/v1/traces"),
+        request(vec![root(trace_id)]),
+    )
+    .await;
+    export(
+        &server.http_url("/v1/traces"),
+        request(vec![generation(trace_id)]),
+    )
+    .await;
     assert_assembled(&server, trace_id).await;
 }
 
@@ -166,9 +130,9 @@ async fn a_restart_between_the_pieces_reads_the_trace_back() {
         } else {
             (generation(trace_id), root(trace_id))
         };
-        export(&server, request(vec![first])).await;
+        export(&server.http_url("/v1/traces"), request(vec![first])).await;
         server.restart();
-        export(&server, request(vec![second])).await;
+        export(&server.http_url("/v1/traces"), request(vec![second])).await;
         assert_assembled(&server, trace_id).await;
         let scrape = scrape_metrics(&server.admin_url("")).await;
         assert!(
