@@ -165,7 +165,15 @@ impl Assembler {
                         ..Default::default()
                     }
                 } else {
-                    self.read_back(store, &key).await
+                    match self.read_back(store, &key).await {
+                        Some(state) => state,
+                        None => {
+                            // Not cached: the trace's next piece tries the read-back again.
+                            let mut state = TraceState::default();
+                            self.merge(batch, &mut state, store, &key, out).await;
+                            return;
+                        }
+                    }
                 }
             }
         };
@@ -197,14 +205,14 @@ impl Assembler {
         times.min().is_some_and(|earliest| earliest >= fresh_since)
     }
 
-    /// The trace as stored; when the store cannot answer, an empty incomplete state (the
-    /// pieces are still written, assembled with what this batch knows).
-    async fn read_back(&self, store: &dyn Store, (project, trace): &Key) -> TraceState {
+    /// The trace as stored; None when the store cannot answer (the pieces are still written,
+    /// assembled with what their batch knows).
+    async fn read_back(&self, store: &dyn Store, (project, trace): &Key) -> Option<TraceState> {
         match readback::read_back(store, project, trace, self.max_rewrite_rows).await {
-            Ok(state) => state,
+            Ok(state) => Some(state),
             Err(error) => {
                 tracing::warn!(%error, trace, "assembly read-back failed; writing the pieces as they are");
-                TraceState::default()
+                None
             }
         }
     }
@@ -274,7 +282,7 @@ impl Assembler {
             };
             metrics::counter!("spanbridge_assembly_pieces_merged_total").increment(1);
             if !state.rows.contains_key(&span) && !state.complete {
-                let stored = self.read_back(store, key).await;
+                let stored = self.read_back(store, key).await.unwrap_or_default();
                 if let Some(fields) = merge::fields_of_rows(stored.rows.values().map(|h| &h.row)) {
                     state.trace.apply(&fields);
                 }
