@@ -97,6 +97,30 @@ const METRICS: &[(&str, &str)] = &[
         "Scores written to the scores table",
     ),
     (
+        "spanbridge_assembly_pieces_merged_total",
+        "Trace-field and partial-row pieces merged into a trace's state by the sink",
+    ),
+    (
+        "spanbridge_assembly_rows_rewritten_total",
+        "Stored rows written again because their trace's fields changed",
+    ),
+    (
+        "spanbridge_assembly_cache_total",
+        "Assembly cache lookups per trace batch by result (hit, miss)",
+    ),
+    (
+        "spanbridge_assembly_cache_evictions_total",
+        "Traces evicted from the assembly cache by size or idle time",
+    ),
+    (
+        "spanbridge_assembly_readbacks_total",
+        "Traces read back from the event store after an assembly cache miss",
+    ),
+    (
+        "spanbridge_assembly_orphan_pieces_total",
+        "Partial rows stored as rows of their own because their span was not known",
+    ),
+    (
         "spanbridge_store_errors_total",
         "Failed store writes (retried or answered with 503)",
     ),

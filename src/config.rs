@@ -392,6 +392,52 @@ pub struct SinkSettings {
     pub max_retry_backoff_ms: u64,
     /// On SIGTERM: how long the final write may take before the sink exits without committing.
     pub shutdown_timeout_secs: u64,
+    /// Assembly of traces whose pieces arrive apart (`[sink.assembly]`).
+    pub assembly: AssemblySection,
+}
+
+/// `[sink.assembly]`: the per-trace state cache (DESIGN.md "Assembly").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssemblySection {
+    /// false: rows are written as they arrive (for measuring what assembly costs).
+    pub enabled: bool,
+    /// Bytes of trace state cached at most.
+    pub max_bytes: u64,
+    /// A trace untouched this long leaves the cache (read back from the store if it returns).
+    pub idle_secs: u64,
+    /// The most rows of one trace held and rewritten per trace-field change.
+    pub max_rewrite_rows: usize,
+}
+
+impl Default for AssemblySection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_bytes: 256 * 1024 * 1024,
+            idle_secs: 600,
+            max_rewrite_rows: 10_000,
+        }
+    }
+}
+
+impl AssemblySection {
+    fn validate(&self) -> Result<(), String> {
+        // Less than a MiB holds almost no trace with content: every piece would read back.
+        at_least("sink.assembly.max_bytes", self.max_bytes, 1024 * 1024)?;
+        at_least("sink.assembly.idle_secs", self.idle_secs, 1)?;
+        at_least("sink.assembly.max_rewrite_rows", self.max_rewrite_rows, 1)
+    }
+
+    /// The sink's settings, when assembly is on.
+    pub fn settings(&self) -> Option<spanbridge_sink::assemble::AssemblySettings> {
+        self.enabled
+            .then(|| spanbridge_sink::assemble::AssemblySettings {
+                max_bytes: self.max_bytes,
+                idle: std::time::Duration::from_secs(self.idle_secs),
+                max_rewrite_rows: self.max_rewrite_rows,
+            })
+    }
 }
 
 impl Default for SinkSettings {
@@ -403,6 +449,7 @@ impl Default for SinkSettings {
             max_batch_wait_ms: 1_000,
             max_retry_backoff_ms: 10_000,
             shutdown_timeout_secs: 30,
+            assembly: AssemblySection::default(),
         }
     }
 }
@@ -504,7 +551,8 @@ impl SinkSettings {
             "sink.max_retry_backoff_ms",
             self.max_retry_backoff_ms,
             spanbridge_sink::retry::FIRST_BACKOFF.as_millis() as u64,
-        )
+        )?;
+        self.assembly.validate()
     }
 }
 
@@ -614,6 +662,9 @@ mod tests {
             ("sink.max_batch_rows", 0, "at least 1"),
             ("sink.max_batch_bytes", 0, "at least 1"),
             ("sink.max_retry_backoff_ms", 99, "at least 100"),
+            ("sink.assembly.max_bytes", 1_000, "at least 1048576"),
+            ("sink.assembly.idle_secs", 0, "at least 1"),
+            ("sink.assembly.max_rewrite_rows", 0, "at least 1"),
         ] {
             assert_eq!(
                 load_with(&[(key, value)]).expect_err(key),

@@ -81,8 +81,10 @@ impl Gateway {
         let batches: Vec<EventBatch> = converted
             .traces
             .into_iter()
-            .map(|(_, rows)| EventBatch {
+            .zip(converted.trace_fields)
+            .map(|((_, rows), trace)| EventBatch {
                 rows,
+                trace: Some(trace),
                 ..envelope(project, sdk, received_at_us)
             })
             .collect();

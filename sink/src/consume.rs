@@ -14,13 +14,16 @@ use std::time::{Duration, Instant};
 
 use prost::Message as _;
 use rdkafka::client::ClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
 use tokio::sync::watch;
 
+use crate::assemble::Assembler;
 use crate::dead_letter::{DeadLetters, Reason};
 use crate::kafka_admin::client_config;
 use crate::retry::{RetryUntil, retry, stopped};
@@ -43,8 +46,11 @@ pub struct ConsumerConfig {
     pub producer_options: Vec<(String, String)>,
 }
 
-/// Publishes the consumer lag per partition from librdkafka's statistics.
-struct SinkContext;
+/// Publishes the consumer lag per partition from librdkafka's statistics, and drops the
+/// assembly cache on a rebalance.
+struct SinkContext {
+    assembler: Option<Assembler>,
+}
 
 impl ClientContext for SinkContext {
     fn stats(&self, statistics: Statistics) {
@@ -59,8 +65,23 @@ impl ClientContext for SinkContext {
     }
 }
 
-/// Required by rdkafka for a consumer's context; the defaults are what we want.
-impl ConsumerContext for SinkContext {}
+/// A rebalance moves partitions, and the traces keyed to them, between sinks: cached state of
+/// a trace another sink may now write would go stale, and a trace that arrives from another
+/// sink's partition is not new. The cache is only a cache: any rebalance empties it, and
+/// traces are read back from the store when they return.
+impl ConsumerContext for SinkContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Revoke(_), Some(assembler)) = (rebalance, &self.assembler) {
+            assembler.forget_all();
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let (Rebalance::Assign(_), Some(assembler)) = (rebalance, &self.assembler) {
+            assembler.forget_all();
+        }
+    }
+}
 
 /// One consumed message as an input of the write driver: settled by committing its offset.
 /// `message` is kept while its rows are unwritten, for the dead-letter topic if they are
@@ -83,7 +104,9 @@ pub async fn run(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("statistics.interval.ms", "5000")
-        .create_with_context(SinkContext)
+        .create_with_context(SinkContext {
+            assembler: writer.assembler().cloned(),
+        })
         .map_err(|error| format!("cannot create the Kafka consumer: {error}"))?;
     consumer
         .subscribe(&[&config.topic])

@@ -33,6 +33,10 @@ pub struct StoredRow {
     /// Write time in µs; `created_at`, `updated_at` and `event_ts` (the version column).
     pub event_ts_us: i64,
     pub event_bytes: u64,
+    /// A tombstone: this version removes the row (ClickHouse `is_deleted = 1`). Assembly writes
+    /// one for an orphan partial row once its span arrives with another start time, which is in
+    /// the ClickHouse sorting key; SQLite's key has no start time, so it skips tombstones.
+    pub deleted: bool,
 }
 
 /// The write time stamped into `created_at` / `updated_at` / `event_ts`, µs since the epoch.
@@ -104,6 +108,7 @@ pub async fn enrich(
                 usage_pricing_tier_name: priced.usage_pricing_tier_name,
                 event_bytes: prost::Message::encoded_len(&row) as u64,
                 event_ts_us: now_us,
+                deleted: false,
                 row: with_millisecond_times(row),
             });
         }

@@ -5,6 +5,7 @@
 //! Path, in module order: `queue` (embedded) | `consume` (Kafka) → `write` (enrich, batch,
 //! retry) → `store/`.
 
+pub mod assemble;
 pub mod consume;
 pub mod db;
 pub mod dead_letter;

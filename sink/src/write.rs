@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use spanbridge_proto::EventBatch;
 
+use crate::assemble::Assembler;
 use crate::enrich::{StoredRow, enrich, now_us};
 use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
@@ -80,6 +81,8 @@ pub struct Writer {
     prompts: PromptIds,
     usage: IngestionUsage,
     max_retry_backoff: Duration,
+    /// None: rows are written as they come (`sink.assembly.enabled = false`).
+    assembler: Option<Assembler>,
 }
 
 /// How each input of a written batch fared: Ok when its rows are durable, or the store's
@@ -100,7 +103,20 @@ impl Writer {
             prompts,
             usage,
             max_retry_backoff,
+            assembler: None,
         }
+    }
+
+    /// Assembles pieces of a trace that arrive apart before enriching them (DESIGN.md
+    /// "Assembly").
+    pub fn with_assembly(mut self, assembler: Assembler) -> Self {
+        self.assembler = Some(assembler);
+        self
+    }
+
+    /// The assembler, for the Kafka consumer to drop its cache on a rebalance.
+    pub fn assembler(&self) -> Option<&Assembler> {
+        self.assembler.as_ref()
     }
 
     /// Enriches one input's batches into `batch`. `bytes` is the input's size as received
@@ -117,6 +133,22 @@ impl Writer {
         let scores_start = batch.scores.len();
         let now = now_us();
         batch.scores.extend(take_scores(&mut batches, now));
+        // Rewrites and tombstones that assembly produces belong to this input: they are
+        // written in the same flush, before the input is settled (offsets after every write).
+        let batches = match &self.assembler {
+            Some(assembler) => {
+                let assembled = assembler.assemble(batches, self.store.as_ref()).await;
+                let tombstones = enrich(assembled.tombstones, now, &self.catalog, &self.prompts);
+                batch
+                    .rows
+                    .extend(tombstones.await.into_iter().map(|mut stored| {
+                        stored.deleted = true;
+                        stored
+                    }));
+                assembled.batches
+            }
+            None => batches,
+        };
         batch
             .rows
             .extend(enrich(batches, now, &self.catalog, &self.prompts).await);

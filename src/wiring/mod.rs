@@ -23,6 +23,7 @@ use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
 use spanbridge_gateway::publish::Publisher;
 use spanbridge_gateway::{Gateway, Limits};
+use spanbridge_sink::assemble::Assembler;
 use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use spanbridge_sink::store::sqlite::SqliteStore;
 use spanbridge_sink::store::{EventReader, Store, StoreError};
@@ -94,13 +95,17 @@ pub(crate) fn writer(
     events: &EventStore,
     meta: &meta::MetaServices,
 ) -> Writer {
-    Writer::new(
+    let writer = Writer::new(
         events.store.clone(),
         meta.catalog.clone(),
         meta.prompts.clone(),
         meta.usage.clone(),
         Duration::from_millis(settings.sink.max_retry_backoff_ms),
-    )
+    );
+    match settings.sink.assembly.settings() {
+        Some(assembly) => writer.with_assembly(Assembler::new(&assembly)),
+        None => writer,
+    }
 }
 
 fn backend_unavailable(error: StoreError) -> BackendUnavailable {

@@ -38,7 +38,7 @@ mod properties;
 mod tests;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use spanbridge_proto::EventRow;
+use spanbridge_proto::{EventRow, TraceFields};
 
 use std::collections::HashMap;
 
@@ -51,6 +51,8 @@ use vocab::view::{Shared, SpanView};
 pub struct Converted {
     /// Rows grouped by trace id (lowercase hex), in the order traces first appear.
     pub traces: Vec<(String, Vec<EventRow>)>,
+    /// The trace-level fields of each trace, parallel to `traces`.
+    pub trace_fields: Vec<TraceFields>,
     /// Spans dropped because they had no valid trace or span id (OTLP `partial_success`).
     pub rejected_spans: i64,
     /// Why spans were rejected; empty when none were.
@@ -138,15 +140,16 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
             }
         }
     }
-    let traces = traces
+    let (traces, trace_fields) = traces
         .into_iter()
         .map(|(id, mut rows, hints)| {
-            trace::reconcile(&mut rows, &hints);
-            (id, rows)
+            let fields = trace::reconcile(&mut rows, &hints);
+            ((id, rows), fields)
         })
-        .collect();
+        .unzip();
     Converted {
         traces,
+        trace_fields,
         rejected_spans: rejected.iter().sum(),
         rejection_message: rejection_message(rejected),
     }

@@ -345,3 +345,44 @@ fn metadata_sections_keep_their_place_and_yield_to_user_keys() {
     );
     assert!(row.input.contains("search"), "tools merged into the input");
 }
+
+#[test]
+fn trace_fields_travel_apart_with_root_provenance_and_event_time() {
+    // Children first: no root, no trace attributes → nothing present, not from the root.
+    let children = request(
+        json!([]),
+        json!({}),
+        vec![span("00f067aa0ba902b8", "00f067aa0ba902b7", json!([]))],
+    );
+    let converted = convert(&children, 0);
+    let fields = &converted.trace_fields[0];
+    assert!(!fields.from_root);
+    assert_eq!(fields.name, None);
+    assert_eq!(fields.user_id, None);
+    assert_eq!(fields.event_time_us, 1_786_003_201_500_000);
+
+    // The root later: its explicit trace attributes, from the root.
+    let root = request(
+        json!([]),
+        json!({}),
+        vec![span(
+            "00f067aa0ba902b7",
+            "",
+            json!([
+                attr("langfuse.trace.name", json!("chat")),
+                attr("user.id", json!("u-1")),
+                attr("session.id", json!("s-1")),
+                attr("langfuse.trace.tags", json!("[\"a\",\"b\"]")),
+            ]),
+        )],
+    );
+    let converted = convert(&root, 0);
+    let fields = &converted.trace_fields[0];
+    assert!(fields.from_root);
+    assert_eq!(fields.name.as_deref(), Some("chat"));
+    assert_eq!(fields.user_id.as_deref(), Some("u-1"));
+    assert_eq!(fields.session_id.as_deref(), Some("s-1"));
+    assert_eq!(fields.tags, ["a", "b"]);
+    // The rows keep their own copies, as before assembly.
+    assert_eq!(converted.traces[0].1[0].user_id, "u-1");
+}

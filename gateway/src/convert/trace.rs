@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use spanbridge_proto::EventRow;
+use spanbridge_proto::{EventRow, TraceFields};
 
 /// What the trace-level reconciliation needs from a span besides its row.
 #[derive(Debug, Default, Clone)]
@@ -21,8 +21,11 @@ pub struct TraceHints {
     pub fallback_name: Option<String>,
 }
 
-/// Reconciles the rows of one trace in place. `rows` and `hints` are parallel.
-pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
+/// Reconciles the rows of one trace in place (`rows` and `hints` are parallel) and returns the
+/// trace-level fields this request knows, for the sink to spread over rows of other requests
+/// (DESIGN.md "Assembly"). The rows keep their own copies so that sinks without assembly and
+/// readers of single requests see the same values as before.
+pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) -> TraceFields {
     // Root spans first, then the rest, each group in request order.
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by_key(|&i| !hints[i].is_root);
@@ -54,6 +57,7 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
         }
     }
 
+    let fields = trace_fields(rows, hints, &name, &tags);
     for row in rows.iter_mut() {
         row.trace_name.clone_from(&name);
         row.user_id.clone_from(&user_id);
@@ -65,5 +69,59 @@ pub fn reconcile(rows: &mut [EventRow], hints: &[TraceHints]) {
         if let Some(release) = release.as_ref().filter(|_| row.release.is_empty()) {
             row.release.clone_from(release);
         }
+    }
+    fields
+}
+
+/// The request's trace-level values as a piece: only non-empty values are present. They count
+/// as the root's (`from_root`) when the request holds the root span or an explicit
+/// `langfuse.trace.name`, as Langfuse lets explicit trace attributes win; their event time is
+/// the latest end of the spans that gave them.
+fn trace_fields(
+    rows: &[EventRow],
+    hints: &[TraceHints],
+    name: &str,
+    tags: &[String],
+) -> TraceFields {
+    let present = |value: &str| (!value.is_empty()).then(|| value.to_owned());
+    let first = |pick: fn(&EventRow) -> &str| {
+        rows.iter()
+            .map(pick)
+            .find(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let gives_fields = |row: &EventRow, hint: &TraceHints| {
+        hint.is_root
+            || hint.explicit_name.is_some()
+            || !row.user_id.is_empty()
+            || !row.session_id.is_empty()
+            || !row.tags.is_empty()
+            || !row.trace_input.is_empty()
+            || !row.trace_output.is_empty()
+            || row.public
+    };
+    let end = |row: &EventRow| row.end_time_us.unwrap_or(row.start_time_us);
+    let event_time_us = rows
+        .iter()
+        .zip(hints)
+        .filter(|(row, hint)| gives_fields(row, hint))
+        .map(|(row, _)| end(row))
+        .max()
+        .or_else(|| rows.iter().map(end).max())
+        .unwrap_or_default();
+    TraceFields {
+        name: present(name),
+        user_id: first(|r| &r.user_id),
+        session_id: first(|r| &r.session_id),
+        tags: tags.to_vec(),
+        release: first(|r| &r.release),
+        public: rows.iter().any(|r| r.public).then_some(true),
+        input: first(|r| &r.trace_input),
+        output: first(|r| &r.trace_output),
+        from_root: hints
+            .iter()
+            .any(|h| h.is_root || h.explicit_name.as_deref().is_some_and(|n| !n.is_empty())),
+        event_time_us,
+        ..Default::default()
     }
 }

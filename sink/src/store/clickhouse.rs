@@ -13,6 +13,7 @@ use clickhouse::{Client, Compression, Row};
 use serde::{Deserialize, Serialize};
 
 mod scores;
+use spanbridge_proto::EventRow;
 
 use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
@@ -165,6 +166,158 @@ struct ReadRow {
     metadata_values: Vec<String>,
 }
 
+/// One whole `events_full` row as read back for assembly (the inverse of [`EventsFullRow`]).
+#[derive(Row, Deserialize)]
+struct WholeRow {
+    project_id: String,
+    trace_id: String,
+    span_id: String,
+    parent_span_id: String,
+    start_time: i64,
+    end_time: Option<i64>,
+    name: String,
+    #[serde(rename = "type")]
+    r#type: String,
+    environment: String,
+    version: String,
+    release: String,
+    trace_name: String,
+    user_id: String,
+    session_id: String,
+    tags: Vec<String>,
+    level: String,
+    status_message: String,
+    completion_start_time: Option<i64>,
+    is_app_root: bool,
+    public: bool,
+    prompt_id: String,
+    prompt_name: String,
+    prompt_version: Option<u16>,
+    model_id: String,
+    provided_model_name: String,
+    model_parameters: String,
+    provided_usage_details: Vec<(String, u64)>,
+    usage_details: Vec<(String, u64)>,
+    provided_cost_details: Vec<(String, i64)>,
+    cost_details: Vec<(String, i64)>,
+    usage_pricing_tier_id: Option<String>,
+    usage_pricing_tier_name: Option<String>,
+    tool_definitions: Vec<(String, String)>,
+    tool_calls: Vec<String>,
+    tool_call_names: Vec<String>,
+    input: String,
+    output: String,
+    metadata_names: Vec<String>,
+    metadata_values: Vec<String>,
+    experiment_id: String,
+    experiment_name: String,
+    experiment_metadata_names: Vec<String>,
+    experiment_metadata_values: Vec<String>,
+    experiment_description: String,
+    experiment_dataset_id: String,
+    experiment_item_id: String,
+    experiment_item_version: Option<i64>,
+    experiment_item_expected_output: String,
+    experiment_item_metadata_names: Vec<String>,
+    experiment_item_metadata_values: Vec<String>,
+    experiment_item_root_span_id: String,
+    source: String,
+    service_name: String,
+    service_version: String,
+    scope_name: String,
+    scope_version: String,
+    telemetry_sdk_language: String,
+    telemetry_sdk_name: String,
+    telemetry_sdk_version: String,
+    event_bytes: u64,
+    event_ts: i64,
+    ingestion_api_key: String,
+    ingestion_sdk_name: String,
+    ingestion_sdk_version: String,
+}
+
+fn from_ticks(costs: Vec<(String, i64)>) -> BTreeMap<String, f64> {
+    costs
+        .into_iter()
+        .map(|(key, ticks)| (key, ticks as f64 / COST_SCALE))
+        .collect()
+}
+
+fn stored_row(row: WholeRow) -> StoredRow {
+    StoredRow {
+        project_id: row.project_id,
+        ingestion_api_key: row.ingestion_api_key,
+        ingestion_sdk_name: row.ingestion_sdk_name,
+        ingestion_sdk_version: row.ingestion_sdk_version,
+        model_id: row.model_id,
+        prompt_id: row.prompt_id,
+        usage_details: row.usage_details.into_iter().collect(),
+        cost_details: from_ticks(row.cost_details),
+        usage_pricing_tier_id: row.usage_pricing_tier_id,
+        usage_pricing_tier_name: row.usage_pricing_tier_name,
+        event_ts_us: row.event_ts,
+        event_bytes: row.event_bytes,
+        deleted: false,
+        row: EventRow {
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            parent_span_id: row.parent_span_id,
+            start_time_us: row.start_time,
+            end_time_us: row.end_time,
+            completion_start_time_us: row.completion_start_time,
+            name: row.name,
+            r#type: row.r#type,
+            environment: row.environment,
+            version: row.version,
+            release: row.release,
+            level: row.level,
+            status_message: row.status_message,
+            trace_name: row.trace_name,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            tags: row.tags,
+            public: row.public,
+            is_app_root: row.is_app_root,
+            prompt_name: row.prompt_name,
+            prompt_version: row.prompt_version.map(u32::from),
+            provided_model_name: row.provided_model_name,
+            model_parameters: row.model_parameters,
+            provided_usage_details: row.provided_usage_details.into_iter().collect(),
+            provided_cost_details: from_ticks(row.provided_cost_details).into_iter().collect(),
+            tool_definitions: row.tool_definitions.into_iter().collect(),
+            tool_calls: row.tool_calls,
+            tool_call_names: row.tool_call_names,
+            input: row.input,
+            output: row.output,
+            metadata_names: row.metadata_names,
+            metadata_values: row.metadata_values,
+            experiment_id: row.experiment_id,
+            experiment_name: row.experiment_name,
+            experiment_description: row.experiment_description,
+            experiment_dataset_id: row.experiment_dataset_id,
+            experiment_item_id: row.experiment_item_id,
+            experiment_item_version_us: row.experiment_item_version,
+            experiment_item_expected_output: row.experiment_item_expected_output,
+            experiment_metadata_names: row.experiment_metadata_names,
+            experiment_metadata_values: row.experiment_metadata_values,
+            experiment_item_metadata_names: row.experiment_item_metadata_names,
+            experiment_item_metadata_values: row.experiment_item_metadata_values,
+            experiment_item_root_span_id: row.experiment_item_root_span_id,
+            service_name: row.service_name,
+            service_version: row.service_version,
+            scope_name: row.scope_name,
+            scope_version: row.scope_version,
+            telemetry_sdk_language: row.telemetry_sdk_language,
+            telemetry_sdk_name: row.telemetry_sdk_name,
+            telemetry_sdk_version: row.telemetry_sdk_version,
+            source: row.source,
+            // Not events_full columns.
+            trace_input: String::new(),
+            trace_output: String::new(),
+        },
+    }
+}
+
 fn cost_ticks(value: f64) -> Option<i64> {
     value
         .is_finite()
@@ -261,7 +414,7 @@ fn row_of(stored: &StoredRow) -> EventsFullRow<'_> {
         created_at: stored.event_ts_us,
         updated_at: stored.event_ts_us,
         event_ts: stored.event_ts_us,
-        is_deleted: 0,
+        is_deleted: u8::from(stored.deleted),
         ingestion_api_key: &stored.ingestion_api_key,
         ingestion_sdk_name: &stored.ingestion_sdk_name,
         ingestion_sdk_version: &stored.ingestion_sdk_version,
@@ -486,6 +639,26 @@ impl Store for ClickHouseStore {
 
     async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
         scores::write(&self.client, scores).await
+    }
+
+    /// Deduplicated with `FINAL` (Langfuse's read-back takes the newest version by `event_ts`).
+    async fn rows_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM events_full FINAL \
+                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0",
+            )
+            .bind(project_id)
+            .bind(trace_id)
+            .fetch_all::<WholeRow>()
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().map(stored_row).collect())
     }
 }
 

@@ -37,6 +37,17 @@ pub trait Store: Send + Sync + 'static {
     /// Writes scores (Langfuse's `scores` table); a score written again replaces its earlier
     /// version (same id).
     async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError>;
+
+    /// The newest stored version of every row of one trace, whole (every column ingestion
+    /// fills), for assembly to merge into and rewrite after its cache lost the trace. A store
+    /// that cannot read back (test doubles) has none.
+    async fn rows_of_trace(
+        &self,
+        _project_id: &str,
+        _trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Reads rows back (the read API) and answers `/ready`, whatever the store.

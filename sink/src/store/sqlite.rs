@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use sqlx::SqlitePool;
 
 mod scores;
+use spanbridge_proto::EventRow;
 
 use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
@@ -97,7 +98,9 @@ fn write_rows(connection: &mut Connection, rows: &[StoredRow]) -> rusqlite::Resu
     {
         let mut insert = tx.prepare_cached(&INSERT)?;
         let mut json = JsonColumns::default();
-        for stored in rows {
+        // The primary key has no start time: the row that replaces a tombstoned one already
+        // replaces it in place.
+        for stored in rows.iter().filter(|stored| !stored.deleted) {
             let r = &stored.row;
             let [
                 tags,
@@ -394,6 +397,82 @@ impl EventReader for SqliteStore {
     }
 }
 
+/// One whole `events` row, decoded by column name (the inverse of [`write_rows`]).
+fn stored_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRow> {
+    let json = |name: &str| row.get::<_, String>(name);
+    Ok(StoredRow {
+        project_id: row.get("project_id")?,
+        ingestion_api_key: row.get("ingestion_api_key")?,
+        ingestion_sdk_name: row.get("ingestion_sdk_name")?,
+        ingestion_sdk_version: row.get("ingestion_sdk_version")?,
+        model_id: row.get("model_id")?,
+        prompt_id: row.get("prompt_id")?,
+        usage_details: from_json(&json("usage_details")?),
+        cost_details: from_json(&json("cost_details")?),
+        usage_pricing_tier_id: row.get("usage_pricing_tier_id")?,
+        usage_pricing_tier_name: row.get("usage_pricing_tier_name")?,
+        event_ts_us: row.get("event_ts")?,
+        event_bytes: row.get::<_, i64>("event_bytes")?.max(0) as u64,
+        deleted: false,
+        row: EventRow {
+            trace_id: row.get("trace_id")?,
+            span_id: row.get("span_id")?,
+            parent_span_id: row.get("parent_span_id")?,
+            start_time_us: row.get("start_time")?,
+            end_time_us: row.get("end_time")?,
+            completion_start_time_us: row.get("completion_start_time")?,
+            name: row.get("name")?,
+            r#type: row.get("type")?,
+            environment: row.get("environment")?,
+            version: row.get("version")?,
+            release: row.get("release")?,
+            level: row.get("level")?,
+            status_message: row.get("status_message")?,
+            trace_name: row.get("trace_name")?,
+            user_id: row.get("user_id")?,
+            session_id: row.get("session_id")?,
+            tags: from_json(&json("tags")?),
+            public: row.get("public")?,
+            is_app_root: row.get("is_app_root")?,
+            prompt_name: row.get("prompt_name")?,
+            prompt_version: row.get("prompt_version")?,
+            provided_model_name: row.get("provided_model_name")?,
+            model_parameters: row.get("model_parameters")?,
+            provided_usage_details: from_json(&json("provided_usage_details")?),
+            provided_cost_details: from_json(&json("provided_cost_details")?),
+            tool_definitions: from_json(&json("tool_definitions")?),
+            tool_calls: from_json(&json("tool_calls")?),
+            tool_call_names: from_json(&json("tool_call_names")?),
+            input: row.get("input")?,
+            output: row.get("output")?,
+            metadata_names: from_json(&json("metadata_names")?),
+            metadata_values: from_json(&json("metadata_values")?),
+            experiment_id: row.get("experiment_id")?,
+            experiment_name: row.get("experiment_name")?,
+            experiment_description: row.get("experiment_description")?,
+            experiment_dataset_id: row.get("experiment_dataset_id")?,
+            experiment_item_id: row.get("experiment_item_id")?,
+            experiment_item_version_us: row.get("experiment_item_version")?,
+            experiment_item_expected_output: row.get("experiment_item_expected_output")?,
+            experiment_metadata_names: from_json(&json("experiment_metadata_names")?),
+            experiment_metadata_values: from_json(&json("experiment_metadata_values")?),
+            experiment_item_metadata_names: from_json(&json("experiment_item_metadata_names")?),
+            experiment_item_metadata_values: from_json(&json("experiment_item_metadata_values")?),
+            experiment_item_root_span_id: row.get("experiment_item_root_span_id")?,
+            service_name: row.get("service_name")?,
+            service_version: row.get("service_version")?,
+            scope_name: row.get("scope_name")?,
+            scope_version: row.get("scope_version")?,
+            telemetry_sdk_language: row.get("telemetry_sdk_language")?,
+            telemetry_sdk_name: row.get("telemetry_sdk_name")?,
+            telemetry_sdk_version: row.get("telemetry_sdk_version")?,
+            source: row.get("source")?,
+            trace_input: row.get("trace_input")?,
+            trace_output: row.get("trace_output")?,
+        },
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
@@ -411,6 +490,25 @@ impl Store for SqliteStore {
         })
         .map_err(unavailable)
     }
+
+    /// Read on the writer connection, so it sees every committed write (by key: the primary
+    /// key starts with project and trace).
+    async fn rows_of_trace(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        blocking(|| {
+            let connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut select = connection.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM events \
+                 WHERE project_id = ?1 AND trace_id = ?2 AND is_deleted = 0"
+            ))?;
+            let rows = select.query_map([project_id, trace_id], stored_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(unavailable)
+    }
 }
 
 #[cfg(test)]
@@ -418,7 +516,6 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use spanbridge_proto::EventRow;
 
     fn stored(span: usize) -> StoredRow {
         StoredRow {
@@ -441,6 +538,7 @@ mod tests {
             usage_pricing_tier_name: None,
             event_ts_us: 1,
             event_bytes: 10,
+            deleted: false,
         }
     }
 

@@ -1,0 +1,489 @@
+//! Assembly (DESIGN.md "Assembly"): the pieces of one trace arrive apart — child spans before
+//! their root, log content before or after its span — and every written row must carry the
+//! trace's merged fields and the observation's merged content. Runs in the write driver before
+//! enrichment, the same in embedded and Kafka modes.
+//!
+//! State per (project, trace) is a bounded cache ([`Assembler`]): the merged trace fields and
+//! the newest version of each observation row. A miss reads the trace back from the store
+//! (`readback`), so losing the cache loses no data. Pieces that change a row make the whole
+//! merged row be written again; the store keeps the newest version (`event_ts`).
+
+mod merge;
+mod readback;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use moka::future::Cache;
+use spanbridge_proto::{EventBatch, EventRow};
+
+use crate::enrich::{floor_to_millis, now_us};
+use crate::store::Store;
+
+pub use merge::MergedTrace;
+
+/// The `sink.assembly.*` settings.
+#[derive(Debug, Clone)]
+pub struct AssemblySettings {
+    /// Bytes of trace state the cache holds at most (rows weigh their encoded size).
+    pub max_bytes: u64,
+    /// A trace not touched for this long leaves the cache (it is read back if it returns).
+    pub idle: Duration,
+    /// The most rows of one trace held and rewritten when the trace fields change: no
+    /// unbounded fan-out on huge traces.
+    pub max_rewrite_rows: usize,
+}
+
+/// Who sent a row (the ingestion attribution columns); kept per row, so a rewrite does not
+/// take the attribution of the request that caused it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Attribution {
+    api_key_id: String,
+    sdk_name: String,
+    sdk_version: String,
+}
+
+/// The newest version of one observation row, as last written.
+#[derive(Debug, Clone)]
+struct Held {
+    attribution: Attribution,
+    row: EventRow,
+}
+
+/// What the sink holds of one trace.
+#[derive(Debug, Clone, Default)]
+struct TraceState {
+    trace: MergedTrace,
+    /// By span id.
+    rows: HashMap<String, Held>,
+    /// Whether `rows` holds every stored row of the trace (read back, or known to be new);
+    /// when not, a piece for an unknown span reads the trace back before becoming an orphan.
+    complete: bool,
+}
+
+impl TraceState {
+    fn bytes(&self) -> usize {
+        self.trace.bytes()
+            + self
+                .rows
+                .values()
+                .map(|held| prost::Message::encoded_len(&held.row) + 64)
+                .sum::<usize>()
+    }
+}
+
+/// The rows to write for a set of input batches: the assembled batches (scores and trace
+/// fields passed along untouched, partial rows merged into rows) and the tombstones of orphan
+/// rows whose span arrived with another start time. Tombstones are written first.
+#[derive(Debug, Default)]
+pub struct Assembled {
+    pub batches: Vec<EventBatch>,
+    pub tombstones: Vec<EventBatch>,
+}
+
+type Key = (String, String);
+
+/// The per-trace state cache and the merge driver. Cloning shares the cache (the Kafka
+/// consumer's rebalance callback holds a clone to drop it).
+#[derive(Clone)]
+pub struct Assembler {
+    cache: Cache<Key, Arc<TraceState>>,
+    /// Traces whose pieces all started at or after this time (µs) cannot have been seen
+    /// before the cache was last emptied or evicted from, so a miss on them skips the
+    /// read-back: a new trace costs no store query.
+    fresh_since_us: Arc<AtomicI64>,
+    max_rewrite_rows: usize,
+}
+
+impl Assembler {
+    pub fn new(settings: &AssemblySettings) -> Self {
+        let fresh_since_us = Arc::new(AtomicI64::new(now_us()));
+        let evicted = fresh_since_us.clone();
+        let cache = Cache::builder()
+            .max_capacity(settings.max_bytes)
+            .time_to_idle(settings.idle)
+            .weigher(|key: &Key, state: &Arc<TraceState>| {
+                u32::try_from(key.0.len() + key.1.len() + state.bytes()).unwrap_or(u32::MAX)
+            })
+            .eviction_listener(move |_key, _state, cause| {
+                if cause.was_evicted() {
+                    metrics::counter!("spanbridge_assembly_cache_evictions_total").increment(1);
+                    evicted.store(now_us(), Ordering::Relaxed);
+                }
+            })
+            .build();
+        Self {
+            cache,
+            fresh_since_us,
+            max_rewrite_rows: settings.max_rewrite_rows,
+        }
+    }
+
+    /// Drops every cached trace (a Kafka rebalance moved partitions): traces are read back
+    /// from the store when they return.
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+        self.fresh_since_us.store(now_us(), Ordering::Relaxed);
+    }
+
+    /// Assembles the batches of one input, in order.
+    pub async fn assemble(&self, batches: Vec<EventBatch>, store: &dyn Store) -> Assembled {
+        let mut assembled = Assembled::default();
+        for batch in batches {
+            self.assemble_one(batch, store, &mut assembled).await;
+        }
+        assembled
+    }
+
+    async fn assemble_one(&self, batch: EventBatch, store: &dyn Store, out: &mut Assembled) {
+        let trace_id = batch.rows.first().map(|r| r.trace_id.clone()).or_else(|| {
+            batch
+                .partial_rows
+                .iter()
+                .find_map(|p| p.row.as_ref().map(|r| r.trace_id.clone()))
+        });
+        // Nothing to assemble (scores only, or a dead-lettered input): passed along as is.
+        let Some(trace_id) = trace_id else {
+            out.batches.push(batch);
+            return;
+        };
+        let key = (batch.project_id.clone(), trace_id);
+        let mut state = match self.cache.remove(&key).await {
+            Some(state) => {
+                metrics::counter!("spanbridge_assembly_cache_total", "result" => "hit")
+                    .increment(1);
+                Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone())
+            }
+            None => {
+                metrics::counter!("spanbridge_assembly_cache_total", "result" => "miss")
+                    .increment(1);
+                if self.is_new(&batch) {
+                    TraceState {
+                        complete: true,
+                        ..Default::default()
+                    }
+                } else {
+                    match self.read_back(store, &key).await {
+                        Some(state) => state,
+                        None => {
+                            // Not cached: the trace's next piece tries the read-back again.
+                            let mut state = TraceState::default();
+                            self.merge(batch, &mut state, store, &key, out).await;
+                            return;
+                        }
+                    }
+                }
+            }
+        };
+        self.merge(batch, &mut state, store, &key, out).await;
+        if state.rows.len() > self.max_rewrite_rows {
+            // Bounded per trace: the rows beyond are read back when a piece needs them.
+            let surplus: Vec<String> = state
+                .rows
+                .keys()
+                .skip(self.max_rewrite_rows)
+                .cloned()
+                .collect();
+            for span in surplus {
+                state.rows.remove(&span);
+            }
+            state.complete = false;
+        }
+        self.cache.insert(key, Arc::new(state)).await;
+    }
+
+    /// Whether every piece of the batch started after the cache last lost anything.
+    fn is_new(&self, batch: &EventBatch) -> bool {
+        let fresh_since = self.fresh_since_us.load(Ordering::Relaxed);
+        let times = batch
+            .rows
+            .iter()
+            .map(|r| r.start_time_us)
+            .chain(batch.partial_rows.iter().map(|p| p.event_time_us));
+        times.min().is_some_and(|earliest| earliest >= fresh_since)
+    }
+
+    /// The trace as stored; None when the store cannot answer (the pieces are still written,
+    /// assembled with what their batch knows).
+    async fn read_back(&self, store: &dyn Store, (project, trace): &Key) -> Option<TraceState> {
+        match readback::read_back(store, project, trace, self.max_rewrite_rows).await {
+            Ok(state) => Some(state),
+            Err(error) => {
+                tracing::warn!(%error, trace, "assembly read-back failed; writing the pieces as they are");
+                None
+            }
+        }
+    }
+
+    async fn merge(
+        &self,
+        batch: EventBatch,
+        state: &mut TraceState,
+        store: &dyn Store,
+        key: &Key,
+        out: &mut Assembled,
+    ) {
+        let EventBatch {
+            schema_version,
+            project_id,
+            api_key_id,
+            sdk_name,
+            sdk_version,
+            received_at_us,
+            rows,
+            partial_rows,
+            trace,
+            scores,
+        } = batch;
+        let attribution = Attribution {
+            api_key_id: api_key_id.clone(),
+            sdk_name: sdk_name.clone(),
+            sdk_version: sdk_version.clone(),
+        };
+        // Batches of gateways that predate assembly carry the trace fields on their rows.
+        let piece = trace.clone().or_else(|| merge::fields_of_rows(&rows));
+        let fields_changed = piece.as_ref().is_some_and(|p| state.trace.apply(p));
+        if trace.is_some() {
+            metrics::counter!("spanbridge_assembly_pieces_merged_total").increment(1);
+        }
+
+        let mut dirty: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut mark = |span: &str, dirty: &mut Vec<String>| {
+            if seen.insert(span.to_owned()) {
+                dirty.push(span.to_owned());
+            }
+        };
+        let mut tombstones: Vec<Held> = Vec::new();
+        for mut row in rows {
+            if let Some(held) = state.rows.get(&row.span_id) {
+                merge::fill_missing(&mut row, &held.row);
+                if floor_to_millis(held.row.start_time_us) != floor_to_millis(row.start_time_us) {
+                    tombstones.push(held.clone());
+                }
+            }
+            mark(&row.span_id, &mut dirty);
+            state.rows.insert(
+                row.span_id.clone(),
+                Held {
+                    attribution: attribution.clone(),
+                    row,
+                },
+            );
+        }
+
+        let mut partial_rows = partial_rows;
+        partial_rows.sort_by_key(|p| p.event_time_us);
+        for piece in partial_rows {
+            let Some(span) = piece.row.as_ref().map(|r| r.span_id.clone()) else {
+                continue;
+            };
+            metrics::counter!("spanbridge_assembly_pieces_merged_total").increment(1);
+            if !state.rows.contains_key(&span) && !state.complete {
+                let stored = self.read_back(store, key).await.unwrap_or_default();
+                if let Some(fields) = merge::fields_of_rows(stored.rows.values().map(|h| &h.row)) {
+                    state.trace.apply(&fields);
+                }
+                for (span, held) in stored.rows {
+                    state.rows.entry(span).or_insert(held);
+                }
+                state.complete = stored.complete;
+            }
+            match state.rows.get_mut(&span) {
+                Some(held) => {
+                    merge::apply_partial(&mut held.row, &piece);
+                }
+                None => {
+                    metrics::counter!("spanbridge_assembly_orphan_pieces_total").increment(1);
+                    state.rows.insert(
+                        span.clone(),
+                        Held {
+                            attribution: attribution.clone(),
+                            row: merge::orphan_row(&piece),
+                        },
+                    );
+                }
+            }
+            mark(&span, &mut dirty);
+        }
+
+        // Every row this batch touched carries the merged trace fields; when they changed, so
+        // do the trace's other held rows, up to the rewrite bound.
+        let touched: HashSet<String> = dirty.iter().cloned().collect();
+        let mut rewritten = 0usize;
+        for (span, held) in state.rows.iter_mut() {
+            if touched.contains(span) {
+                state.trace.stamp(&mut held.row);
+            } else if fields_changed
+                && rewritten < self.max_rewrite_rows
+                && state.trace.stamp(&mut held.row)
+            {
+                rewritten += 1;
+                mark(span, &mut dirty);
+            }
+        }
+        metrics::counter!("spanbridge_assembly_rows_rewritten_total").increment(rewritten as u64);
+
+        let header = |attribution: &Attribution| EventBatch {
+            schema_version,
+            project_id: project_id.clone(),
+            api_key_id: attribution.api_key_id.clone(),
+            sdk_name: attribution.sdk_name.clone(),
+            sdk_version: attribution.sdk_version.clone(),
+            received_at_us,
+            ..Default::default()
+        };
+        // Rows grouped by who sent them; the batch's own group first, with its trace fields
+        // and scores passed along.
+        let mut groups: Vec<(Attribution, Vec<EventRow>)> = vec![(attribution.clone(), Vec::new())];
+        for span in &dirty {
+            let Some(held) = state.rows.get(span) else {
+                continue;
+            };
+            match groups.iter_mut().find(|(a, _)| *a == held.attribution) {
+                Some((_, rows)) => rows.push(held.row.clone()),
+                None => groups.push((held.attribution.clone(), vec![held.row.clone()])),
+            }
+        }
+        for (i, (group_attribution, rows)) in groups.into_iter().enumerate() {
+            let mut batch = EventBatch {
+                rows,
+                ..header(&group_attribution)
+            };
+            if i == 0 {
+                batch.trace = trace.clone();
+                batch.scores = scores.clone();
+            } else if batch.rows.is_empty() {
+                continue;
+            }
+            out.batches.push(batch);
+        }
+        for held in tombstones {
+            out.tombstones.push(EventBatch {
+                rows: vec![held.row],
+                ..header(&held.attribution)
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use spanbridge_proto::{PartialRow, TraceFields};
+
+    use super::*;
+    use crate::store::sqlite::SqliteStore;
+
+    fn settings() -> AssemblySettings {
+        AssemblySettings {
+            max_bytes: 1 << 20,
+            idle: Duration::from_secs(60),
+            max_rewrite_rows: 100,
+        }
+    }
+
+    fn row(span: &str, parent: &str) -> EventRow {
+        EventRow {
+            trace_id: "t".into(),
+            span_id: span.into(),
+            parent_span_id: parent.into(),
+            start_time_us: 1_000_000,
+            r#type: "SPAN".into(),
+            ..Default::default()
+        }
+    }
+
+    fn batch(rows: Vec<EventRow>, trace: Option<TraceFields>) -> EventBatch {
+        EventBatch {
+            project_id: "p".into(),
+            rows,
+            trace,
+            ..Default::default()
+        }
+    }
+
+    async fn sqlite() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_sqlite(&dir.path().join("events.db"))
+            .await
+            .unwrap();
+        (dir, SqliteStore::open(pool).unwrap())
+    }
+
+    fn spans(assembled: &Assembled) -> Vec<(String, String)> {
+        let mut spans: Vec<(String, String)> = assembled
+            .batches
+            .iter()
+            .flat_map(|b| &b.rows)
+            .map(|r| (r.span_id.clone(), r.user_id.clone()))
+            .collect();
+        spans.sort();
+        spans
+    }
+
+    #[tokio::test]
+    async fn a_late_root_rewrites_the_held_children_with_its_trace_fields() {
+        let (_dir, store) = sqlite().await;
+        let assembler = Assembler::new(&settings());
+        let children = assembler
+            .assemble(
+                vec![batch(vec![row("c1", "r"), row("c2", "r")], None)],
+                &store,
+            )
+            .await;
+        assert_eq!(
+            spans(&children),
+            [("c1".into(), "".into()), ("c2".into(), "".into())]
+        );
+        let root = TraceFields {
+            user_id: Some("u-1".into()),
+            from_root: true,
+            ..Default::default()
+        };
+        let assembled = assembler
+            .assemble(vec![batch(vec![row("r", "")], Some(root))], &store)
+            .await;
+        assert_eq!(
+            spans(&assembled),
+            [
+                ("c1".into(), "u-1".into()),
+                ("c2".into(), "u-1".into()),
+                ("r".into(), "u-1".into())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn content_before_its_span_is_an_orphan_row_then_merged_into_the_span() {
+        let (_dir, store) = sqlite().await;
+        let assembler = Assembler::new(&settings());
+        let content = PartialRow {
+            row: Some(EventRow {
+                trace_id: "t".into(),
+                span_id: "g".into(),
+                input: "question".into(),
+                ..Default::default()
+            }),
+            fields: vec!["input".into()],
+            event_time_us: 2_000_000,
+        };
+        let orphan = assembler
+            .assemble(
+                vec![EventBatch {
+                    partial_rows: vec![content],
+                    ..batch(Vec::new(), None)
+                }],
+                &store,
+            )
+            .await;
+        assert_eq!(orphan.batches[0].rows[0].input, "question");
+        let span = assembler
+            .assemble(vec![batch(vec![row("g", "r")], None)], &store)
+            .await;
+        assert_eq!(span.batches[0].rows[0].input, "question");
+        assert_eq!(span.batches[0].rows[0].start_time_us, 1_000_000);
+        assert_eq!(span.tombstones.len(), 1, "the orphan's other start time");
+    }
+}
