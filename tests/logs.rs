@@ -4,9 +4,8 @@
 //! trace (`GET /api/public/traces/{id}`), on SQLite here and on ClickHouse in
 //! [`scores_land_in_clickhouse_and_are_read_back_with_the_trace`].
 //!
-//! Content on the generation needs the sink's assembly (issue 14, item 3: partial rows merged
-//! into the span's row). The tests marked `#[ignore = "awaits the sink's assembly …"]` check it;
-//! run them with `cargo test --test logs -- --ignored` once assembly is merged.
+//! Content on the generation is the sink's assembly at work: the log records' partial rows are
+//! merged into the span's row whichever arrives first.
 
 mod support;
 
@@ -440,14 +439,12 @@ async fn content_lands_on_the_generation(mode: &str, logs_first: bool) {
 }
 
 #[tokio::test]
-#[ignore = "awaits the sink's assembly (issue 14 item 3): partial rows merged into the span's row"]
 async fn legacy_events_content_lands_on_the_generation_whichever_comes_first() {
     content_lands_on_the_generation("openai-v2-legacy-events", true).await;
     content_lands_on_the_generation("openai-v2-legacy-events", false).await;
 }
 
 #[tokio::test]
-#[ignore = "awaits the sink's assembly (issue 14 item 3): partial rows merged into the span's row"]
 async fn operation_details_content_lands_on_the_generation_whichever_comes_first() {
     content_lands_on_the_generation("openai-v2-operation-details", true).await;
     content_lands_on_the_generation("openai-v2-operation-details", false).await;
