@@ -14,6 +14,7 @@ use crate::convert::convert;
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
 use crate::observe::span_count;
+use crate::privacy::Privacy;
 use crate::publish::Publisher;
 
 /// Settings the receivers enforce.
@@ -51,7 +52,11 @@ impl SdkInfo {
 /// Everything a receiver needs: admission, authentication, conversion, publishing.
 pub struct Gateway {
     pub auth: Authenticator,
+    /// Intakes publish through [`Gateway::publish`], never through this directly: that is
+    /// where privacy rules and sampling apply.
     pub publisher: Arc<dyn Publisher>,
+    /// `[privacy]` and `[sampling]`, compiled at start.
+    pub privacy: Arc<Privacy>,
     pub limits: Limits,
     pub inflight: InflightLimit,
     pub rate_limit: ProjectRateLimit,
@@ -64,10 +69,11 @@ impl Gateway {
         &self,
         project: &Project,
         sdk: &SdkInfo,
-        request: ExportTraceServiceRequest,
+        mut request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
         self.rate_limit
             .check(&project.project_id, span_count(&request))?;
+        self.privacy_scope(project).mask_spans(&mut request);
         let received_at_us = now_us();
         let converted = convert(&request, received_at_us);
         drop(request);
@@ -85,14 +91,39 @@ impl Gateway {
                 ..Default::default()
             })
             .collect();
-        if !batches.is_empty() {
-            self.publisher.publish(batches).await?;
-        }
+        self.publish(project, batches).await?;
         let partial_success = (converted.rejected_spans > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: converted.rejected_spans,
             error_message: converted.rejection_message,
         });
         Ok(ExportTraceServiceResponse { partial_success })
+    }
+}
+
+// Privacy and sampling at the door (issue 17): every intake publishes through here.
+impl Gateway {
+    /// The privacy rules and sampling rate for `project`; intakes mask OTLP attribute lists
+    /// with it before conversion (`mask_spans`, `mask_logs`).
+    pub fn privacy_scope(&self, project: &Project) -> crate::privacy::Scope<'_> {
+        self.privacy
+            .scope(&project.project_id, &project.project_name)
+    }
+
+    /// Applies sampling and field rules to one request's batches, then publishes what is
+    /// left. Sampled-out batches count as accepted: the client is not asked to retry them.
+    pub async fn publish(
+        &self,
+        project: &Project,
+        mut batches: Vec<EventBatch>,
+    ) -> Result<(), IngestError> {
+        let scope = self.privacy_scope(project);
+        if !scope.is_noop() {
+            scope.apply(&mut batches);
+        }
+        if !batches.is_empty() {
+            self.publisher.publish(batches).await?;
+        }
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ use spanbridge_gateway::api::TraceReader;
 use spanbridge_gateway::auth::{Authenticator, KeyStore};
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
+use spanbridge_gateway::privacy::Privacy;
 use spanbridge_gateway::publish::Publisher;
 use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
@@ -168,23 +169,26 @@ pub(crate) fn gateway(
     settings: &Settings,
     keys: Arc<dyn KeyStore>,
     publisher: Arc<dyn Publisher>,
-) -> Arc<Gateway> {
+) -> Result<Arc<Gateway>, String> {
+    // Checked at load already (`Settings::validate`); compiled once more here for the gateway.
+    let privacy = Arc::new(Privacy::compile(&settings.privacy, &settings.sampling)?);
     let auth = Authenticator::new(
         keys,
         settings.auth.salt.clone(),
         Duration::from_secs(settings.auth.cache_ttl_secs),
         settings.auth.cache_capacity,
     );
-    Arc::new(Gateway {
+    Ok(Arc::new(Gateway {
         auth,
         publisher,
+        privacy,
         limits: Limits {
             max_body_bytes: settings.gateway.max_body_bytes,
             request_timeout: Duration::from_secs(settings.gateway.request_timeout_secs),
         },
         inflight: InflightLimit::new(settings.gateway.max_inflight_requests),
         rate_limit: ProjectRateLimit::new(settings.gateway.project_spans_per_second),
-    })
+    }))
 }
 
 /// Serves OTLP/HTTP (+ read API), OTLP/gRPC (+ gRPC health) and the admin port until SIGTERM /
