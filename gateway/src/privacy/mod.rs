@@ -471,23 +471,28 @@ impl Scope<'_> {
         let mut tally = Tally::new(&field_rules);
         for batch in batches.iter_mut() {
             for (slot, rule) in field_rules.iter().enumerate() {
+                let identifiers = identifiers(&rule.fields, batch);
+                let covered = Covered {
+                    fields: &rule.fields,
+                    identifiers: &identifiers,
+                };
                 let mut apply =
                     |value: &mut String| self.apply_text(rule, value, &mut tally.counts[slot]);
                 for row in &mut batch.rows {
-                    apply_row(&rule.fields, row, &|_| true, &mut apply);
+                    apply_row(&covered, row, &|_| true, &mut apply);
                 }
                 for partial in &mut batch.partial_rows {
                     let carried = &partial.fields;
                     if let Some(row) = partial.row.as_mut() {
                         let carries = |name: &str| carried.iter().any(|field| field == name);
-                        apply_row(&rule.fields, row, &carries, &mut apply);
+                        apply_row(&covered, row, &carries, &mut apply);
                     }
                 }
                 if let Some(trace) = batch.trace.as_mut() {
-                    apply_trace(&rule.fields, trace, &mut apply);
+                    apply_trace(&covered, trace, &mut apply);
                 }
                 for score in &mut batch.scores {
-                    apply_score(&rule.fields, score, &mut apply);
+                    apply_score(&covered, score, &mut apply);
                 }
             }
         }
@@ -669,13 +674,70 @@ impl Scope<'_> {
     }
 }
 
+/// What one rule covers in one batch: the named fields, and the values of the user and
+/// session ids it names as they arrived. Converters copy span attributes into metadata
+/// (`attributes.user.id`, `langfuse_user_id`, …), so a rule on `user_id` also masks metadata
+/// values equal to the id, wherever the path; the same action gives the same result there.
+struct Covered<'a> {
+    fields: &'a Fields,
+    identifiers: &'a [String],
+}
+
+impl Covered<'_> {
+    fn metadata(&self) -> bool {
+        self.fields.all_metadata
+            || !self.fields.metadata_keys.is_empty()
+            || !self.identifiers.is_empty()
+    }
+
+    fn metadata_entry(&self, name: &str, value: &str) -> bool {
+        self.fields.covers_metadata(name) || self.identifiers.iter().any(|id| id == value)
+    }
+}
+
+/// The user and session ids of a batch (rows, partial rows, trace fields) that `fields`
+/// names, before any rule changes them.
+fn identifiers(fields: &Fields, batch: &EventBatch) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    if !fields.user_id && !fields.session_id {
+        return found;
+    }
+    let mut add = |value: &str| {
+        if !value.is_empty() && !found.iter().any(|known| known == value) {
+            found.push(value.to_owned());
+        }
+    };
+    let rows = batch
+        .rows
+        .iter()
+        .chain(batch.partial_rows.iter().filter_map(|p| p.row.as_ref()));
+    for row in rows {
+        if fields.user_id {
+            add(&row.user_id);
+        }
+        if fields.session_id {
+            add(&row.session_id);
+        }
+    }
+    if let Some(trace) = &batch.trace {
+        if fields.user_id {
+            add(trace.user_id.as_deref().unwrap_or_default());
+        }
+        if fields.session_id {
+            add(trace.session_id.as_deref().unwrap_or_default());
+        }
+    }
+    found
+}
+
 /// The named fields of one row (or of the fields a partial row carries).
 fn apply_row(
-    fields: &Fields,
+    covered: &Covered<'_>,
     row: &mut EventRow,
     carries: &dyn Fn(&str) -> bool,
     apply: &mut dyn FnMut(&mut String) -> Outcome,
 ) {
+    let fields = covered.fields;
     let text_fields: [(bool, &str, &mut String); 8] = [
         (fields.input, "input", &mut row.input),
         (fields.input, "trace_input", &mut row.trace_input),
@@ -693,7 +755,7 @@ fn apply_row(
     }
     if carries("metadata_names") {
         apply_metadata(
-            fields,
+            covered,
             &mut row.metadata_names,
             &mut row.metadata_values,
             apply,
@@ -702,10 +764,11 @@ fn apply_row(
 }
 
 fn apply_trace(
-    fields: &Fields,
+    covered: &Covered<'_>,
     trace: &mut TraceFields,
     apply: &mut dyn FnMut(&mut String) -> Outcome,
 ) {
+    let fields = covered.fields;
     let optional_fields: [(bool, &mut Option<String>); 5] = [
         (fields.input, &mut trace.input),
         (fields.output, &mut trace.output),
@@ -723,38 +786,42 @@ fn apply_trace(
         }
     }
     apply_metadata(
-        fields,
+        covered,
         &mut trace.metadata_names,
         &mut trace.metadata_values,
         apply,
     );
 }
 
-fn apply_score(fields: &Fields, score: &mut Score, apply: &mut dyn FnMut(&mut String) -> Outcome) {
-    if fields.comment {
+fn apply_score(
+    covered: &Covered<'_>,
+    score: &mut Score,
+    apply: &mut dyn FnMut(&mut String) -> Outcome,
+) {
+    if covered.fields.comment {
         apply(&mut score.comment);
     }
     apply_metadata(
-        fields,
+        covered,
         &mut score.metadata_names,
         &mut score.metadata_values,
         apply,
     );
 }
 
-/// Flattened metadata: a covered key's value is masked, or the key removed on `drop`.
+/// Flattened metadata: a covered entry's value is masked, or the entry removed on `drop`.
 fn apply_metadata(
-    fields: &Fields,
+    covered: &Covered<'_>,
     names: &mut Vec<String>,
     values: &mut Vec<String>,
     apply: &mut dyn FnMut(&mut String) -> Outcome,
 ) {
-    if !fields.all_metadata && fields.metadata_keys.is_empty() {
+    if !covered.metadata() {
         return;
     }
     let mut dropped: Vec<usize> = Vec::new();
     for (i, (name, value)) in names.iter().zip(values.iter_mut()).enumerate() {
-        if fields.covers_metadata(name) && apply(value) == Outcome::Dropped {
+        if covered.metadata_entry(name, value) && apply(value) == Outcome::Dropped {
             dropped.push(i);
         }
     }

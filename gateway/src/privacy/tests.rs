@@ -438,3 +438,16 @@ fn the_hash_key_is_not_in_debug_output() {
     let privacy = Privacy::compile(&settings, &SamplingSettings::default()).unwrap();
     assert!(!format!("{privacy:?}").contains("very-secret"));
 }
+
+#[test]
+fn a_user_id_rule_also_covers_its_copies_in_metadata() {
+    let privacy = compile(vec![rule(&["user_id"], "hash")]);
+    let mut batches = vec![batch("t1")];
+    let row = &mut batches[0].rows[0];
+    row.metadata_names.push("attributes.user.id".into());
+    row.metadata_values.push("user-42".into());
+    apply(&privacy, &mut batches);
+    let row = &batches[0].rows[0];
+    assert_eq!(row.metadata_values.last(), Some(&row.user_id));
+    assert_eq!(row.metadata_values[3], "pro", "other metadata untouched");
+}
