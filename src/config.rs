@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
-pub use spanbridge_gateway::privacy::{PrivacySettings, SamplingSettings};
+use spanbridge_gateway::privacy::{PrivacySettings, SamplingSettings};
 
 /// Environment variables with our prefix that are not settings (headless setup, the config
 /// file path): a strict parser must not reject them.

@@ -38,7 +38,7 @@ impl Redactor {
     /// structure survives; anything else is redacted as plain text.
     pub fn redact(&self, text: &str, counts: &mut Counts) -> Option<String> {
         // A `\u` escape can hide a match from the raw-text pass; such JSON is always parsed.
-        if !self.set.is_match(text) && !text.contains("\\u") {
+        if !text.contains("\\u") && !self.may_match(text) {
             return None;
         }
         if matches!(
@@ -51,6 +51,15 @@ impl Redactor {
                 .then(|| serde_json::to_string(&json).unwrap_or_default());
         }
         self.redact_plain(text, counts)
+    }
+
+    /// The prefilters, then one `RegexSet` pass.
+    fn may_match(&self, text: &str) -> bool {
+        let mut digits = None;
+        self.patterns
+            .iter()
+            .any(|pattern| pattern.need.met(text, &mut digits))
+            && self.set.is_match(text)
     }
 
     /// Redacts string leaves in place; true if any changed. Object keys are structure, kept.
@@ -74,6 +83,14 @@ impl Redactor {
     }
 
     fn redact_plain(&self, text: &str, counts: &mut Counts) -> Option<String> {
+        let mut digits = None;
+        if !self
+            .patterns
+            .iter()
+            .any(|pattern| pattern.need.met(text, &mut digits))
+        {
+            return None;
+        }
         let matched = self.set.matches(text);
         if !matched.matched_any() {
             return None;

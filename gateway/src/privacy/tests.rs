@@ -451,3 +451,63 @@ fn a_user_id_rule_also_covers_its_copies_in_metadata() {
     assert_eq!(row.metadata_values.last(), Some(&row.user_id));
     assert_eq!(row.metadata_values[3], "pro", "other metadata untouched");
 }
+
+/// The cost of the built-in patterns on input and output of the bench workload
+/// (`sample::genai_request`), against conversion of the same spans; `docs/performance.md`.
+/// `cargo test --release -p spanbridge-gateway privacy_cost -- --ignored --nocapture`
+#[test]
+#[ignore = "a measurement, run in release"]
+fn privacy_cost_on_the_bench_workload() {
+    use std::time::Instant;
+    let privacy = compile(vec![redact_rule(
+        &["input", "output"],
+        &["email", "card_number", "ipv4", "phone", "api_key", "jwt"],
+    )]);
+    let scope = privacy.scope("project-1", "bench");
+    let batches_of = |request: &ExportTraceServiceRequest| -> Vec<EventBatch> {
+        crate::convert::convert(request, 0)
+            .traces
+            .into_iter()
+            .map(|(_, rows)| EventBatch {
+                rows,
+                ..Default::default()
+            })
+            .collect()
+    };
+    let request = crate::sample::genai_request(1, 100);
+    let rounds = 300;
+    let started = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(crate::convert::convert(std::hint::black_box(&request), 0));
+    }
+    let convert_us = started.elapsed().as_secs_f64() * 1e6 / (rounds * 100) as f64;
+    let with_pii = {
+        let mut batches = batches_of(&request);
+        for row in batches
+            .iter_mut()
+            .flat_map(|b| b.rows.iter_mut())
+            .step_by(4)
+        {
+            row.input = row.input.replacen(
+                "Summarise",
+                "I am jane@example.com, card 4111 1111 1111 1111. Summarise",
+                1,
+            );
+        }
+        batches
+    };
+    for (case, template) in [
+        ("no PII", batches_of(&request)),
+        ("PII in 1 of 4", with_pii),
+    ] {
+        let mut copies: Vec<Vec<EventBatch>> = (0..rounds).map(|_| template.clone()).collect();
+        let started = Instant::now();
+        for batches in &mut copies {
+            scope.apply(batches);
+        }
+        let apply_us = started.elapsed().as_secs_f64() * 1e6 / (rounds * 100) as f64;
+        println!(
+            "{case}: redact 6 patterns on input+output {apply_us:.2} µs/span; convert {convert_us:.2} µs/span"
+        );
+    }
+}
