@@ -23,26 +23,34 @@ pub enum Check {
 /// What a text must contain for a pattern to possibly match: checked with `memchr` and a
 /// digit count before any regex runs, so prose without an `@`, digits or key prefixes (most
 /// of it) costs a few fast scans instead of a regex pass.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Need {
     Anything,
     Byte(u8),
     Digits(usize),
-    OneOf(&'static [&'static str]),
+    /// Any of a few literals: one regex of pure literals, which the regex crate searches with
+    /// its SIMD multi-literal matcher in a single pass.
+    OneOf(Regex),
 }
 
 impl Need {
-    pub fn met(self, text: &str, digits: &mut Option<usize>) -> bool {
+    fn one_of(literals: &[&str]) -> Self {
+        let alternation: Vec<String> = literals.iter().map(|l| regex::escape(l)).collect();
+        match Regex::new(&alternation.join("|")) {
+            Ok(regex) => Need::OneOf(regex),
+            Err(_) => Need::Anything,
+        }
+    }
+
+    pub fn met(&self, text: &str, digits: &mut Option<usize>) -> bool {
         match self {
             Need::Anything => true,
-            Need::Byte(byte) => memchr::memchr(byte, text.as_bytes()).is_some(),
+            Need::Byte(byte) => memchr::memchr(*byte, text.as_bytes()).is_some(),
             Need::Digits(at_least) => {
                 *digits.get_or_insert_with(|| text.bytes().filter(u8::is_ascii_digit).count())
-                    >= at_least
+                    >= *at_least
             }
-            Need::OneOf(literals) => literals
-                .iter()
-                .any(|literal| memchr::memmem::find(text.as_bytes(), literal.as_bytes()).is_some()),
+            Need::OneOf(literals) => literals.is_match(text),
         }
     }
 }
@@ -135,8 +143,8 @@ impl Pattern {
             "card_number" => Need::Digits(13),
             "ipv4" => Need::Digits(4),
             "phone" => Need::Digits(7),
-            "api_key" => Need::OneOf(API_KEY_PREFIXES),
-            "jwt" => Need::OneOf(&["eyJ"]),
+            "api_key" => Need::one_of(API_KEY_PREFIXES),
+            "jwt" => Need::Byte(b'J'),
             _ => Need::Anything,
         };
         Ok(Self {
