@@ -140,6 +140,14 @@ const METRICS: &[(&str, &str)] = &[
         "spanbridge_model_catalog_errors_total",
         "Failures loading model prices",
     ),
+    (
+        "spanbridge_privacy_matches_total",
+        "Values masked by privacy rules, by rule index, action and pattern",
+    ),
+    (
+        "spanbridge_spans_sampled_out_total",
+        "Spans and partial observations dropped by trace sampling (answered as accepted)",
+    ),
 ];
 
 /// Registers the help text of every metric.

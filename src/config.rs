@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use spanbridge_gateway::privacy::{PrivacySettings, SamplingSettings};
 
 /// Environment variables with our prefix that are not settings (headless setup, the config
 /// file path): a strict parser must not reject them.
@@ -31,6 +32,9 @@ pub struct Settings {
     pub clickhouse: ClickHouseSettings,
     pub meta: MetaSettings,
     pub sink: SinkSettings,
+    /// Rules applied at the door (the types and their checks live in the gateway's `privacy`).
+    pub privacy: PrivacySettings,
+    pub sampling: SamplingSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -597,7 +601,10 @@ impl Settings {
         self.embedded.validate()?;
         self.kafka.validate()?;
         self.meta.validate()?;
-        self.sink.validate()
+        self.sink.validate()?;
+        // Privacy and sampling: compiling is the check (unknown action or pattern, bad regex,
+        // rates), and names the key.
+        spanbridge_gateway::privacy::Privacy::compile(&self.privacy, &self.sampling).map(|_| ())
     }
 
     /// The effective settings as TOML with secrets masked, for `spanbridge config`.
@@ -608,6 +615,9 @@ impl Settings {
         }
         if !masked.clickhouse.password.is_empty() {
             masked.clickhouse.password = "********".into();
+        }
+        if !masked.privacy.hash_key.is_empty() {
+            masked.privacy.hash_key = "********".into();
         }
         masked.meta.url = spanbridge_sink::meta::postgres::redact_url(&masked.meta.url);
         for (name, value) in masked.kafka.options.iter_mut() {
@@ -711,6 +721,47 @@ mod tests {
             error.contains("meta.source = \"langfuse\" needs meta.url"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn privacy_rules_are_checked_at_load_and_the_hash_key_is_masked() {
+        let dir = tempfile_dir("privacy");
+        let path = dir.join("privacy.toml");
+        let rules = "[[privacy.rules]]\nfields = [\"input\"]\naction = \"redact\"\n";
+        std::fs::write(
+            &path,
+            format!("[privacy]\nhash_key = \"s3cret\"\n{rules}patterns = [\"email\", \"emial\"]\n"),
+        )
+        .unwrap();
+        let error = Settings::load(Some(&path), Figment::new()).unwrap_err();
+        assert!(
+            error.starts_with(
+                "invalid configuration: privacy.rules[0].patterns[1]: unknown pattern"
+            ),
+            "{error}"
+        );
+        std::fs::write(
+            &path,
+            format!("[privacy]\nhash_key = \"s3cret\"\n{rules}patterns = [\"email\"]\n"),
+        )
+        .unwrap();
+        let loaded = Settings::load(Some(&path), Figment::new()).unwrap();
+        let masked = loaded.to_masked_toml();
+        assert!(
+            !masked.contains("s3cret") && masked.contains("********"),
+            "{masked}"
+        );
+        let error = load_with(&[("sampling.rate", 1.5)]).unwrap_err();
+        assert_eq!(
+            error,
+            "invalid configuration: sampling.rate must be between 0 and 1 (got 1.5)"
+        );
+    }
+
+    fn tempfile_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sb-config-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]

@@ -13,10 +13,14 @@ use subtle::ConstantTimeEq;
 use crate::error::{BackendUnavailable, IngestError};
 
 /// Who is sending: the project a verified key belongs to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Project {
     pub project_id: String,
     pub api_key_id: String,
+    /// The project's name, for settings that name projects (privacy rules, sampling). It
+    /// comes with the key (one join in the same lookup) and is cached with it, so a rename
+    /// applies within `auth.cache_ttl_secs`; no second lookup or name table to refresh.
+    pub project_name: String,
 }
 
 /// A stored API key as the gateway needs it.
@@ -24,6 +28,8 @@ pub struct Project {
 pub struct ApiKeyRecord {
     pub id: String,
     pub project_id: String,
+    /// The project's name (`projects.name`), empty if the store does not know it.
+    pub project_name: String,
     pub public_key: String,
     pub fast_hashed_secret_key: String,
     /// The key is valid but its organisation's ingestion is suspended: 403, not 401.
@@ -195,6 +201,7 @@ impl Authenticator {
         Ok(Project {
             project_id: record.project_id,
             api_key_id: record.id,
+            project_name: record.project_name,
         })
     }
 

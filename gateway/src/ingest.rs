@@ -19,6 +19,7 @@ use crate::convert::logs::{LogOptions, convert_logs};
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
 use crate::observe::{log_record_count, span_count};
+use crate::privacy::Privacy;
 use crate::publish::Publisher;
 
 /// Settings the receivers enforce.
@@ -56,7 +57,11 @@ impl SdkInfo {
 /// Everything a receiver needs: admission, authentication, conversion, publishing.
 pub struct Gateway {
     pub auth: Authenticator,
+    /// Intakes publish through [`Gateway::publish`], never through this directly: that is
+    /// where privacy rules and sampling apply.
     pub publisher: Arc<dyn Publisher>,
+    /// `[privacy]` and `[sampling]`, compiled at start.
+    pub privacy: Arc<Privacy>,
     pub limits: Limits,
     pub inflight: InflightLimit,
     pub rate_limit: ProjectRateLimit,
@@ -71,10 +76,11 @@ impl Gateway {
         &self,
         project: &Project,
         sdk: &SdkInfo,
-        request: ExportTraceServiceRequest,
+        mut request: ExportTraceServiceRequest,
     ) -> Result<ExportTraceServiceResponse, IngestError> {
         self.rate_limit
             .check(&project.project_id, span_count(&request))?;
+        self.privacy_scope(project).mask_spans(&mut request);
         let received_at_us = now_us();
         let converted = convert(&request, received_at_us);
         drop(request);
@@ -88,9 +94,7 @@ impl Gateway {
                 ..envelope(project, sdk, received_at_us)
             })
             .collect();
-        if !batches.is_empty() {
-            self.publisher.publish(batches).await?;
-        }
+        self.publish(project, batches).await?;
         let partial_success = (converted.rejected_spans > 0).then_some(ExportTracePartialSuccess {
             rejected_spans: converted.rejected_spans,
             error_message: converted.rejection_message,
@@ -105,10 +109,11 @@ impl Gateway {
         &self,
         project: &Project,
         sdk: &SdkInfo,
-        request: ExportLogsServiceRequest,
+        mut request: ExportLogsServiceRequest,
     ) -> Result<ExportLogsServiceResponse, IngestError> {
         self.rate_limit
             .check(&project.project_id, log_record_count(&request))?;
+        self.privacy_scope(project).mask_logs(&mut request);
         let received_at_us = now_us();
         let converted = convert_logs(request, received_at_us, &self.logs);
         if converted.other_records > 0 {
@@ -130,9 +135,7 @@ impl Gateway {
                 ..envelope(project, sdk, received_at_us)
             })
             .collect();
-        if !batches.is_empty() {
-            self.publisher.publish(batches).await?;
-        }
+        self.publish(project, batches).await?;
         let partial_success =
             (converted.rejected_log_records > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: converted.rejected_log_records,
@@ -152,6 +155,33 @@ fn envelope(project: &Project, sdk: &SdkInfo, received_at_us: i64) -> EventBatch
         sdk_version: sdk.version.clone(),
         received_at_us,
         ..Default::default()
+    }
+}
+
+// Privacy and sampling at the door (issue 17): every intake publishes through here.
+impl Gateway {
+    /// The privacy rules and sampling rate for `project`; intakes mask OTLP attribute lists
+    /// with it before conversion (`mask_spans`, `mask_logs`).
+    pub fn privacy_scope(&self, project: &Project) -> crate::privacy::Scope<'_> {
+        self.privacy
+            .scope(&project.project_id, &project.project_name)
+    }
+
+    /// Applies sampling and field rules to one request's batches, then publishes what is
+    /// left. Sampled-out batches count as accepted: the client is not asked to retry them.
+    pub async fn publish(
+        &self,
+        project: &Project,
+        mut batches: Vec<EventBatch>,
+    ) -> Result<(), IngestError> {
+        let scope = self.privacy_scope(project);
+        if !scope.is_noop() {
+            scope.apply(&mut batches);
+        }
+        if !batches.is_empty() {
+            self.publisher.publish(batches).await?;
+        }
+        Ok(())
     }
 }
 

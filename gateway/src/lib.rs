@@ -11,6 +11,7 @@ pub mod error;
 pub mod ingest;
 pub mod limits;
 pub mod observe;
+pub mod privacy;
 pub mod publish;
 pub mod receive;
 pub mod sample;

@@ -44,7 +44,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
         &settings,
         meta.keys.clone(),
         Arc::new(LocalPublisher(queue)),
-    );
+    )?;
     tracing::info!(
         store = events.reader.describe(),
         "embedded mode: in-process queue, no Kafka"

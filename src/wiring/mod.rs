@@ -21,6 +21,7 @@ use spanbridge_gateway::auth::{Authenticator, KeyStore};
 use spanbridge_gateway::convert::logs::{LogOptions, OtherRecords};
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
+use spanbridge_gateway::privacy::Privacy;
 use spanbridge_gateway::publish::Publisher;
 use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_sink::assemble::Assembler;
@@ -184,16 +185,19 @@ pub(crate) fn gateway(
     settings: &Settings,
     keys: Arc<dyn KeyStore>,
     publisher: Arc<dyn Publisher>,
-) -> Arc<Gateway> {
+) -> Result<Arc<Gateway>, String> {
+    // Checked at load already (`Settings::validate`); compiled once more here for the gateway.
+    let privacy = Arc::new(Privacy::compile(&settings.privacy, &settings.sampling)?);
     let auth = Authenticator::new(
         keys,
         settings.auth.salt.clone(),
         Duration::from_secs(settings.auth.cache_ttl_secs),
         settings.auth.cache_capacity,
     );
-    Arc::new(Gateway {
+    Ok(Arc::new(Gateway {
         auth,
         publisher,
+        privacy,
         limits: Limits {
             max_body_bytes: settings.gateway.max_body_bytes,
             request_timeout: Duration::from_secs(settings.gateway.request_timeout_secs),
@@ -206,7 +210,7 @@ pub(crate) fn gateway(
                 OtherLogRecords::Event => OtherRecords::Event,
             },
         },
-    })
+    }))
 }
 
 /// Serves OTLP/HTTP (+ read API), OTLP/gRPC (+ gRPC health) and the admin port until SIGTERM /

@@ -104,7 +104,7 @@ async fn serve_kafka_gateway(
     metrics: PrometheusHandle,
 ) -> Result<(), String> {
     let publisher = Arc::new(KafkaPublisher::new(publisher_config(settings))?);
-    let gateway = super::gateway(settings, meta.keys.clone(), publisher.clone());
+    let gateway = super::gateway(settings, meta.keys.clone(), publisher.clone())?;
     tracing::info!(
         brokers = %settings.kafka.brokers,
         topic = %settings.kafka.topic,

@@ -48,6 +48,8 @@ pub struct NewApiKey {
 pub struct KeyRecord {
     pub id: String,
     pub project_id: String,
+    /// `projects.name`: privacy and sampling settings may name projects.
+    pub project_name: String,
     pub public_key: String,
     pub fast_hashed_secret_key: String,
     /// The organisation's ingestion is suspended (Langfuse:
@@ -69,6 +71,7 @@ pub struct LegacyKeyRecord {
 pub(crate) struct KeyRow {
     id: String,
     project_id: String,
+    project_name: String,
     public_key: String,
     fast_hashed_secret_key: Option<String>,
     ingestion_suspended: bool,
@@ -80,6 +83,7 @@ impl KeyRow {
         KeyRecord {
             id: self.id,
             project_id: self.project_id,
+            project_name: self.project_name,
             public_key: self.public_key,
             fast_hashed_secret_key: self.fast_hashed_secret_key.unwrap_or_default(),
             ingestion_suspended: self.ingestion_suspended,
