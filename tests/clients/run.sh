@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Real-client checks: the OpenTelemetry Python SDK (HTTP/protobuf, gRPC), the OpenTelemetry JS
-# SDK (HTTP/JSON), the Langfuse Python SDK (and, opted in, the OTel openai-v2 instrumentation) export to a freshly started `spanbridge serve`,
-# and every trace is read back through the read API. Client libraries are installed from PyPI
+# SDK (HTTP/JSON), the Langfuse Python SDK and the OTel openai-v2 instrumentation (OTLP logs)
+# export to a freshly started `spanbridge serve`, and every trace is read back through the read
+# API. Client libraries are installed from PyPI
 # and npm once into ~/.cache/spanbridge-clients and reused.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,19 +36,17 @@ done
 
 "$cache/venv/bin/python" tests/clients/otel_python.py "http://127.0.0.1:$http_port" "127.0.0.1:$grpc_port" "$pk" "$sk"
 NODE_PATH="$cache/node/node_modules" node tests/clients/otel_node_json.mjs "http://127.0.0.1:$http_port" "$pk" "$sk"
-passed=4
-# OTel openai-v2 (content as OTLP log records), both content modes. Needs the sink's assembly
-# (issue 14 item 3) for the content checks: opt in with SB_CLIENTS_OPENAI_V2=1 until it is merged.
-if [ "${SB_CLIENTS_OPENAI_V2:-0}" = 1 ]; then
-  if ! "$cache/venv/bin/python" -c "import openai, opentelemetry.instrumentation.openai_v2" 2>/dev/null; then
-    # The versions of the captures in ../shared/fixtures/otlp-logs (util-genai 1.x breaks openai-v2 2.4b0).
-    "$cache/venv/bin/pip" install -q openai httpx opentelemetry-instrumentation-openai-v2==2.4b0 \
-      opentelemetry-util-genai==0.4b0
-  fi
-  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
-    "$cache/venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" legacy-events
-  OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=EVENT_ONLY \
-    "$cache/venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" operation-details
-  passed=6
+# OTel openai-v2 instrumentation (content as OTLP log records, exported before the spans), both
+# content modes, in a venv of its own: it pins the versions of the captures in
+# ../shared/fixtures/otlp-logs (util-genai 1.x breaks openai-v2 2.4b0).
+openai_venv="$cache/venv-openai-v2"
+if [ ! -x "$openai_venv/bin/python" ] || ! "$openai_venv/bin/python" -c "import openai, opentelemetry.instrumentation.openai_v2, opentelemetry.exporter.otlp.proto.http" 2>/dev/null; then
+  python3 -m venv "$openai_venv"
+  "$openai_venv/bin/pip" install -q opentelemetry-sdk opentelemetry-exporter-otlp-proto-http openai httpx \
+    opentelemetry-instrumentation-openai-v2==2.4b0 opentelemetry-util-genai==0.4b0
 fi
-echo "real clients: $passed passed, 0 failed"
+OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
+  "$openai_venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" legacy-events
+OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=EVENT_ONLY \
+  "$openai_venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" operation-details
+echo "real clients: 6 passed, 0 failed"
