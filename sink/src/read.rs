@@ -7,6 +7,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
+use crate::enrich::StoredRow;
+
 /// One stored row, as the read API needs it.
 #[derive(Debug, Clone, Default)]
 pub struct EventRecord {
@@ -42,6 +44,47 @@ pub struct EventRecord {
     pub metadata_values: Vec<String>,
     pub trace_input: String,
     pub trace_output: String,
+}
+
+impl From<StoredRow> for EventRecord {
+    /// A whole stored row (as a store reads it back) narrowed to what the read API shows.
+    fn from(stored: StoredRow) -> Self {
+        let row = stored.row;
+        EventRecord {
+            trace_id: row.trace_id,
+            span_id: row.span_id,
+            parent_span_id: row.parent_span_id,
+            start_time_us: row.start_time_us,
+            end_time_us: row.end_time_us,
+            completion_start_time_us: row.completion_start_time_us,
+            name: row.name,
+            r#type: row.r#type,
+            environment: row.environment,
+            version: row.version,
+            release: row.release,
+            trace_name: row.trace_name,
+            user_id: row.user_id,
+            session_id: row.session_id,
+            tags: row.tags,
+            level: row.level,
+            status_message: row.status_message,
+            public: row.public,
+            is_app_root: row.is_app_root,
+            prompt_name: row.prompt_name,
+            prompt_version: row.prompt_version,
+            provided_model_name: row.provided_model_name,
+            model_id: stored.model_id,
+            model_parameters: row.model_parameters,
+            usage_details: stored.usage_details,
+            cost_details: stored.cost_details,
+            input: row.input,
+            output: row.output,
+            metadata_names: row.metadata_names,
+            metadata_values: row.metadata_values,
+            trace_input: row.trace_input,
+            trace_output: row.trace_output,
+        }
+    }
 }
 
 /// One stored score, as the read API needs it (reference langfuse-legacy.md §4.4).

@@ -130,42 +130,6 @@ struct EventsFullRow<'a> {
     ingestion_sdk_version: &'a str,
 }
 
-/// The columns the read API needs.
-#[derive(Row, Deserialize)]
-struct ReadRow {
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    start_time: i64,
-    end_time: Option<i64>,
-    completion_start_time: Option<i64>,
-    name: String,
-    #[serde(rename = "type")]
-    r#type: String,
-    environment: String,
-    version: String,
-    release: String,
-    trace_name: String,
-    user_id: String,
-    session_id: String,
-    tags: Vec<String>,
-    level: String,
-    status_message: String,
-    public: bool,
-    is_app_root: bool,
-    prompt_name: String,
-    prompt_version: Option<u16>,
-    provided_model_name: String,
-    model_id: String,
-    model_parameters: String,
-    usage_details: Vec<(String, u64)>,
-    cost_details: Vec<(String, i64)>,
-    input: String,
-    output: String,
-    metadata_names: Vec<String>,
-    metadata_values: Vec<String>,
-}
-
 /// One whole `events_full` row as read back for assembly (the inverse of [`EventsFullRow`]).
 #[derive(Row, Deserialize)]
 struct WholeRow {
@@ -241,6 +205,29 @@ fn from_ticks(costs: Vec<(String, i64)>) -> BTreeMap<String, f64> {
         .into_iter()
         .map(|(key, ticks)| (key, ticks as f64 / COST_SCALE))
         .collect()
+}
+
+impl ClickHouseStore {
+    /// Every row of one trace of one project, whole, deduplicated with `FINAL`: what the read
+    /// API shows and what assembly reads back.
+    async fn whole_rows(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM events_full FINAL \
+                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0",
+            )
+            .bind(project_id)
+            .bind(trace_id)
+            .fetch_all::<WholeRow>()
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().map(stored_row).collect())
+    }
 }
 
 fn stored_row(row: WholeRow) -> StoredRow {
@@ -512,48 +499,6 @@ impl ClickHouseStore {
     }
 }
 
-fn record(row: ReadRow) -> EventRecord {
-    EventRecord {
-        trace_id: row.trace_id,
-        span_id: row.span_id,
-        parent_span_id: row.parent_span_id,
-        start_time_us: row.start_time,
-        end_time_us: row.end_time,
-        completion_start_time_us: row.completion_start_time,
-        name: row.name,
-        r#type: row.r#type,
-        environment: row.environment,
-        version: row.version,
-        release: row.release,
-        trace_name: row.trace_name,
-        user_id: row.user_id,
-        session_id: row.session_id,
-        tags: row.tags,
-        level: row.level,
-        status_message: row.status_message,
-        public: row.public,
-        is_app_root: row.is_app_root,
-        prompt_name: row.prompt_name,
-        prompt_version: row.prompt_version.map(u32::from),
-        provided_model_name: row.provided_model_name,
-        model_id: row.model_id,
-        model_parameters: row.model_parameters,
-        usage_details: row.usage_details.into_iter().collect(),
-        cost_details: row
-            .cost_details
-            .into_iter()
-            .map(|(key, ticks)| (key, ticks as f64 / COST_SCALE))
-            .collect(),
-        input: row.input,
-        output: row.output,
-        metadata_names: row.metadata_names,
-        metadata_values: row.metadata_values,
-        // Not events_full columns: Langfuse v4 shows the root observation's I/O as the trace's.
-        trace_input: String::new(),
-        trace_output: String::new(),
-    }
-}
-
 /// The SQL statements of a script: comment lines dropped, split at `;`.
 fn statements(script: &str) -> Vec<String> {
     let without_comments: String = script
@@ -593,19 +538,11 @@ impl EventReader for ClickHouseStore {
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT ?fields FROM events_full FINAL \
-                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0 \
-                 ORDER BY start_time, span_id",
-            )
-            .bind(project_id)
-            .bind(trace_id)
-            .fetch_all::<ReadRow>()
-            .await
-            .map_err(unavailable)?;
-        Ok(rows.into_iter().map(record).collect())
+        let mut rows = self.whole_rows(project_id, trace_id).await?;
+        rows.sort_by(|a, b| {
+            (a.row.start_time_us, &a.row.span_id).cmp(&(b.row.start_time_us, &b.row.span_id))
+        });
+        Ok(rows.into_iter().map(EventRecord::from).collect())
     }
 
     async fn scores_of_trace(
@@ -647,18 +584,7 @@ impl Store for ClickHouseStore {
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<StoredRow>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT ?fields FROM events_full FINAL \
-                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0",
-            )
-            .bind(project_id)
-            .bind(trace_id)
-            .fetch_all::<WholeRow>()
-            .await
-            .map_err(unavailable)?;
-        Ok(rows.into_iter().map(stored_row).collect())
+        self.whole_rows(project_id, trace_id).await
     }
 }
 
