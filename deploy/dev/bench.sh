@@ -34,14 +34,14 @@ if [ $mode = kafka ]; then
   pids+=($!)
   for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$broker") 2>/dev/null && break; sleep 0.1; done
   export SPANBRIDGE_KAFKA__BROKERS="127.0.0.1:$broker"
-  ./target/release/spanbridge migrate >/dev/null
+  "${CARGO_TARGET_DIR:-target}"/release/spanbridge migrate >/dev/null
   command=gateway
 fi
-./target/release/spanbridge $command &
+"${CARGO_TARGET_DIR:-target}"/release/spanbridge $command &
 pid=$!
 pids=("$pid" "${pids[@]}")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 endpoint="http://127.0.0.1:$http"
 for arg in "$@"; do [ "$arg" = grpc ] && endpoint="http://127.0.0.1:$grpc"; done
-./target/release/spanbridge bench --endpoint "$endpoint" --public-key pk-lf-bench --secret-key sk-lf-bench \
+"${CARGO_TARGET_DIR:-target}"/release/spanbridge bench --endpoint "$endpoint" --public-key pk-lf-bench --secret-key sk-lf-bench \
   --gateway-pid "$pid" "$@"

@@ -26,7 +26,7 @@ http_port=$(free_port); grpc_port=$(free_port)
 pk="pk-lf-clients-$(date +%s)"; sk="sk-lf-clients-$RANDOM$RANDOM"
 SPANBRIDGE_EMBEDDED__PATH="$dir/spanbridge.db" SPANBRIDGE_INIT_PUBLIC_KEY="$pk" SPANBRIDGE_INIT_SECRET_KEY="$sk" \
   SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http_port" SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc_port" \
-  SPANBRIDGE_LOG__LEVEL=warn ./target/debug/spanbridge serve &
+  SPANBRIDGE_LOG__LEVEL=warn "${CARGO_TARGET_DIR:-target}/debug/spanbridge" serve &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
