@@ -106,7 +106,7 @@ const METRICS: &[(&str, &str)] = &[
     ),
     (
         "spanbridge_assembly_cache_total",
-        "Assembly cache lookups per trace batch by result (hit, miss)",
+        "Assembly cache lookups per trace batch by result (hit, miss, whole: a new trace complete in one batch, not held)",
     ),
     (
         "spanbridge_assembly_cache_evictions_total",

@@ -71,8 +71,9 @@ fn decode_only_spans_per_sec(bodies: &[Vec<u8>], spans_per_request: usize) -> f6
 }
 
 /// Gives every span of a request ids derived from `sequence` (the first 8 bytes of trace ids,
-/// the high bits of span ids), keeping the parent links of the template.
-fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64) {
+/// the high bits of span ids), keeping the parent links of the template, and moves its times
+/// by `shift_ns` so spans look recent, as an SDK's do.
+fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u64) {
     let tag = (sequence + 1).to_be_bytes();
     for span in request
         .resource_spans
@@ -80,6 +81,8 @@ fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64) {
         .flat_map(|r| &mut r.scope_spans)
         .flat_map(|s| &mut s.spans)
     {
+        span.start_time_unix_nano += shift_ns;
+        span.end_time_unix_nano += shift_ns;
         span.trace_id[..8].copy_from_slice(&tag);
         for id in [&mut span.span_id, &mut span.parent_span_id] {
             if id.len() == 8 {
@@ -124,6 +127,20 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64
         / (DISTINCT_REQUESTS as usize * args.spans_per_request) as f64;
     let decode_only = decode_only_spans_per_sec(&protobuf, args.spans_per_request);
+    // The templates carry fixed times; sent spans start from now on, as live traffic does
+    // (a sink treats spans older than itself as possibly stored and reads their trace back).
+    let earliest_ns = requests
+        .iter()
+        .flat_map(|r| &r.resource_spans)
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .map(|s| s.start_time_unix_nano)
+        .min()
+        .unwrap_or_default();
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let shift_ns = now_ns.saturating_sub(earliest_ns);
     let sequence = Arc::new(AtomicU64::new(0));
     let requests = Arc::new(requests);
     let auth = format!(
@@ -183,7 +200,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 // Every request gets fresh trace and span ids, so the store inserts new rows
                 // rather than replacing the ones of an earlier lap.
                 let mut request = requests[index].clone();
-                renumber(&mut request, sequence.fetch_add(1, Ordering::Relaxed));
+                renumber(
+                    &mut request,
+                    sequence.fetch_add(1, Ordering::Relaxed),
+                    shift_ns,
+                );
                 let body = match protocol {
                     Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
                     Protocol::HttpProtobuf => request.encode_to_vec(),

@@ -10,19 +10,20 @@
 
 mod merge;
 mod readback;
+mod seen;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use moka::future::Cache;
 use spanbridge_proto::{EventBatch, EventRow};
 
-use crate::enrich::{floor_to_millis, now_us};
+use crate::enrich::floor_to_millis;
 use crate::store::Store;
 
 pub use merge::MergedTrace;
+use seen::Seen;
 
 /// The `sink.assembly.*` settings.
 #[derive(Debug, Clone)]
@@ -95,17 +96,14 @@ type Key = (String, String);
 #[derive(Clone)]
 pub struct Assembler {
     cache: Cache<Key, Arc<TraceState>>,
-    /// Traces whose pieces all started at or after this time (µs) cannot have been seen
-    /// before the cache was last emptied or evicted from, so a miss on them skips the
-    /// read-back: a new trace costs no store query.
-    fresh_since_us: Arc<AtomicI64>,
+    /// A miss on a trace this sink never saw skips the read-back: a new trace costs no store
+    /// query.
+    seen: Arc<Seen>,
     max_rewrite_rows: usize,
 }
 
 impl Assembler {
     pub fn new(settings: &AssemblySettings) -> Self {
-        let fresh_since_us = Arc::new(AtomicI64::new(now_us()));
-        let evicted = fresh_since_us.clone();
         let cache = Cache::builder()
             .max_capacity(settings.max_bytes)
             .time_to_idle(settings.idle)
@@ -115,13 +113,12 @@ impl Assembler {
             .eviction_listener(move |_key, _state, cause| {
                 if cause.was_evicted() {
                     metrics::counter!("spanbridge_assembly_cache_evictions_total").increment(1);
-                    evicted.store(now_us(), Ordering::Relaxed);
                 }
             })
             .build();
         Self {
             cache,
-            fresh_since_us,
+            seen: Arc::new(Seen::new()),
             max_rewrite_rows: settings.max_rewrite_rows,
         }
     }
@@ -130,7 +127,7 @@ impl Assembler {
     /// from the store when they return.
     pub fn forget_all(&self) {
         self.cache.invalidate_all();
-        self.fresh_since_us.store(now_us(), Ordering::Relaxed);
+        self.seen.forget_all();
     }
 
     /// Assembles the batches of one input, in order.
@@ -159,30 +156,44 @@ impl Assembler {
             Some(state) => {
                 metrics::counter!("spanbridge_assembly_cache_total", "result" => "hit")
                     .increment(1);
+                // Again after the filter started over, so an evicted trace is still known.
+                self.seen.insert(&key);
                 Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone())
+            }
+            None if !self.seen.may_be_stored(&key, earliest_start(&batch)) => {
+                self.seen.insert(&key);
+                let mut state = TraceState {
+                    complete: true,
+                    ..Default::default()
+                };
+                if is_whole_trace(&batch) {
+                    // New and whole: nothing to merge now, and a later piece finds it seen
+                    // and reads it back, so holding it would only cost memory.
+                    metrics::counter!("spanbridge_assembly_cache_total", "result" => "whole")
+                        .increment(1);
+                    self.merge(batch, &mut state, store, &key, out, false).await;
+                    return;
+                }
+                metrics::counter!("spanbridge_assembly_cache_total", "result" => "miss")
+                    .increment(1);
+                state
             }
             None => {
                 metrics::counter!("spanbridge_assembly_cache_total", "result" => "miss")
                     .increment(1);
-                if self.is_new(&batch) {
-                    TraceState {
-                        complete: true,
-                        ..Default::default()
-                    }
-                } else {
-                    match self.read_back(store, &key).await {
-                        Some(state) => state,
-                        None => {
-                            // Not cached: the trace's next piece tries the read-back again.
-                            let mut state = TraceState::default();
-                            self.merge(batch, &mut state, store, &key, out).await;
-                            return;
-                        }
+                self.seen.insert(&key);
+                match self.read_back(store, &key).await {
+                    Some(state) => state,
+                    None => {
+                        // Not cached: the trace's next piece tries the read-back again.
+                        let mut state = TraceState::default();
+                        self.merge(batch, &mut state, store, &key, out, false).await;
+                        return;
                     }
                 }
             }
         };
-        self.merge(batch, &mut state, store, &key, out).await;
+        self.merge(batch, &mut state, store, &key, out, true).await;
         if state.rows.len() > self.max_rewrite_rows {
             // Bounded per trace: the rows beyond are read back when a piece needs them.
             let surplus: Vec<String> = state
@@ -199,17 +210,6 @@ impl Assembler {
         self.cache.insert(key, Arc::new(state)).await;
     }
 
-    /// Whether every piece of the batch started after the cache last lost anything.
-    fn is_new(&self, batch: &EventBatch) -> bool {
-        let fresh_since = self.fresh_since_us.load(Ordering::Relaxed);
-        let times = batch
-            .rows
-            .iter()
-            .map(|r| r.start_time_us)
-            .chain(batch.partial_rows.iter().map(|p| p.event_time_us));
-        times.min().is_some_and(|earliest| earliest >= fresh_since)
-    }
-
     /// The trace as stored; None when the store cannot answer (the pieces are still written,
     /// assembled with what their batch knows).
     async fn read_back(&self, store: &dyn Store, (project, trace): &Key) -> Option<TraceState> {
@@ -222,6 +222,8 @@ impl Assembler {
         }
     }
 
+    /// Merges one batch into the trace's state and puts the rows to write in `out`; `hold`
+    /// says whether the state is kept (cached) afterwards.
     async fn merge(
         &self,
         batch: EventBatch,
@@ -229,6 +231,7 @@ impl Assembler {
         store: &dyn Store,
         key: &Key,
         out: &mut Assembled,
+        hold: bool,
     ) {
         let EventBatch {
             schema_version,
@@ -344,12 +347,18 @@ impl Assembler {
         // and scores passed along.
         let mut groups: Vec<(Attribution, Vec<EventRow>)> = vec![(attribution.clone(), Vec::new())];
         for span in &dirty {
-            let Some(held) = state.rows.get(span) else {
+            // A state that is not held afterwards gives its rows up instead of copying them.
+            let held = if hold {
+                state.rows.get(span).cloned()
+            } else {
+                state.rows.remove(span)
+            };
+            let Some(Held { attribution, row }) = held else {
                 continue;
             };
-            match groups.iter_mut().find(|(a, _)| *a == held.attribution) {
-                Some((_, rows)) => rows.push(held.row.clone()),
-                None => groups.push((held.attribution.clone(), vec![held.row.clone()])),
+            match groups.iter_mut().find(|(a, _)| *a == attribution) {
+                Some((_, rows)) => rows.push(row),
+                None => groups.push((attribution, vec![row])),
             }
         }
         for (i, (group_attribution, rows)) in groups.into_iter().enumerate() {
@@ -372,6 +381,24 @@ impl Assembler {
             });
         }
     }
+}
+
+/// The earliest start among a batch's pieces (None when it has none).
+fn earliest_start(batch: &EventBatch) -> Option<i64> {
+    let rows = batch.rows.iter().map(|r| r.start_time_us);
+    let partials = batch.partial_rows.iter().map(|p| p.event_time_us);
+    rows.chain(partials).min()
+}
+
+/// A batch that holds a trace whole: its root, and the parent of every other span.
+fn is_whole_trace(batch: &EventBatch) -> bool {
+    let spans: HashSet<&str> = batch.rows.iter().map(|r| r.span_id.as_str()).collect();
+    batch.partial_rows.is_empty()
+        && batch.rows.iter().any(|r| r.parent_span_id.is_empty())
+        && batch
+            .rows
+            .iter()
+            .all(|r| r.parent_span_id.is_empty() || spans.contains(r.parent_span_id.as_str()))
 }
 
 #[cfg(test)]
@@ -490,5 +517,30 @@ mod tests {
         assert_eq!(span.batches[0].rows[0].input, "question");
         assert_eq!(span.batches[0].rows[0].start_time_us, 1_000_000);
         assert_eq!(span.tombstones.len(), 1, "the orphan's other start time");
+    }
+
+    #[tokio::test]
+    async fn a_new_trace_whole_in_one_batch_is_not_held_a_partial_one_is() {
+        let (_dir, store) = sqlite().await;
+        let assembler = Assembler::new(&settings());
+        let recent = |mut row: EventRow, trace: &str| {
+            row.trace_id = trace.into();
+            row.start_time_us = crate::enrich::now_us() + 1_000_000;
+            row
+        };
+        let whole = vec![
+            recent(row("r", ""), "whole"),
+            recent(row("c", "r"), "whole"),
+        ];
+        let partial = vec![recent(row("c", "r"), "partial")];
+        assembler.assemble(vec![batch(whole, None)], &store).await;
+        assembler.assemble(vec![batch(partial, None)], &store).await;
+        let held = |trace: &str| ("p".to_owned(), trace.to_owned());
+        assert!(assembler.cache.get(&held("whole")).await.is_none());
+        assert!(assembler.cache.get(&held("partial")).await.is_some());
+        assert!(
+            assembler.seen.may_be_stored(&held("whole"), Some(i64::MAX)),
+            "its next piece reads it back"
+        );
     }
 }
