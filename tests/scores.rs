@@ -256,6 +256,64 @@ async fn a_single_object_answers_200_with_its_id() {
     assert_eq!(trace_scores(&server, trace_id).await.len(), 2);
 }
 
+/// Session and dataset-run scores have no trace to be read with; they land in `scores` all the
+/// same, with their target and no trace id.
+#[tokio::test]
+async fn session_and_dataset_run_scores_are_stored() {
+    use sqlx::Connection;
+    let server = Server::start();
+    let (status, body) = send(
+        &server,
+        &json!([
+            {"id": "session-score", "sessionId": "session-7", "name": "satisfied", "value": 1, "dataType": "BOOLEAN"},
+            {"id": "run-score", "datasetRunId": "run-1", "name": "accuracy", "value": 0.5},
+        ]),
+    )
+    .await;
+    assert_eq!((status, &body), (202, &json!({"message": "Accepted"})));
+    let mut db =
+        sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
+            .await
+            .unwrap();
+    /// id, trace_id, session_id, dataset_run_id, data_type, string_value
+    type Row = (
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        String,
+        Option<String>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, trace_id, session_id, dataset_run_id, data_type, string_value
+             FROM scores ORDER BY id",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            (
+                "run-score".into(),
+                None,
+                None,
+                Some("run-1".into()),
+                "NUMERIC".into(),
+                None
+            ),
+            (
+                "session-score".into(),
+                None,
+                Some("session-7".into()),
+                None,
+                "BOOLEAN".into(),
+                Some("True".into())
+            ),
+        ]
+    );
+}
+
 #[tokio::test]
 async fn request_errors_are_401_400_413_and_gzip_is_accepted() {
     let server = Server::start_with(&[("SPANBRIDGE_GATEWAY__MAX_BODY_BYTES", "4096")]);
@@ -434,6 +492,10 @@ async fn scores_reach_clickhouse_through_kafka() {
     assert_eq!(response.status(), 200);
     let (status, _) = post_scores(&gateway.http_url(""), &sdk_batch(trace_id), &test_auth()).await;
     assert_eq!(status, 202);
+    // A score without a trace travels in a message of its own, keyed by its session.
+    let session_score = json!({"id": "ch-session-score", "sessionId": "session-ch", "name": "satisfied", "value": 1});
+    let (status, _) = post_scores(&gateway.http_url(""), &session_score, &test_auth()).await;
+    assert_eq!(status, 200);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let scores = loop {
@@ -468,4 +530,19 @@ async fn scores_reach_clickhouse_through_kafka() {
     assert_eq!(stored[0]["string_value"], "True");
     assert_eq!(stored[0]["source"], "API");
     assert_eq!(stored[0]["attributed"], 1);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stack
+        .clickhouse
+        .count(
+            "SELECT count() FROM scores FINAL WHERE session_id = 'session-ch' AND trace_id IS NULL",
+        )
+        .await
+        != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "session score not in ClickHouse"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
