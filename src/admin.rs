@@ -25,7 +25,7 @@ pub trait ReadyCheck: Send + Sync + 'static {
 const METRICS: &[(&str, &str)] = &[
     (
         "spanbridge_requests_total",
-        "OTLP export requests by signal (traces, logs), protocol, encoding, outcome and rejection reason",
+        "Intake requests by signal (traces, logs, scores), protocol, encoding, outcome and rejection reason",
     ),
     (
         "spanbridge_spans_received_total",
@@ -50,6 +50,18 @@ const METRICS: &[(&str, &str)] = &[
     (
         "spanbridge_log_records_rejected_total",
         "OTLP log records not accepted, by reason",
+    ),
+    (
+        "spanbridge_scores_received_total",
+        "Langfuse scores received (POST /api/public/scores)",
+    ),
+    (
+        "spanbridge_scores_accepted_total",
+        "Langfuse scores durably accepted (acknowledged to the client)",
+    ),
+    (
+        "spanbridge_scores_rejected_total",
+        "Langfuse scores not accepted, by reason (invalid_score: refused in a 207)",
     ),
     (
         "spanbridge_log_records_other_total",

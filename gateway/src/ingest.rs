@@ -1,7 +1,9 @@
 //! The protocol-independent request path: both receivers decode into the same
 //! `ExportTraceServiceRequest` / `ExportLogsServiceRequest` and call [`Gateway::ingest`] /
-//! [`Gateway::ingest_logs`]; nothing below knows the protocol.
+//! [`Gateway::ingest_logs`]; nothing below knows the protocol. Langfuse scores arrive already
+//! parsed at [`Gateway::ingest_scores`].
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -11,7 +13,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
+use spanbridge_proto::{EventBatch, SCHEMA_VERSION, Score};
 
 use crate::auth::{Authenticator, Project};
 use crate::convert::convert;
@@ -145,6 +147,37 @@ impl Gateway {
     }
 }
 
+// Langfuse scores (issue 19): `POST /api/public/scores` parses them with
+// `convert::score::parse_score` and publishes them here.
+impl Gateway {
+    /// Publishes already validated scores, one batch per trace (or per session / dataset run
+    /// for scores without a trace), through the same privacy rules and sampling as every
+    /// other piece. Returns only after they are durable.
+    pub async fn ingest_scores(
+        &self,
+        project: &Project,
+        sdk: &SdkInfo,
+        received_at_us: i64,
+        scores: Vec<Score>,
+    ) -> Result<(), IngestError> {
+        let mut batches: Vec<EventBatch> = Vec::new();
+        let mut by_target: HashMap<String, usize> = HashMap::new();
+        for score in scores {
+            let target = [&score.trace_id, &score.session_id, &score.dataset_run_id]
+                .into_iter()
+                .find(|id| !id.is_empty())
+                .cloned()
+                .unwrap_or_default();
+            let slot = *by_target.entry(target).or_insert_with(|| {
+                batches.push(envelope(project, sdk, received_at_us));
+                batches.len() - 1
+            });
+            batches[slot].scores.push(score);
+        }
+        self.publish(project, batches).await
+    }
+}
+
 /// An empty batch with who sent it and when: the project always from the key.
 fn envelope(project: &Project, sdk: &SdkInfo, received_at_us: i64) -> EventBatch {
     EventBatch {
@@ -200,7 +233,8 @@ pub async fn with_timeout<R>(
         })
 }
 
-fn now_us() -> i64 {
+/// The gateway's clock in µs since the epoch (the receive time of a request).
+pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)

@@ -1,8 +1,8 @@
 //! Request metrics, recorded once per export by the receivers (which know the protocol and
 //! encoding). Labels are bounded sets (signal, protocol, encoding, reason); never a key or a
-//! payload value. Request counters carry a `signal` label (`traces`, `logs`); items have a
-//! counter family per signal (`spanbridge_spans_*`, `spanbridge_log_records_*`), so the
-//! dashboard's span series keep their meaning.
+//! payload value. Request counters carry a `signal` label (`traces`, `logs`, `scores`); items
+//! have a counter family per signal (`spanbridge_spans_*`, `spanbridge_log_records_*`,
+//! `spanbridge_scores_*`), so the dashboard's span series keep their meaning.
 
 use std::time::Instant;
 
@@ -56,6 +56,15 @@ pub const LOG_RECORDS: Items = Items {
     accepted: "spanbridge_log_records_accepted_total",
     rejected: "spanbridge_log_records_rejected_total",
     invalid: "invalid_log_record",
+};
+
+/// Langfuse scores (`POST /api/public/scores`); rejected ones are the invalid scores of a 207.
+pub const SCORES: Items = Items {
+    signal: "scores",
+    received: "spanbridge_scores_received_total",
+    accepted: "spanbridge_scores_accepted_total",
+    rejected: "spanbridge_scores_rejected_total",
+    invalid: "invalid_score",
 };
 
 /// One export request being measured.

@@ -1,6 +1,8 @@
 """Real-client check: the OpenTelemetry Python SDK (HTTP/protobuf and gRPC exporters) and the
 Langfuse Python SDK export to a running Spanbridge; the spans are then read back through the
 read API and their ids, parents, names, types, times, user, session, model and usage checked.
+The Langfuse SDK also scores its generation (BOOLEAN) and trace (NUMERIC, CATEGORICAL) through
+POST /api/public/scores; the scores are read back with their types, values and ids.
 
 Usage: python otel_python.py HTTP_URL GRPC_ENDPOINT PUBLIC_KEY SECRET_KEY
 Exits non-zero with a message on the first mismatch.
@@ -90,9 +92,18 @@ with langfuse.start_as_current_observation(name="langfuse-root") as span:
     with propagate_attributes(trace_name="langfuse-trace", user_id="user-lf", session_id="session-lf"):
         with langfuse.start_as_current_observation(name="llm-call", as_type="generation", model="gpt-4o") as generation:
             generation.update(output="hello", usage_details={"input": 5, "output": 3})
+            # SDK 5.x batches scores to POST /api/public/scores (a JSON array), apart from the spans.
+            generation.score(name="correct", value=1, data_type="BOOLEAN", comment="matches the reference")
+            generation_id = generation.id
+    span.score_trace(name="quality", value=0.87, data_type="NUMERIC", metadata={"judge": "human"})
+    span.score_trace(name="tone", value="friendly", data_type="CATEGORICAL")
     trace_id = span.trace_id
 langfuse.flush()
 got = read_trace(trace_id)
+deadline = time.time() + 20
+while len(got.get("scores", [])) < 3 and time.time() < deadline:
+    time.sleep(0.2)
+    got = read_trace(trace_id)
 check(got["name"] == "langfuse-trace", f"langfuse: trace name {got['name']}")
 check(got["userId"] == "user-lf" and got["sessionId"] == "session-lf", f"langfuse: user/session {got}")
 generations = [o for o in got["observations"] if o["name"] == "llm-call"]
@@ -100,4 +111,13 @@ check(len(generations) == 1, f"langfuse: observations {got['observations']}")
 generation = generations[0]
 check(generation["type"] == "GENERATION" and generation["model"] == "gpt-4o", f"langfuse: generation {generation}")
 check(generation["usageDetails"].get("input") == 5 and generation["usageDetails"].get("output") == 3, f"langfuse: usage {generation['usageDetails']}")
-print(f"ok: Langfuse Python SDK: trace {trace_id} read back")
+scores = {score["name"]: score for score in got.get("scores", [])}
+check(set(scores) == {"correct", "quality", "tone"}, f"langfuse: scores {got.get('scores')}")
+correct, quality, tone = scores["correct"], scores["quality"], scores["tone"]
+check(correct["dataType"] == "BOOLEAN" and correct["value"] == 1 and correct["stringValue"] == "True", f"langfuse: BOOLEAN score {correct}")
+check(correct["observationId"] == generation_id and correct["traceId"] == trace_id, f"langfuse: BOOLEAN score ids {correct}")
+check(correct["comment"] == "matches the reference" and correct["source"] == "API", f"langfuse: BOOLEAN score {correct}")
+check(quality["dataType"] == "NUMERIC" and quality["value"] == 0.87 and quality["stringValue"] is None, f"langfuse: NUMERIC score {quality}")
+check(quality["observationId"] is None and quality["metadata"] == {"judge": "human"}, f"langfuse: NUMERIC score {quality}")
+check(tone["dataType"] == "CATEGORICAL" and tone["stringValue"] == "friendly" and tone["observationId"] is None, f"langfuse: CATEGORICAL score {tone}")
+print(f"ok: Langfuse Python SDK: trace {trace_id} and its 3 scores read back")

@@ -162,11 +162,7 @@ impl Publisher for KafkaPublisher {
             .into_iter()
             .flat_map(|batch| split_batch(batch, self.config.max_message_bytes))
             .map(|batch| {
-                let key = batch
-                    .rows
-                    .first()
-                    .map(|row| row.trace_id.clone())
-                    .unwrap_or_default();
+                let key = message_key(&batch).to_owned();
                 (key, batch.encode_to_vec())
             })
             .collect();
@@ -235,9 +231,32 @@ impl KafkaPublisher {
     }
 }
 
+/// The message key: the batch's trace id, so every piece of a trace lands on one partition.
+/// A batch of scores without a trace (session or dataset-run scores) is keyed by that target.
+fn message_key(batch: &EventBatch) -> &str {
+    let rows = batch.rows.iter().map(|row| row.trace_id.as_str());
+    let partial_rows = batch
+        .partial_rows
+        .iter()
+        .filter_map(|partial| partial.row.as_ref())
+        .map(|row| row.trace_id.as_str());
+    let scores = batch.scores.iter().flat_map(|score| {
+        [
+            score.trace_id.as_str(),
+            score.session_id.as_str(),
+            score.dataset_run_id.as_str(),
+        ]
+    });
+    rows.chain(partial_rows)
+        .chain(scores)
+        .find(|id| !id.is_empty())
+        .unwrap_or_default()
+}
+
 /// Splits a trace's batch so each encoded message stays under `max_bytes`; a row that alone
-/// exceeds it has its largest content fields cut (see [`fit_row`]). Whole and partial rows are
-/// spread over the messages in order; the trace fields and scores travel in the first one.
+/// exceeds it has its largest content fields cut (see [`fit_row`]). Whole rows, partial rows
+/// and scores are spread over the messages in order (intakes refuse a score too large for
+/// one message); the trace fields travel in the first one.
 pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
     let budget = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
     let EventBatch {
@@ -252,20 +271,16 @@ pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
         trace,
         scores,
     } = batch;
-    let mut first = Some((trace, scores));
-    let mut envelope = || {
-        let (trace, scores) = first.take().unwrap_or_default();
-        EventBatch {
-            schema_version,
-            project_id: project_id.clone(),
-            api_key_id: api_key_id.clone(),
-            sdk_name: sdk_name.clone(),
-            sdk_version: sdk_version.clone(),
-            received_at_us,
-            trace,
-            scores,
-            ..Default::default()
-        }
+    let mut first = Some(trace);
+    let mut envelope = || EventBatch {
+        schema_version,
+        project_id: project_id.clone(),
+        api_key_id: api_key_id.clone(),
+        sdk_name: sdk_name.clone(),
+        sdk_version: sdk_version.clone(),
+        received_at_us,
+        trace: first.take().flatten(),
+        ..Default::default()
     };
     let mut out = Vec::new();
     let mut current = envelope();
@@ -297,6 +312,17 @@ pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
                 event_time_us,
             }),
         }
+    }
+    for score in scores {
+        let size = score.encoded_len() + 8;
+        let empty =
+            current.rows.is_empty() && current.partial_rows.is_empty() && current.scores.is_empty();
+        if !empty && current_bytes + size > budget {
+            out.push(std::mem::replace(&mut current, envelope()));
+            current_bytes = 0;
+        }
+        current_bytes += size;
+        current.scores.push(score);
     }
     out.push(current);
     out
@@ -408,5 +434,37 @@ mod tests {
         assert!(partial.iter().all(|p| p.fields == ["input"]));
         assert_eq!(parts.iter().filter(|p| p.trace.is_some()).count(), 1);
         assert_eq!(parts.iter().map(|p| p.scores.len()).sum::<usize>(), 1);
+    }
+
+    #[test]
+    fn many_scores_are_spread_over_messages_and_keyed_by_their_target() {
+        let score = |i: usize| spanbridge_proto::Score {
+            id: format!("s{i}"),
+            session_id: "session-1".into(),
+            comment: "c".repeat(100_000),
+            ..Default::default()
+        };
+        let mut scores = batch(Vec::new());
+        scores.scores = (0..30).map(score).collect();
+        let parts = split_batch(scores, 900_000);
+        assert!(parts.len() >= 4, "{} parts", parts.len());
+        assert!(parts.iter().all(|p| p.encoded_len() <= 900_000));
+        let ids: Vec<_> = parts
+            .iter()
+            .flat_map(|p| &p.scores)
+            .map(|s| &s.id)
+            .collect();
+        assert_eq!(
+            ids,
+            (0..30)
+                .map(|i| format!("s{i}"))
+                .collect::<Vec<_>>()
+                .iter()
+                .collect::<Vec<_>>()
+        );
+        assert!(parts.iter().all(|p| message_key(p) == "session-1"));
+        let mut traced = batch(vec![row("a", 10)]);
+        traced.scores = vec![score(0)];
+        assert_eq!(message_key(&traced), "0af7651916cd43dd8448eb211c80319c");
     }
 }

@@ -1,7 +1,9 @@
-//! OTLP receivers. Both decode into the signal's export request (`ExportTraceServiceRequest`,
+//! Receivers. The OTLP ones decode into the signal's export request (`ExportTraceServiceRequest`,
 //! `ExportLogsServiceRequest`) and call the same `Gateway` method; [`signal`] says which.
+//! [`scores`] takes Langfuse's score API on the HTTP port.
 
 pub mod decode;
 pub mod grpc;
 pub mod http;
+pub mod scores;
 pub mod signal;
