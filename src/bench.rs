@@ -54,6 +54,11 @@ pub struct BenchArgs {
     /// Print one JSON object with every figure as the last line.
     #[arg(long)]
     json: bool,
+    /// Send each trace's root span in the next request, after its children, as an SDK's
+    /// batch processor does when the root ends last: the sink assembles every trace from two
+    /// requests instead of receiving it whole.
+    #[arg(long)]
+    split_traces: bool,
 }
 
 /// Protobuf decode of the same payloads on one core, for ~1 s: spans per second.
@@ -72,21 +77,31 @@ fn decode_only_spans_per_sec(bodies: &[Vec<u8>], spans_per_request: usize) -> f6
 
 /// Gives every span of a request ids derived from `sequence` (the first 8 bytes of trace ids,
 /// the high bits of span ids), keeping the parent links of the template, and moves its times
-/// by `shift_ns` so spans look recent, as an SDK's do.
-fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u64) {
-    let tag = (sequence + 1).to_be_bytes();
+/// by `shift_ns` so spans look recent, as an SDK's do. With `split`, root spans take the ids
+/// of the previous sequence: they are the roots of the previous request's children.
+fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u64, split: bool) {
     for span in request
         .resource_spans
         .iter_mut()
         .flat_map(|r| &mut r.scope_spans)
         .flat_map(|s| &mut s.spans)
     {
+        let root = span.parent_span_id.is_empty();
+        let tag = if split && root {
+            sequence
+        } else {
+            sequence + 1
+        }
+        .to_be_bytes();
         span.start_time_unix_nano += shift_ns;
         span.end_time_unix_nano += shift_ns;
         span.trace_id[..8].copy_from_slice(&tag);
         for id in [&mut span.span_id, &mut span.parent_span_id] {
             if id.len() == 8 {
                 id[1..5].copy_from_slice(&tag[4..]);
+                // The template's seed bits: without them a span's id depends only on the tag
+                // and its place in the request, so a split root matches its children's parent.
+                id[5] = 0;
             }
         }
     }
@@ -167,9 +182,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             auth.clone(),
             sequence.clone(),
         );
-        let (endpoint, protocol) = (
+        let (endpoint, protocol, split_traces) = (
             args.endpoint.trim_end_matches('/').to_owned(),
             args.protocol,
+            args.split_traces,
         );
         workers.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
@@ -200,11 +216,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 // Every request gets fresh trace and span ids, so the store inserts new rows
                 // rather than replacing the ones of an earlier lap.
                 let mut request = requests[index].clone();
-                renumber(
-                    &mut request,
-                    sequence.fetch_add(1, Ordering::Relaxed),
-                    shift_ns,
-                );
+                let n = sequence.fetch_add(1, Ordering::Relaxed);
+                renumber(&mut request, n, shift_ns, split_traces);
                 let body = match protocol {
                     Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
                     Protocol::HttpProtobuf => request.encode_to_vec(),

@@ -5,6 +5,8 @@
 //! it, and hands every input back with its outcome. The feeders only feed and settle (answer
 //! the client / commit the offset).
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -36,6 +38,11 @@ pub struct Batch<T> {
     scores: Vec<StoredScore>,
     /// Each input with its rows and its scores.
     inputs: Vec<(T, Range<usize>, Range<usize>)>,
+    /// Where each live row of the batch is, by the hash of its identity: a newer version of
+    /// the same row (an assembly rewrite, a re-sent span) takes its place instead of being
+    /// written twice.
+    live: HashMap<u64, usize>,
+    hasher: RandomState,
     bytes: usize,
     started: Option<Instant>,
 }
@@ -46,6 +53,8 @@ impl<T> Default for Batch<T> {
             rows: Vec::new(),
             scores: Vec::new(),
             inputs: Vec::new(),
+            live: HashMap::new(),
+            hasher: RandomState::new(),
             bytes: 0,
             started: None,
         }
@@ -67,10 +76,44 @@ impl<T> Batch<T> {
         self.started.map(|started| started + limits.max_wait)
     }
 
+    /// Adds a row version. A live row already in the batch with the same identity is replaced
+    /// in place: the store keeps only the newest version anyway, and the older input's rows
+    /// now hold the newest (a superset of what it sent). A tombstone is appended, and a live
+    /// version after it goes after it too.
+    fn push_row(&mut self, row: StoredRow) {
+        let key = self.hasher.hash_one((
+            &row.project_id,
+            &row.row.trace_id,
+            &row.row.span_id,
+            row.row.start_time_us,
+            &row.row.r#type,
+        ));
+        if row.deleted {
+            self.live.remove(&key);
+        } else if let Some(&at) = self.live.get(&key) {
+            if same_row(&self.rows[at], &row) {
+                self.rows[at] = row;
+                return;
+            }
+        } else {
+            self.live.insert(key, self.rows.len());
+        }
+        self.rows.push(row);
+    }
+
     /// The inputs without their rows: for answering them all with one error.
     pub fn into_inputs(self) -> impl Iterator<Item = T> {
         self.inputs.into_iter().map(|(input, _, _)| input)
     }
+}
+
+/// Whether two versions are of one stored row (the key of events_full and v3 observations).
+fn same_row(a: &StoredRow, b: &StoredRow) -> bool {
+    a.project_id == b.project_id
+        && a.row.trace_id == b.row.trace_id
+        && a.row.span_id == b.row.span_id
+        && a.row.start_time_us == b.row.start_time_us
+        && a.row.r#type == b.row.r#type
 }
 
 /// What the write path needs: the store, prices, prompt ids and usage counters, and how long to
@@ -139,19 +182,17 @@ impl Writer {
             Some(assembler) => {
                 let assembled = assembler.assemble(batches, self.store.as_ref()).await;
                 let tombstones = enrich(assembled.tombstones, now, &self.catalog, &self.prompts);
-                batch
-                    .rows
-                    .extend(tombstones.await.into_iter().map(|mut stored| {
-                        stored.deleted = true;
-                        stored
-                    }));
+                for mut stored in tombstones.await {
+                    stored.deleted = true;
+                    batch.push_row(stored);
+                }
                 assembled.batches
             }
             None => batches,
         };
-        batch
-            .rows
-            .extend(enrich(batches, now, &self.catalog, &self.prompts).await);
+        for stored in enrich(batches, now, &self.catalog, &self.prompts).await {
+            batch.push_row(stored);
+        }
         batch.inputs.push((
             input,
             start..batch.rows.len(),
@@ -416,5 +457,28 @@ mod tests {
         let mut by_bytes = Batch::default();
         writer.add(&mut by_bytes, Vec::new(), 100, ()).await;
         assert!(by_bytes.is_full(&limits), "100 bytes");
+    }
+
+    #[tokio::test]
+    async fn a_newer_version_of_a_row_in_the_same_batch_replaces_the_older_one() {
+        let store = Arc::new(FaultyStore::default());
+        let writer = writer(store.clone());
+        let mut batch = Batch::default();
+        let version = |input_tag: &str| {
+            let mut batches = input("a");
+            batches[0].rows[0].name = input_tag.into();
+            batches
+        };
+        writer.add(&mut batch, version("first"), 10, 0).await;
+        writer.add(&mut batch, input("b"), 10, 1).await;
+        writer.add(&mut batch, version("second"), 10, 2).await;
+        assert_eq!(batch.rows.len(), 2);
+        assert_eq!(
+            batch.rows[0].row.name, "second",
+            "in the older version's place"
+        );
+        let settled = writer.flush(&mut batch, &RetryUntil::Never).await.unwrap();
+        assert!(settled.iter().all(|(_, r)| r.is_ok()));
+        assert_eq!(*store.written.lock().unwrap(), ["a", "b"]);
     }
 }

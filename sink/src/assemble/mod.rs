@@ -13,7 +13,7 @@ mod readback;
 mod seen;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -54,7 +54,7 @@ struct Held {
 }
 
 /// What the sink holds of one trace.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct TraceState {
     trace: MergedTrace,
     /// By span id.
@@ -91,11 +91,23 @@ pub struct Assembled {
 
 type Key = (String, String);
 
+/// A cached trace's state. The writer takes it out to merge (no copy: the cache may still hold
+/// a reference to the slot) and puts a new slot back.
+type Slot = Arc<Mutex<Option<TraceState>>>;
+
+fn slot(state: TraceState) -> Slot {
+    Arc::new(Mutex::new(Some(state)))
+}
+
+fn take(slot: &Slot) -> Option<TraceState> {
+    slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+}
+
 /// The per-trace state cache and the merge driver. Cloning shares the cache (the Kafka
 /// consumer's rebalance callback holds a clone to drop it).
 #[derive(Clone)]
 pub struct Assembler {
-    cache: Cache<Key, Arc<TraceState>>,
+    cache: Cache<Key, Slot>,
     /// A miss on a trace this sink never saw skips the read-back: a new trace costs no store
     /// query.
     seen: Arc<Seen>,
@@ -107,8 +119,10 @@ impl Assembler {
         let cache = Cache::builder()
             .max_capacity(settings.max_bytes)
             .time_to_idle(settings.idle)
-            .weigher(|key: &Key, state: &Arc<TraceState>| {
-                u32::try_from(key.0.len() + key.1.len() + state.bytes()).unwrap_or(u32::MAX)
+            .weigher(|key: &Key, slot: &Slot| {
+                let state = slot.lock().unwrap_or_else(PoisonError::into_inner);
+                let bytes = state.as_ref().map_or(0, TraceState::bytes);
+                u32::try_from(key.0.len() + key.1.len() + bytes).unwrap_or(u32::MAX)
             })
             .eviction_listener(move |_key, _state, cause| {
                 if cause.was_evicted() {
@@ -152,13 +166,14 @@ impl Assembler {
             return;
         };
         let key = (batch.project_id.clone(), trace_id);
-        let mut state = match self.cache.remove(&key).await {
+        let cached = self.cache.get(&key).await.as_ref().and_then(take);
+        let mut state = match cached {
             Some(state) => {
                 metrics::counter!("spanbridge_assembly_cache_total", "result" => "hit")
                     .increment(1);
                 // Again after the filter started over, so an evicted trace is still known.
                 self.seen.insert(&key);
-                Arc::try_unwrap(state).unwrap_or_else(|shared| (*shared).clone())
+                state
             }
             None if !self.seen.may_be_stored(&key, earliest_start(&batch)) => {
                 self.seen.insert(&key);
@@ -207,7 +222,7 @@ impl Assembler {
             }
             state.complete = false;
         }
-        self.cache.insert(key, Arc::new(state)).await;
+        self.cache.insert(key, slot(state)).await;
     }
 
     /// The trace as stored; None when the store cannot answer (the pieces are still written,
@@ -537,7 +552,8 @@ mod tests {
         assembler.assemble(vec![batch(partial, None)], &store).await;
         let held = |trace: &str| ("p".to_owned(), trace.to_owned());
         assert!(assembler.cache.get(&held("whole")).await.is_none());
-        assert!(assembler.cache.get(&held("partial")).await.is_some());
+        let partial = assembler.cache.get(&held("partial")).await;
+        assert!(partial.as_ref().and_then(take).is_some());
         assert!(
             assembler.seen.may_be_stored(&held("whole"), Some(i64::MAX)),
             "its next piece reads it back"
