@@ -30,7 +30,7 @@ mod fields;
 pub mod logs;
 mod row;
 mod trace;
-mod vocab;
+pub(crate) mod vocab;
 
 #[cfg(test)]
 mod properties;
