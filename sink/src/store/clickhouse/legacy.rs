@@ -5,7 +5,7 @@
 //! (§3.3), costs as Decimal64(12), `total_cost` = `cost_details['total']` — and the inverse
 //! read-back for assembly and the read API.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use clickhouse::Row;
 use serde::{Deserialize, Serialize};
@@ -248,7 +248,18 @@ pub(super) fn trace_row(rows: &[&StoredRow], before: Option<&TracesRow>) -> Opti
     let io = |explicit: fn(&EventRow) -> &str, observed: fn(&EventRow) -> &str| {
         pick(explicit).or_else(|| root.and_then(|r| owned(observed(&r.row))))
     };
-    let mut tags: BTreeSet<String> = rows.iter().flat_map(|s| s.row.tags.clone()).collect();
+    // Union in first-seen order, root first (as assembly merges them; Langfuse's worker sorts
+    // the set, which loses the order the client sent).
+    let mut tags: Vec<String> = Vec::new();
+    for tag in root
+        .into_iter()
+        .chain(rows.iter().copied())
+        .flat_map(|s| s.row.tags.iter())
+    {
+        if !tags.contains(tag) {
+            tags.push(tag.clone());
+        }
+    }
     let mut row = TracesRow {
         id: first.row.trace_id.clone(),
         timestamp: root.map_or(earliest, |r| millis(r.row.start_time_us)),
@@ -304,10 +315,16 @@ pub(super) fn trace_row(rows: &[&StoredRow], before: Option<&TracesRow>) -> Opti
             row.metadata.clone_from(&before.metadata);
         }
         row.public |= before.public && root.is_none();
-        tags.extend(before.tags.iter().cloned());
+        // Tags are never removed: the stored ones first, then new ones.
+        let mut merged = before.tags.clone();
+        for tag in tags.drain(..) {
+            if !merged.contains(&tag) {
+                merged.push(tag);
+            }
+        }
+        tags = merged;
     }
-    // Langfuse stores the tags as a sorted set union.
-    row.tags = tags.into_iter().collect();
+    row.tags = tags;
     Some(row)
 }
 
@@ -501,7 +518,7 @@ mod tests {
         assert_eq!(written.timestamp, 1_000);
         assert_eq!(written.name, "chat");
         assert_eq!(written.user_id.as_deref(), Some("u"));
-        assert_eq!(written.tags, ["a", "b"], "a sorted set");
+        assert_eq!(written.tags, ["b", "a"], "as sent, root first");
         assert_eq!(
             written.input.as_deref(),
             Some(r#"{"q":1}"#),
