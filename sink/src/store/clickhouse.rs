@@ -3,9 +3,10 @@
 //! `scores` (in [`scores`]) always — written with the `clickhouse` crate in RowBinary (one
 //! INSERT per table per batch) and read back with `FINAL`.
 //!
-//! Re-inserting a row is safe: the table is a ReplacingMergeTree on (event_ts, is_deleted)
-//! whose sorting key ends in (span_id, start_time), so a span written twice (a retried request,
-//! a batch replayed after a crash) is one row when read with `FINAL`.
+//! Re-inserting a row is safe: every table is a ReplacingMergeTree on (event_ts, is_deleted)
+//! whose sorting key identifies the row (`events_full`: span_id, start_time; `observations`:
+//! type, start date, id; `traces`: timestamp's date, id), so a row written twice (a retried
+//! request, a batch replayed after a crash) is one row when read with `FINAL`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
