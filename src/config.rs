@@ -318,6 +318,11 @@ pub struct ClickHouseSettings {
     /// A secret: masked by `spanbridge config`.
     pub password: String,
     pub compression: ClickHouseCompression,
+    /// Which Langfuse tables the sink writes, so the Langfuse UI the team runs shows it.
+    pub tables: ClickHouseTables,
+    /// A ClickHouse cluster name: `spanbridge migrate` then creates the tables `ON CLUSTER`
+    /// with Replicated engines (Langfuse's clustered migrations). Empty = a single server.
+    pub cluster: String,
 }
 
 impl Default for ClickHouseSettings {
@@ -328,8 +333,37 @@ impl Default for ClickHouseSettings {
             user: "default".into(),
             password: String::new(),
             compression: ClickHouseCompression::Lz4,
+            tables: ClickHouseTables::Events,
+            cluster: String::new(),
         }
     }
+}
+
+impl ClickHouseSettings {
+    fn validate(&self) -> Result<(), String> {
+        // The name goes into DDL unquoted (`ON CLUSTER name`): an identifier or nothing.
+        let cluster = self.cluster.trim();
+        let identifier = cluster
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.');
+        if !identifier {
+            return Err(format!(
+                "clickhouse.cluster must be a cluster name (letters, digits, _ - .), got {cluster:?}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `clickhouse.tables`: Langfuse v4 `events_only` reads `events_full`; Langfuse v3 and v4 in
+/// `legacy` mode read `traces` + `observations`; v4 `dual` reads both (DESIGN.md "Storage
+/// targets for every Langfuse deployment"). `scores` is written in every mode.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClickHouseTables {
+    Events,
+    Legacy,
+    Both,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -600,6 +634,7 @@ impl Settings {
         self.gateway.validate()?;
         self.embedded.validate()?;
         self.kafka.validate()?;
+        self.clickhouse.validate()?;
         self.meta.validate()?;
         self.sink.validate()?;
         // Privacy and sampling: compiling is the check (unknown action or pattern, bad regex,
@@ -651,6 +686,26 @@ mod tests {
             overrides = overrides.merge(Serialized::default(key, value));
         }
         Settings::load(None, overrides)
+    }
+
+    #[test]
+    fn clickhouse_tables_and_cluster_are_checked_with_a_clear_error() {
+        let legacy = load_with(&[("clickhouse.tables", "legacy")]).unwrap();
+        assert_eq!(legacy.clickhouse.tables, ClickHouseTables::Legacy);
+        let both = load_with(&[("clickhouse.tables", "both")]).unwrap();
+        assert_eq!(both.clickhouse.tables, ClickHouseTables::Both);
+        let error = load_with(&[("clickhouse.tables", "v3")]).unwrap_err();
+        assert!(
+            error.contains("tables")
+                && error.contains("events")
+                && error.contains("legacy")
+                && error.contains("both"),
+            "{error}"
+        );
+        let clustered = load_with(&[("clickhouse.cluster", "prod_cluster")]).unwrap();
+        assert_eq!(clustered.clickhouse.cluster, "prod_cluster");
+        let error = load_with(&[("clickhouse.cluster", "a; DROP TABLE x")]).unwrap_err();
+        assert!(error.contains("clickhouse.cluster"), "{error}");
     }
 
     #[test]

@@ -595,3 +595,128 @@ async fn config_command_masks_secrets_and_bad_settings_fail_naming_the_key() {
     );
     drop(server);
 }
+
+/// v4's `GET /api/public/v2/observations` over the embedded SQLite store: filters, field
+/// groups, cursor pagination over two traces, and clear 400s for what it refuses.
+#[tokio::test]
+async fn v2_observations_filter_and_page_with_a_cursor_on_sqlite() {
+    let server = Server::start();
+    let traces = [
+        "0000000000000000000000000000a001",
+        "0000000000000000000000000000a002",
+    ];
+    for trace_id in traces {
+        assert_eq!(post_protobuf(&server, trace_id).await.status(), 200);
+    }
+    let auth = test_auth();
+
+    // Every observation once, two per page, newest first, then no cursor.
+    let mut seen = Vec::new();
+    let mut path = "/api/public/v2/observations?limit=2&userId=user-42".to_owned();
+    for page in 0.. {
+        assert!(page < 4, "pagination does not end: {seen:?}");
+        let (status, body) = get_json(&server, &path, &auth).await;
+        assert_eq!(status, 200, "{body}");
+        let data = body["data"].as_array().cloned().unwrap_or_default();
+        assert!(data.len() <= 2, "{body}");
+        for observation in &data {
+            assert_eq!(observation["userId"], "user-42", "{observation}");
+            assert!(
+                observation.get("input").is_none(),
+                "io not requested by default"
+            );
+            seen.push(format!(
+                "{}/{}",
+                observation["traceId"].as_str().unwrap_or_default(),
+                observation["id"].as_str().unwrap_or_default()
+            ));
+        }
+        match body["meta"]["cursor"].as_str() {
+            Some(cursor) => {
+                path = format!(
+                    "/api/public/v2/observations?limit=2&userId=user-42&cursor={}",
+                    cursor
+                        .replace('+', "%2B")
+                        .replace('/', "%2F")
+                        .replace('=', "%3D")
+                )
+            }
+            None => {
+                assert_eq!(body["meta"], serde_json::json!({}), "{body}");
+                break;
+            }
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "each of the 4 observations once: {seen:?}");
+
+    // Filters and field groups.
+    let (status, body) = get_json(
+        &server,
+        &format!(
+            "/api/public/v2/observations?traceId={}&type=GENERATION&fields=core,model,usage,io",
+            traces[0]
+        ),
+        &auth,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let data = body["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(data.len(), 1, "{body}");
+    let generation = &data[0];
+    assert_eq!(generation["id"], "2222222222222222");
+    assert_eq!(generation["parentObservationId"], "1111111111111111");
+    assert_eq!(generation["model"], "gpt-4o");
+    assert_eq!(generation["usageDetails"]["total"], 150);
+    assert_eq!(generation["totalUsage"], 150);
+    assert!(
+        generation["input"]
+            .as_str()
+            .is_some_and(|input| input.contains("hi")),
+        "raw text: {generation}"
+    );
+    assert!(generation.get("name").is_none(), "basic not requested");
+    let (_, roots) = get_json(
+        &server,
+        "/api/public/v2/observations?isRootObservation=true",
+        &auth,
+    )
+    .await;
+    let roots = roots["data"].as_array().cloned().unwrap_or_default();
+    assert_eq!(roots.len(), 2, "{roots:?}");
+    assert!(
+        roots
+            .iter()
+            .all(|r| r["id"] == "1111111111111111" && r["isRootObservation"] == true)
+    );
+    let (_, none) = get_json(
+        &server,
+        "/api/public/v2/observations?fromStartTime=2030-01-01T00:00:00Z",
+        &auth,
+    )
+    .await;
+    assert_eq!(none["data"], serde_json::json!([]), "{none}");
+
+    for (query, says) in [
+        ("limit=0", "limit"),
+        ("cursor=%25%25", "Invalid cursor format"),
+        ("filter=%5B%5D", "filter"),
+        ("toStartTime=tomorrow", "toStartTime"),
+    ] {
+        let (status, body) = get_json(
+            &server,
+            &format!("/api/public/v2/observations?{query}"),
+            &auth,
+        )
+        .await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{query}: {body}"
+        );
+    }
+    let (status, _) = get_json(&server, "/api/public/v2/observations", "Basic bm9wZTpub3Bl").await;
+    assert_eq!(status, 401);
+}

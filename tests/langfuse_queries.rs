@@ -1,9 +1,12 @@
-//! Langfuse reads our rows as its own: a realistic trace goes through the production path
-//! (gateway → tansu → sink → ClickHouse `events_full`), then every read query Langfuse v4.16
-//! sends (`../shared/langfuse-queries/queries.json`: the v2 observations API and its cursor
-//! pagination, the trace detail view, the trace aggregate, the observations table, the traces
-//! API) runs verbatim with its parameters filled in, as ClickHouse query parameters like
-//! Langfuse's client sends them. Each must return what was sent: ids, parents, types, names,
+//! Langfuse reads our rows as its own: a realistic trace (and an evaluation score of its
+//! generation) goes through the production path (gateway → tansu → sink → ClickHouse), once per
+//! `clickhouse.tables` mode, then every read query Langfuse v4.16 sends to the tables of that
+//! mode (`../shared/langfuse-queries/queries.json`: for `events_full` the v2 observations API
+//! and its cursor pagination, the trace detail view, the trace aggregate, the observations
+//! table, the traces API; for v3 `traces` + `observations` + `scores` the trace detail (tRPC and
+//! public API), its observations and scores, the traces and observations public lists and the
+//! UI traces table with its metrics) runs verbatim with its parameters filled in, as ClickHouse
+//! query parameters like Langfuse's client sends them. Each must return what was sent: ids, parents, types, names,
 //! model, usage, cost, input/output, times (floored to the millisecond, as Langfuse stores
 //! them) and the trace fields; paging the v2 query with `limit=1` must visit every observation
 //! once, including two siblings that start in the same millisecond.
@@ -20,12 +23,18 @@ use serde_json::Value;
 use support::services::{ClickHouse, Stack, available};
 use support::*;
 
-/// `clickhouse.tables` modes the test runs in, with the `tables` families of queries.json each
-/// one serves. Only "events" (`events_full`) is written today; when the v3 tables arrive
-/// (DESIGN.md "Storage targets for every Langfuse deployment"), add `("legacy", &["legacy"])`
-/// and `("both", &["events", "legacy"])` with `SPANBRIDGE_CLICKHOUSE__TABLES`, fill the
-/// `__TRACE_TS__` placeholder and give the `legacy_*` entries their checks in [`check`].
-const MODES: &[(&str, &[&str])] = &[("events", &["events"])];
+/// `clickhouse.tables` modes the test runs in (`SPANBRIDGE_CLICKHOUSE__TABLES`), with the
+/// `tables` families of queries.json each one serves (DESIGN.md "Storage targets for every
+/// Langfuse deployment").
+const MODES: &[(&str, &[&str])] = &[
+    ("events", &["events"]),
+    ("legacy", &["legacy"]),
+    ("both", &["events", "legacy"]),
+];
+
+/// The evaluation score of the generation (a `gen_ai.evaluation.result` log record).
+const SCORE_NAME: &str = "relevance";
+const SCORE_VALUE: f64 = 0.8;
 
 const TRACE_ID: &str = "4c1f0e2d3b5a69788796a5b4c3d2e1f0";
 const TRACE_NAME: &str = "support-chat";
@@ -393,7 +402,12 @@ fn check_observation(query: &str, row: &Value, sent: &Sent, project_id: &str) ->
     columns.equals("id", sent.id);
     columns.equals("trace_id", TRACE_ID);
     columns.equals("project_id", project_id);
-    columns.equals("parent_observation_id", sent.parent);
+    // v3 `observations` hold NULL where events_full holds '' (Nullable columns).
+    columns.expect(
+        "parent_observation_id",
+        |v| v == sent.parent || (sent.parent.is_empty() && v.is_null()),
+        sent.parent,
+    );
     columns.equals("type", sent.kind);
     columns.equals("name", sent.name);
     columns.equals("level", "DEFAULT");
@@ -443,13 +457,15 @@ fn check_observation(query: &str, row: &Value, sent: &Sent, project_id: &str) ->
         format!("{first_token:?} ms"),
     );
 
-    columns.equals(
+    let model = if is_generation { MODEL } else { "" };
+    columns.expect(
         "provided_model_name",
-        if is_generation { MODEL } else { "" },
+        |v| v.as_str().unwrap_or_default() == model && (v.is_string() || model.is_empty()),
+        model,
     );
     columns.expect(
         "internal_model_id",
-        |v| v.as_str().is_some_and(|id| id.is_empty() != is_generation),
+        |v| v.as_str().unwrap_or_default().is_empty() != is_generation,
         format!("a model id only on the {MODEL} generation"),
     );
     let usage: BTreeMap<String, u64> = if is_generation {
@@ -497,7 +513,11 @@ fn check_observation(query: &str, row: &Value, sent: &Sent, project_id: &str) ->
         |v| v.as_object().is_some_and(|m| m.is_empty()),
         "{}",
     );
-    columns.expect("total_cost", |v| close(number(v), total_cost), total_cost);
+    columns.expect(
+        "total_cost",
+        |v| (v.is_null() && !is_generation) || close(number(v), total_cost),
+        total_cost,
+    );
     columns.expect("input", |v| same_content(v, sent.input), sent.input);
     columns.expect("output", |v| same_content(v, sent.output), sent.output);
     let tool_calls: &[&str] = if is_generation { &["get_weather"] } else { &[] };
@@ -570,6 +590,44 @@ fn check_trace(query: &str, row: &Value, all: &[Sent], project_id: &str, with_io
         |v| close(number(v), INPUT_COST + OUTPUT_COST),
         INPUT_COST + OUTPUT_COST,
     );
+    // The UI traces table's metrics (v3): per-trace sums over the observations, and scores.
+    columns.expect(
+        "observation_count",
+        |v| number(v) as usize == all.len(),
+        all.len(),
+    );
+    columns.equals("level", "DEFAULT");
+    let usage = BTreeMap::from([
+        ("input".to_string(), INPUT_TOKENS),
+        ("output".to_string(), OUTPUT_TOKENS),
+        ("total".to_string(), INPUT_TOKENS + OUTPUT_TOKENS),
+    ]);
+    columns.expect(
+        "usage_details",
+        |v| usage_map(v) == usage,
+        format!("{usage:?}"),
+    );
+    columns.expect(
+        "cost_details",
+        |v| close(number(&v["total"]), INPUT_COST + OUTPUT_COST),
+        INPUT_COST + OUTPUT_COST,
+    );
+    columns.expect(
+        "scores_avg",
+        |v| {
+            v.as_array().is_some_and(|scores| {
+                scores.len() == 1
+                    && scores[0][0] == SCORE_NAME
+                    && close(number(&scores[0][1]), SCORE_VALUE)
+            })
+        },
+        format!("[({SCORE_NAME}, {SCORE_VALUE})]"),
+    );
+    columns.expect(
+        "scores",
+        |v| v.as_array().is_some_and(|ids| ids.len() == 1),
+        "the score's id",
+    );
     let first_start = all.iter().map(|s| stored_us(s.start_ns)).min().unwrap();
     let last_end = all.iter().map(|s| stored_us(s.end_ns)).max().unwrap();
     let latency_seconds = ((last_end - first_start) / 1000) as f64 / 1000.0;
@@ -616,6 +674,11 @@ fn check_observations(
             "{query}: order"
         ),
         Order::OldestFirst => assert!(starts.is_sorted(), "{query}: order {ids:?}"),
+        Order::NewestStartFirst => assert!(
+            starts.windows(2).all(|pair| pair[0] >= pair[1]),
+            "{query}: order {ids:?}"
+        ),
+        Order::Any => {}
     }
     rows.iter()
         .map(|row| {
@@ -629,6 +692,10 @@ fn check_observations(
 enum Order {
     NewestFirst,
     OldestFirst,
+    /// By start time, newest first; rows of one millisecond in any order.
+    NewestStartFirst,
+    /// Any order (Langfuse orders by `event_ts`).
+    Any,
 }
 
 /// What each captured query must return. Every entry of queries.json needs one here, so a
@@ -655,8 +722,104 @@ fn check(name: &str, rows: &[Value], all: &[Sent], project_id: &str) -> usize {
             assert_eq!(rows.len(), 1, "{name}: {rows:?}");
             check_trace(name, &rows[0], all, project_id, false)
         }
+        "legacy_trace_by_id_trpc" | "legacy_trace_by_id_public" => {
+            assert_eq!(rows.len(), 1, "{name}: {rows:?}");
+            check_trace(name, &rows[0], all, project_id, true)
+        }
+        "legacy_public_traces_user_filter"
+        | "legacy_traces_table_user_filter"
+        | "legacy_traces_table_metrics" => {
+            assert_eq!(rows.len(), 1, "{name}: {rows:?}");
+            check_trace(name, &rows[0], all, project_id, true)
+        }
+        "legacy_trace_observations_ui" | "legacy_trace_observations_public" => {
+            check_observations(name, rows, all, project_id, Order::Any)
+        }
+        "legacy_public_observations_trace_filter" => {
+            check_observations(name, rows, all, project_id, Order::NewestStartFirst)
+        }
+        "legacy_trace_scores_public" | "legacy_trace_scores_ui" => {
+            check_scores(name, rows, project_id)
+        }
         other => panic!("no expectations for the captured query {other}"),
     }
+}
+
+/// The evaluation score as Langfuse's score queries return it.
+fn check_scores(query: &str, rows: &[Value], project_id: &str) -> usize {
+    assert_eq!(rows.len(), 1, "{query}: one score: {rows:?}");
+    let mut columns = Columns {
+        query,
+        what: "score".into(),
+        row: rows[0].as_object().unwrap(),
+        checked: 0,
+    };
+    columns.equals("project_id", project_id);
+    columns.equals("trace_id", TRACE_ID);
+    columns.equals("observation_id", "2222222222222222");
+    columns.equals("name", SCORE_NAME);
+    columns.equals("data_type", "NUMERIC");
+    columns.equals("environment", "default");
+    columns.expect("value", |v| close(number(v), SCORE_VALUE), SCORE_VALUE);
+    columns.checked
+}
+
+/// The score of the generation as an OTLP log record, one second after the root starts.
+fn evaluation_logs() -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    let value = KeyValue {
+        key: "gen_ai.evaluation.score.value".into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::DoubleValue(SCORE_VALUE)),
+        }),
+        ..Default::default()
+    };
+    let record = LogRecord {
+        time_unix_nano: BASE_NS + 1_123_456_789,
+        trace_id: hex::decode(TRACE_ID).unwrap(),
+        span_id: hex::decode("2222222222222222").unwrap(),
+        event_name: "gen_ai.evaluation.result".into(),
+        attributes: vec![string_attr("gen_ai.evaluation.name", SCORE_NAME), value],
+        ..Default::default()
+    };
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            scope_logs: vec![ScopeLogs {
+                log_records: vec![record],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// A DateTime64(3) query parameter as Langfuse passes the trace timestamp (UTC).
+fn datetime_param(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let in_day = ms.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}.{:03}",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
+
+/// The proleptic Gregorian date of days since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// queries.json beside the repository (`../shared`, as CI checks it out).
@@ -733,7 +896,7 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
     let all = sent();
 
     for (mode, families) in MODES {
-        let stack = Stack::start(&[]);
+        let stack = Stack::start(&[("SPANBRIDGE_CLICKHOUSE__TABLES", mode)]);
         let mut sink = stack.sink(&[]);
         let gateway = stack.gateway();
 
@@ -747,10 +910,30 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
             .await
             .expect("POST /v1/traces");
         assert_eq!(response.status(), 200, "{mode}: the trace is accepted");
+        let response = client()
+            .post(gateway.http_url("/v1/logs"))
+            .header("content-type", "application/x-protobuf")
+            .header("authorization", test_auth())
+            .body(prost::Message::encode_to_vec(&evaluation_logs()))
+            .send()
+            .await
+            .expect("POST /v1/logs");
+        assert_eq!(response.status(), 200, "{mode}: the score is accepted");
 
         let clickhouse = &stack.clickhouse;
         let deadline = Instant::now() + Duration::from_secs(60);
-        let landed = format!("SELECT count() FROM events_full WHERE trace_id = '{TRACE_ID}'");
+        // The v3 table when written: Langfuse reads it without FINAL too.
+        let table = if families.contains(&"legacy") {
+            "observations"
+        } else {
+            "events_full"
+        };
+        let landed = format!("SELECT count() FROM {table} WHERE trace_id = '{TRACE_ID}'");
+        let scored = format!("SELECT count() FROM scores WHERE trace_id = '{TRACE_ID}'");
+        while clickhouse.count(&scored).await < 1 {
+            assert!(Instant::now() < deadline, "{mode}: the score did not land");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
         while clickhouse.count(&landed).await < all.len() as u64 {
             assert!(Instant::now() < deadline, "{mode}: rows did not land");
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -759,7 +942,7 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
         assert_eq!(clickhouse.count(&landed).await, all.len() as u64);
         let projects = clickhouse
             .rows(&format!(
-                "SELECT DISTINCT project_id FROM events_full WHERE trace_id = '{TRACE_ID}'"
+                "SELECT DISTINCT project_id FROM {table} WHERE trace_id = '{TRACE_ID}'"
             ))
             .await;
         assert_eq!(projects.len(), 1, "{projects:?}");
@@ -776,26 +959,30 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
                 "__TRACE_TS_MINUS_1H__",
                 js_date_param(root_start_ms - 3_600_000),
             ),
+            // The v3 queries take the trace timestamp itself (they subtract the hour in SQL).
+            ("__TRACE_TS__", datetime_param(root_start_ms)),
         ]);
 
         // Cursor pagination with limit=1 visits every observation exactly once, the two
-        // siblings in one millisecond included.
-        let visited = page_with_limit_1(clickhouse, &entries, &placeholders).await;
-        let expected: Vec<&str> = vec![
-            "5555555555555555",
-            "4444444444444444",
-            "3333333333333333",
-            "2222222222222222",
-            "1111111111111111",
-        ];
-        let missed: Vec<&&str> = expected
-            .iter()
-            .filter(|id| !visited.iter().any(|v| v == *id))
-            .collect();
-        assert_eq!(
-            visited, expected,
-            "{mode}: paging with limit=1 must visit every observation once (missed {missed:?})"
-        );
+        // siblings in one millisecond included (v4's events tables).
+        if families.contains(&"events") {
+            let visited = page_with_limit_1(clickhouse, &entries, &placeholders).await;
+            let expected: Vec<&str> = vec![
+                "5555555555555555",
+                "4444444444444444",
+                "3333333333333333",
+                "2222222222222222",
+                "1111111111111111",
+            ];
+            let missed: Vec<&&str> = expected
+                .iter()
+                .filter(|id| !visited.iter().any(|v| v == *id))
+                .collect();
+            assert_eq!(
+                visited, expected,
+                "{mode}: paging with limit=1 must visit every observation once (missed {missed:?})"
+            );
+        }
         let mut ran = 0;
         for entry in entries
             .iter()
@@ -826,13 +1013,22 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
             );
             ran += 1;
         }
+        let applicable: Vec<&Value> = entries
+            .iter()
+            .filter(|e| families.contains(&e["tables"].as_str().unwrap_or_default()))
+            .collect();
+        let paged = applicable
+            .iter()
+            .filter(|e| {
+                e["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("v2_observations_cursor")
+            })
+            .count();
         assert_eq!(
             ran,
-            entries
-                .iter()
-                .filter(|e| families.contains(&e["tables"].as_str().unwrap_or_default()))
-                .count()
-                - 1,
+            applicable.len() - paged,
             "{mode}: every applicable query ran (the cursor query in the pagination)"
         );
 

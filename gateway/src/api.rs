@@ -1,6 +1,8 @@
-//! The read API, for checking what landed: `GET /api/public/traces/{id}` and
-//! `GET /api/public/observations?traceId=`, in Langfuse's public API shape, always scoped to the
-//! key's project. The store answers through the [`TraceReader`] seam.
+//! The read API, for checking what landed: `GET /api/public/traces/{id}`,
+//! `GET /api/public/observations?traceId=` and v4's `GET /api/public/v2/observations` (its
+//! filters, field groups and cursor pagination: reference langfuse-legacy.md §6.1), in
+//! Langfuse's public API shapes, always scoped to the key's project. The store answers through
+//! the [`TraceReader`] seam, from whichever tables it writes.
 
 use std::sync::Arc;
 
@@ -32,6 +34,135 @@ pub trait TraceReader: Send + Sync + 'static {
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<Value>, BackendUnavailable>;
+    /// Up to `query.limit` observations in v2 shape, newest first (start time, trace id, id
+    /// descending), after `query.after`.
+    async fn observations_v2(
+        &self,
+        project_id: &str,
+        query: &ObservationsV2,
+    ) -> Result<Vec<Value>, BackendUnavailable>;
+}
+
+/// `GET /api/public/v2/observations`, parsed: filters (None = any), the page and the field
+/// groups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObservationsV2 {
+    pub trace_id: Option<String>,
+    pub r#type: Option<String>,
+    pub name: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    pub level: Option<String>,
+    pub version: Option<String>,
+    pub parent_observation_id: Option<String>,
+    pub is_root: Option<bool>,
+    pub environments: Vec<String>,
+    pub from_start_time_us: Option<i64>,
+    pub to_start_time_us: Option<i64>,
+    /// The last row of the previous page: (start time µs, trace id, id).
+    pub after: Option<(i64, String, String)>,
+    pub limit: usize,
+    /// Field groups (`core` is always returned).
+    pub fields: Vec<String>,
+}
+
+/// Langfuse's v2 page size: default and most.
+const V2_DEFAULT_LIMIT: usize = 50;
+const V2_MAX_LIMIT: usize = 1000;
+
+impl ObservationsV2 {
+    /// Parses the query string pairs; the error is the 400 message.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
+        let mut query = ObservationsV2 {
+            limit: V2_DEFAULT_LIMIT,
+            fields: vec!["core".into(), "basic".into()],
+            ..Default::default()
+        };
+        let time = |name: &str, value: &str| {
+            crate::convert::vocab::value::parse_timestamp_us(value)
+                .ok_or_else(|| format!("{name} must be an ISO-8601 date-time, got {value:?}"))
+        };
+        for (name, value) in pairs {
+            let text = Some(value.clone());
+            match name.as_str() {
+                "traceId" => query.trace_id = text,
+                "type" => query.r#type = text,
+                "name" => query.name = text,
+                "userId" => query.user_id = text,
+                "sessionId" => query.session_id = text,
+                "level" => query.level = text,
+                "version" => query.version = text,
+                "parentObservationId" => query.parent_observation_id = text,
+                "isRootObservation" => {
+                    query.is_root = Some(match value.as_str() {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(format!(
+                                "isRootObservation must be true or false, got {value:?}"
+                            ));
+                        }
+                    })
+                }
+                "environment" => query.environments.push(value.clone()),
+                "fromStartTime" => query.from_start_time_us = Some(time(name, value)?),
+                "toStartTime" => query.to_start_time_us = Some(time(name, value)?),
+                "limit" => {
+                    query.limit = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|limit| (1..=V2_MAX_LIMIT).contains(limit))
+                        .ok_or_else(|| {
+                            format!(
+                                "limit must be an integer from 1 to {V2_MAX_LIMIT}, got {value:?}"
+                            )
+                        })?
+                }
+                "cursor" => {
+                    query.after = Some(decode_cursor(value).ok_or("Invalid cursor format")?)
+                }
+                "fields" => {
+                    query.fields = value
+                        .split(',')
+                        .map(|group| group.trim().to_owned())
+                        .filter(|group| !group.is_empty())
+                        .collect()
+                }
+                "parseIoAsJson" if value == "true" => {
+                    return Err("parseIoAsJson is not supported: input and output are returned as stored text".into());
+                }
+                "filter" => {
+                    return Err("the filter parameter is not supported by Spanbridge; use the simple filters (traceId, userId, type, …)".into());
+                }
+                // Langfuse ignores unknown parameters (and `expandMetadata`: values are never cut here).
+                _ => {}
+            }
+        }
+        Ok(query)
+    }
+}
+
+/// The cursor Langfuse sends back: base64 of `{"lastStartTimeTo", "lastTraceId", "lastId"}`.
+fn encode_cursor(start_time_iso: &str, trace_id: &str, id: &str) -> String {
+    use base64::Engine;
+    let json = json!({"lastStartTimeTo": start_time_iso, "lastTraceId": trace_id, "lastId": id});
+    base64::engine::general_purpose::STANDARD.encode(json.to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(i64, String, String)> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(cursor.trim())
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(cursor.trim()))
+        .ok()?;
+    let value: Value = serde_json::from_slice(&bytes).ok()?;
+    let start =
+        crate::convert::vocab::value::parse_timestamp_us(value["lastStartTimeTo"].as_str()?)?;
+    Some((
+        start,
+        value["lastTraceId"].as_str()?.to_owned(),
+        value["lastId"].as_str()?.to_owned(),
+    ))
 }
 
 /// What the read routes need: the gateway's authenticator (the same key cache as ingestion)
@@ -47,6 +178,7 @@ pub fn routes(api: ReadApi) -> Router {
     Router::new()
         .route("/api/public/traces/{trace_id}", get(get_trace))
         .route("/api/public/observations", get(list_observations))
+        .route("/api/public/v2/observations", get(list_observations_v2))
         .with_state(api)
 }
 
@@ -140,5 +272,105 @@ async fn list_observations(
             .into_response()
         }
         Err(error) => store_unavailable(error),
+    }
+}
+
+/// v4's observation list: one page of `limit` rows, and `meta.cursor` when there is more.
+async fn list_observations_v2(
+    State(api): State<ReadApi>,
+    headers: HeaderMap,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Response {
+    let project = match read_project(&api.gateway, &headers).await {
+        Ok(project) => project,
+        Err(response) => return response,
+    };
+    let mut query = match ObservationsV2::parse(&pairs) {
+        Ok(query) => query,
+        Err(message) => return api_error(StatusCode::BAD_REQUEST, &message),
+    };
+    let page = query.limit;
+    // One more row than the page tells whether there is a next page.
+    query.limit = page + 1;
+    match api
+        .reader
+        .observations_v2(&project.project_id, &query)
+        .await
+    {
+        Ok(mut data) => {
+            let more = data.len() > page;
+            data.truncate(page);
+            let cursor = data.last().filter(|_| more).and_then(|last| {
+                Some(encode_cursor(
+                    last["startTime"].as_str()?,
+                    last["traceId"].as_str()?,
+                    last["id"].as_str()?,
+                ))
+            });
+            let meta = match cursor {
+                Some(cursor) => json!({"cursor": cursor}),
+                None => json!({}),
+            };
+            axum::Json(json!({"data": data, "meta": meta})).into_response()
+        }
+        Err(error) => store_unavailable(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn v2_parameters_parse_with_langfuse_defaults() {
+        let query = ObservationsV2::parse(&[]).unwrap();
+        assert_eq!(query.limit, 50);
+        assert_eq!(query.fields, ["core", "basic"]);
+        let query = ObservationsV2::parse(&pairs(&[
+            ("traceId", "t"),
+            ("environment", "a"),
+            ("environment", "b"),
+            ("isRootObservation", "true"),
+            ("fromStartTime", "2026-08-06T08:00:00.123Z"),
+            ("limit", "2"),
+            ("fields", "core,io"),
+        ]))
+        .unwrap();
+        assert_eq!(query.trace_id.as_deref(), Some("t"));
+        assert_eq!(query.environments, ["a", "b"]);
+        assert_eq!(query.is_root, Some(true));
+        assert_eq!(query.from_start_time_us, Some(1_786_003_200_123_000));
+        assert_eq!(query.limit, 2);
+        assert_eq!(query.fields, ["core", "io"]);
+    }
+
+    #[test]
+    fn bad_v2_parameters_are_refused_with_a_reason() {
+        for (bad, says) in [
+            (("limit", "0"), "limit"),
+            (("limit", "1001"), "limit"),
+            (("cursor", "not-base64!"), "Invalid cursor format"),
+            (("fromStartTime", "yesterday"), "fromStartTime"),
+            (("parseIoAsJson", "true"), "parseIoAsJson"),
+            (("isRootObservation", "yes"), "isRootObservation"),
+        ] {
+            let error = ObservationsV2::parse(&pairs(&[bad])).unwrap_err();
+            assert!(error.contains(says), "{bad:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_cursor_round_trips() {
+        let cursor = encode_cursor("2026-08-06T08:00:02.123Z", "t1", "s1");
+        assert_eq!(
+            decode_cursor(&cursor),
+            Some((1_786_003_202_123_000, "t1".into(), "s1".into()))
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod enrich;
 pub mod kafka_admin;
 pub mod meta;
 pub mod prices;
+pub mod query;
 pub mod queue;
 pub mod read;
 pub mod retry;

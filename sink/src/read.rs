@@ -44,6 +44,12 @@ pub struct EventRecord {
     pub metadata_values: Vec<String>,
     pub trace_input: String,
     pub trace_output: String,
+    pub project_id: String,
+    pub prompt_id: String,
+    pub usage_pricing_tier_id: Option<String>,
+    pub usage_pricing_tier_name: Option<String>,
+    /// When this version was written (µs): `createdAt` / `updatedAt`.
+    pub event_ts_us: i64,
 }
 
 impl From<StoredRow> for EventRecord {
@@ -83,6 +89,11 @@ impl From<StoredRow> for EventRecord {
             metadata_values: row.metadata_values,
             trace_input: row.trace_input,
             trace_output: row.trace_output,
+            project_id: stored.project_id,
+            prompt_id: stored.prompt_id,
+            usage_pricing_tier_id: stored.usage_pricing_tier_id,
+            usage_pricing_tier_name: stored.usage_pricing_tier_name,
+            event_ts_us: stored.event_ts_us,
         }
     }
 }
@@ -283,6 +294,213 @@ pub fn observation(record: &EventRecord) -> Value {
     })
 }
 
+/// The field groups of `GET /api/public/v2/observations` and the keys each one adds
+/// (reference langfuse-legacy.md §6.1); `core` is always returned.
+pub const V2_FIELD_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "core",
+        &[
+            "id",
+            "traceId",
+            "startTime",
+            "endTime",
+            "projectId",
+            "parentObservationId",
+            "type",
+        ],
+    ),
+    (
+        "basic",
+        &[
+            "name",
+            "level",
+            "statusMessage",
+            "version",
+            "environment",
+            "bookmarked",
+            "public",
+            "userId",
+            "sessionId",
+            "isRootObservation",
+        ],
+    ),
+    ("time", &["completionStartTime", "createdAt", "updatedAt"]),
+    ("io", &["input", "output"]),
+    ("metadata", &["metadata"]),
+    ("model", &["model", "internalModelId", "modelParameters"]),
+    (
+        "usage",
+        &[
+            "usageDetails",
+            "inputUsage",
+            "outputUsage",
+            "totalUsage",
+            "costDetails",
+            "inputCost",
+            "outputCost",
+            "totalCost",
+            "usagePricingTierId",
+            "usagePricingTierName",
+        ],
+    ),
+    ("prompt", &["promptId", "promptName", "promptVersion"]),
+    ("metrics", &["latency", "timeToFirstToken"]),
+    ("trace_context", &["traceName", "tags", "release"]),
+];
+
+/// Keys every v2 observation has, whatever the groups (prices: Spanbridge keeps none per row,
+/// so they are null).
+const V2_ALWAYS: &[&str] = &[
+    "latency",
+    "timeToFirstToken",
+    "modelId",
+    "inputPrice",
+    "outputPrice",
+    "totalPrice",
+];
+
+/// Sum of the values whose key contains `part` (Langfuse's input/output usage and cost).
+fn sum_containing<V: Copy + Into<f64>>(map: &BTreeMap<String, V>, part: &str) -> f64 {
+    map.iter()
+        .filter(|(key, _)| key.to_ascii_lowercase().contains(part))
+        .map(|(_, value)| (*value).into())
+        .sum()
+}
+
+fn seconds_between(from_us: i64, to_us: Option<i64>) -> Value {
+    to_us.map_or(Value::Null, |to| json!((to - from_us) as f64 / 1e6))
+}
+
+/// One observation in v4's v2 shape, with the keys of the requested groups (`core` always).
+/// Input/output are the stored text; metadata is flat by dot-joined path, values JSON-parsed.
+pub fn observation_v2(record: &EventRecord, groups: &[&str]) -> Value {
+    let optional = |text: &str| text_or_null(text);
+    let usage_u64: BTreeMap<String, f64> = record
+        .usage_details
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64))
+        .collect();
+    let metadata: Map<String, Value> = record
+        .metadata_names
+        .iter()
+        .zip(&record.metadata_values)
+        .map(|(name, value)| {
+            let parsed =
+                serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
+            (name.clone(), parsed)
+        })
+        .collect();
+    let wants_time = groups.contains(&"time") || groups.contains(&"metrics");
+    let all: Map<String, Value> = [
+        ("id", json!(record.span_id)),
+        ("traceId", json!(record.trace_id)),
+        ("startTime", json!(iso_time(record.start_time_us))),
+        (
+            "endTime",
+            json!(record.end_time_us.map_or(Value::Null, iso_time)),
+        ),
+        ("projectId", json!(record.project_id)),
+        (
+            "parentObservationId",
+            json!(optional(&record.parent_span_id)),
+        ),
+        ("type", json!(record.r#type)),
+        ("name", json!(record.name)),
+        ("level", json!(record.level)),
+        ("statusMessage", json!(optional(&record.status_message))),
+        ("version", json!(optional(&record.version))),
+        ("environment", json!(record.environment)),
+        ("bookmarked", json!(false)),
+        ("public", json!(record.public)),
+        ("userId", json!(optional(&record.user_id))),
+        ("sessionId", json!(optional(&record.session_id))),
+        (
+            "isRootObservation",
+            json!(record.parent_span_id.is_empty() || record.is_app_root),
+        ),
+        (
+            "completionStartTime",
+            json!(
+                record
+                    .completion_start_time_us
+                    .map_or(Value::Null, iso_time)
+            ),
+        ),
+        ("createdAt", json!(iso_time(record.event_ts_us))),
+        ("updatedAt", json!(iso_time(record.event_ts_us))),
+        ("input", json!(optional(&record.input))),
+        ("output", json!(optional(&record.output))),
+        ("metadata", json!(metadata)),
+        ("model", json!(optional(&record.provided_model_name))),
+        ("internalModelId", json!(optional(&record.model_id))),
+        ("modelParameters", json!(content(&record.model_parameters))),
+        ("usageDetails", json!(record.usage_details)),
+        ("inputUsage", json!(sum_containing(&usage_u64, "input"))),
+        ("outputUsage", json!(sum_containing(&usage_u64, "output"))),
+        (
+            "totalUsage",
+            json!(record.usage_details.get("total").copied().unwrap_or(0)),
+        ),
+        ("costDetails", json!(record.cost_details)),
+        (
+            "inputCost",
+            json!(sum_containing(&record.cost_details, "input")),
+        ),
+        (
+            "outputCost",
+            json!(sum_containing(&record.cost_details, "output")),
+        ),
+        (
+            "totalCost",
+            json!(record.cost_details.get("total").copied().unwrap_or(0.0)),
+        ),
+        ("usagePricingTierId", json!(record.usage_pricing_tier_id)),
+        (
+            "usagePricingTierName",
+            json!(record.usage_pricing_tier_name),
+        ),
+        ("promptId", json!(optional(&record.prompt_id))),
+        ("promptName", json!(optional(&record.prompt_name))),
+        ("promptVersion", json!(record.prompt_version)),
+        (
+            "latency",
+            json!(seconds_between(record.start_time_us, record.end_time_us)),
+        ),
+        (
+            "timeToFirstToken",
+            json!(if wants_time {
+                seconds_between(record.start_time_us, record.completion_start_time_us)
+            } else {
+                Value::Null
+            }),
+        ),
+        ("traceName", json!(optional(&record.trace_name))),
+        ("tags", json!(record.tags)),
+        ("release", json!(optional(&record.release))),
+        ("modelId", json!(optional(&record.model_id))),
+        ("inputPrice", json!(Value::Null)),
+        ("outputPrice", json!(Value::Null)),
+        ("totalPrice", json!(Value::Null)),
+    ]
+    .into_iter()
+    .map(|(key, value)| (key.to_owned(), value))
+    .collect();
+
+    let mut all = all;
+    let mut out = Map::new();
+    let wanted = V2_FIELD_GROUPS
+        .iter()
+        .filter(|(group, _)| *group == "core" || groups.contains(group))
+        .flat_map(|(_, keys)| keys.iter())
+        .chain(V2_ALWAYS);
+    for key in wanted {
+        if let Some(value) = all.remove(*key) {
+            out.insert((*key).to_owned(), value);
+        }
+    }
+    Value::Object(out)
+}
+
 /// The trace (its fields taken from the root row, trace-level fields from any row, root first)
 /// with all its observations; None when there are no rows.
 pub fn trace(records: &[EventRecord]) -> Option<Value> {
@@ -435,6 +653,50 @@ mod tests {
             "TEXT scores have no value"
         );
         assert_eq!(scores[1]["stringValue"], "fine");
+    }
+
+    #[test]
+    fn v2_observations_have_the_requested_groups() {
+        let record = EventRecord {
+            trace_id: "t".into(),
+            span_id: "g".into(),
+            parent_span_id: "r".into(),
+            start_time_us: 1_000_000,
+            end_time_us: Some(3_500_000),
+            completion_start_time_us: Some(1_500_000),
+            r#type: "GENERATION".into(),
+            provided_model_name: "gpt-4o".into(),
+            usage_details: BTreeMap::from([
+                ("input".into(), 10),
+                ("output".into(), 5),
+                ("total".into(), 15),
+            ]),
+            cost_details: BTreeMap::from([("input".into(), 0.5), ("total".into(), 0.75)]),
+            input: "{\"a\":1}".into(),
+            metadata_names: vec!["resourceAttributes.service.name".into(), "n".into()],
+            metadata_values: vec!["svc".into(), "1".into()],
+            ..Default::default()
+        };
+        let default = observation_v2(&record, &["core", "basic"]);
+        let keys: Vec<&String> = default.as_object().unwrap().keys().collect();
+        assert!(keys.iter().any(|k| *k == "userId"));
+        assert!(!keys.iter().any(|k| *k == "input" || *k == "usageDetails"));
+        assert_eq!(default["latency"], 2.5);
+        assert_eq!(default["timeToFirstToken"], Value::Null);
+        assert_eq!(default["parentObservationId"], "r");
+        assert_eq!(default["isRootObservation"], false);
+        let all = observation_v2(&record, &["io", "metadata", "model", "usage", "metrics"]);
+        assert_eq!(all["input"], "{\"a\":1}", "raw text");
+        assert_eq!(
+            all["metadata"],
+            json!({"resourceAttributes.service.name": "svc", "n": 1})
+        );
+        assert_eq!(all["model"], "gpt-4o");
+        assert_eq!(all["inputUsage"], 10.0);
+        assert_eq!(all["totalUsage"], 15);
+        assert_eq!(all["totalCost"], 0.75);
+        assert_eq!(all["timeToFirstToken"], 0.5);
+        assert!(all.get("name").is_none(), "basic not requested");
     }
 
     #[test]

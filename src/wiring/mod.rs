@@ -16,7 +16,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
 use serde_json::Value;
-use spanbridge_gateway::api::TraceReader;
+use spanbridge_gateway::api::{ObservationsV2, TraceReader};
 use spanbridge_gateway::auth::{Authenticator, KeyStore};
 use spanbridge_gateway::convert::logs::{LogOptions, OtherRecords};
 use spanbridge_gateway::error::BackendUnavailable;
@@ -25,7 +25,8 @@ use spanbridge_gateway::privacy::Privacy;
 use spanbridge_gateway::publish::Publisher;
 use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_sink::assemble::Assembler;
-use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
+use spanbridge_sink::query::{Cursor, ObservationQuery};
+use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore, TableSet};
 use spanbridge_sink::store::sqlite::SqliteStore;
 use spanbridge_sink::store::{EventReader, Store, StoreError};
 use spanbridge_sink::write::Writer;
@@ -34,7 +35,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, ReadyCheck};
-use crate::config::{ClickHouseCompression, OtherLogRecords, Settings};
+use crate::config::{ClickHouseCompression, ClickHouseTables, OtherLogRecords, Settings};
 
 /// The event store chosen by the settings: ClickHouse when `clickhouse.url` is set, else the
 /// SQLite file; what the sink writes to and the read API and `/ready` read.
@@ -87,6 +88,14 @@ pub(crate) fn clickhouse_config(settings: &Settings) -> ClickHouseConfig {
         user: settings.clickhouse.user.clone(),
         password: settings.clickhouse.password.clone(),
         lz4: settings.clickhouse.compression == ClickHouseCompression::Lz4,
+        tables: match settings.clickhouse.tables {
+            ClickHouseTables::Events => TableSet::Events,
+            ClickHouseTables::Legacy => TableSet::Legacy,
+            ClickHouseTables::Both => TableSet::Both,
+        },
+        cluster: Some(settings.clickhouse.cluster.trim())
+            .filter(|cluster| !cluster.is_empty())
+            .map(str::to_owned),
     }
 }
 
@@ -156,6 +165,46 @@ impl TraceReader for StoreReader {
         Ok(records
             .iter()
             .map(spanbridge_sink::read::observation)
+            .collect())
+    }
+
+    async fn observations_v2(
+        &self,
+        project_id: &str,
+        query: &ObservationsV2,
+    ) -> Result<Vec<Value>, BackendUnavailable> {
+        let list = ObservationQuery {
+            trace_id: query.trace_id.clone(),
+            r#type: query.r#type.clone(),
+            name: query.name.clone(),
+            user_id: query.user_id.clone(),
+            session_id: query.session_id.clone(),
+            level: query.level.clone(),
+            version: query.version.clone(),
+            parent_observation_id: query.parent_observation_id.clone(),
+            is_root: query.is_root,
+            environments: query.environments.clone(),
+            from_start_time_us: query.from_start_time_us,
+            to_start_time_us: query.to_start_time_us,
+            after: query
+                .after
+                .clone()
+                .map(|(start_time_us, trace_id, id)| Cursor {
+                    start_time_us,
+                    trace_id,
+                    id,
+                }),
+            limit: query.limit,
+        };
+        let records = self
+            .0
+            .list_observations(project_id, &list)
+            .await
+            .map_err(backend_unavailable)?;
+        let groups: Vec<&str> = query.fields.iter().map(String::as_str).collect();
+        Ok(records
+            .iter()
+            .map(|record| spanbridge_sink::read::observation_v2(record, &groups))
             .collect())
     }
 }

@@ -201,13 +201,11 @@ pub async fn migrate(settings: &Settings) -> Result<Vec<String>, String> {
         }
     }
     if !settings.clickhouse.url.trim().is_empty() {
-        ClickHouseStore::new(clickhouse_config(settings))
-            .migrate()
-            .await?;
-        done.push(format!(
-            "ClickHouse {}: events_full, events_core, events_core_mv present (existing tables left alone)",
-            settings.clickhouse.database
-        ));
+        done.extend(
+            ClickHouseStore::new(clickhouse_config(settings))
+                .migrate()
+                .await?,
+        );
     }
     Ok(done)
 }

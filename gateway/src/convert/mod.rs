@@ -32,7 +32,7 @@ pub mod logs;
 mod row;
 pub mod score;
 mod trace;
-mod vocab;
+pub(crate) mod vocab;
 
 #[cfg(test)]
 mod properties;

@@ -283,7 +283,12 @@ impl Assembler {
         for mut row in rows {
             if let Some(held) = state.rows.get(&row.span_id) {
                 merge::fill_missing(&mut row, &held.row);
-                if floor_to_millis(held.row.start_time_us) != floor_to_millis(row.start_time_us) {
+                // The held version's row is another row when its start time (events_full's
+                // key) or type (v3 observations' key) differs: it is removed. A store skips a
+                // tombstone whose own key equals the live row's.
+                if floor_to_millis(held.row.start_time_us) != floor_to_millis(row.start_time_us)
+                    || held.row.r#type != row.r#type
+                {
                     tombstones.push(held.clone());
                 }
             }

@@ -1,27 +1,31 @@
-//! The production event store: Langfuse v4's `events_full` (and `scores`, in [`scores`]) in ClickHouse, written with the
-//! `clickhouse` crate in RowBinary (one INSERT per batch) and read back with `FINAL`.
+//! The production event store: Langfuse's ClickHouse tables — v4's `events_full`, v3's
+//! `traces` + `observations` (in [`legacy`]), or both, as `clickhouse.tables` says ([`schema`]);
+//! `scores` (in [`scores`]) always — written with the `clickhouse` crate in RowBinary (one
+//! INSERT per table per batch) and read back with `FINAL`.
 //!
-//! Re-inserting a row is safe: the table is a ReplacingMergeTree on (event_ts, is_deleted)
-//! whose sorting key ends in (span_id, start_time), so a span written twice (a retried request,
-//! a batch replayed after a crash) is one row when read with `FINAL`.
+//! Re-inserting a row is safe: every table is a ReplacingMergeTree on (event_ts, is_deleted)
+//! whose sorting key identifies the row (`events_full`: span_id, start_time; `observations`:
+//! type, start date, id; `traces`: timestamp's date, id), so a row written twice (a retried
+//! request, a batch replayed after a crash) is one row when read with `FINAL`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use serde::{Deserialize, Serialize};
 
+mod legacy;
+mod schema;
 mod scores;
+pub use schema::TableSet;
 use spanbridge_proto::EventRow;
 
 use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
+use crate::query::{Columns, ObservationQuery, Param};
 use crate::read::{EventRecord, ScoreRecord};
 use crate::scores::StoredScore;
-
-/// Langfuse's DDL for `events_full`, `events_core` and `events_core_mv` (all IF NOT EXISTS).
-const SCHEMA: &str = include_str!("clickhouse/events.sql");
 
 /// The store's name in errors and `/ready`.
 const CLICKHOUSE: &str = "clickhouse";
@@ -45,9 +49,13 @@ pub struct ClickHouseConfig {
     pub password: String,
     /// lz4 request/response compression (false: plain bodies).
     pub lz4: bool,
+    /// Which tables are written and read.
+    pub tables: TableSet,
+    /// The cluster `migrate` creates the tables on (`ON CLUSTER`, Replicated engines).
+    pub cluster: Option<String>,
 }
 
-/// `events_full` over HTTP.
+/// Langfuse's tables over HTTP.
 #[derive(Clone)]
 pub struct ClickHouseStore {
     client: Client,
@@ -468,50 +476,266 @@ impl ClickHouseStore {
         client
     }
 
-    /// Creates the database (when not `default`) and Langfuse's event tables when absent;
-    /// existing tables are left alone. Returns the statements' short names.
-    pub async fn migrate(&self) -> Result<(), String> {
+    /// Creates the database (when not `default`) and the tables the mode needs with Langfuse's
+    /// DDL when absent (clustered when a cluster is named). An existing table is used as it is,
+    /// after checking it has every column Spanbridge writes with the type it writes: a
+    /// mismatch stops here, naming the table and the column. Returns one line per table.
+    pub async fn migrate(&self) -> Result<Vec<String>, String> {
         let server = Self::client(&self.config);
+        let cluster = self.config.cluster.as_deref();
         if self.config.database != "default" {
+            let create = format!(
+                "CREATE DATABASE IF NOT EXISTS `{}`",
+                self.config.database.replace('`', "")
+            );
+            let create = match cluster {
+                Some(cluster) => schema::clustered(&create, cluster),
+                None => create,
+            };
             server
-                .query(&format!(
-                    "CREATE DATABASE IF NOT EXISTS `{}`",
-                    self.config.database.replace('`', "")
-                ))
+                .query(&create)
                 .execute()
                 .await
                 .map_err(|error| format!("ClickHouse: cannot create the database: {error}"))?;
         }
-        for statement in statements(SCHEMA)
-            .into_iter()
-            .chain(statements(scores::SCHEMA))
-        {
-            self.client
-                .query(&statement)
-                .execute()
-                .await
-                .map_err(|error| {
-                    let head: String = statement.chars().take(60).collect();
-                    format!("ClickHouse: `{head}…` failed: {error}")
-                })?;
+        let mut done = Vec::new();
+        for script in schema::scripts(self.config.tables) {
+            let existing = self.columns_of(script.table).await.map_err(|error| {
+                format!(
+                    "ClickHouse: cannot read the columns of {}: {error}",
+                    script.table
+                )
+            })?;
+            if !existing.is_empty() {
+                let expected = schema::inserted_columns(script.sql);
+                if let Some(problem) = schema::column_mismatch(script.table, &expected, &existing) {
+                    return Err(problem);
+                }
+            }
+            for statement in schema::statements(script.sql) {
+                let statement = match cluster {
+                    Some(cluster) => schema::clustered(&statement, cluster),
+                    None => statement,
+                };
+                self.client
+                    .query(&statement)
+                    .execute()
+                    .await
+                    .map_err(|error| {
+                        let head: String = statement.chars().take(60).collect();
+                        format!("ClickHouse: `{head}…` failed: {error}")
+                    })?;
+            }
+            let state = if existing.is_empty() {
+                "created"
+            } else {
+                "exists, columns checked"
+            };
+            let on = cluster.map_or(String::new(), |c| format!(" on cluster {c}"));
+            done.push(format!(
+                "ClickHouse {}.{}: {state}{on}",
+                self.config.database, script.table
+            ));
         }
-        Ok(())
+        Ok(done)
+    }
+
+    /// The (name, type) of every column of a table of the configured database; none when the
+    /// table does not exist.
+    async fn columns_of(
+        &self,
+        table: &str,
+    ) -> Result<Vec<(String, String)>, clickhouse::error::Error> {
+        #[derive(Row, Deserialize)]
+        struct Column {
+            name: String,
+            r#type: String,
+        }
+        let columns = self
+            .client
+            .query("SELECT name, type FROM system.columns WHERE database = ? AND table = ?")
+            .bind(&self.config.database)
+            .bind(table)
+            .fetch_all::<Column>()
+            .await?;
+        Ok(columns.into_iter().map(|c| (c.name, c.r#type)).collect())
     }
 }
 
-/// The SQL statements of a script: comment lines dropped, split at `;`.
-fn statements(script: &str) -> Vec<String> {
-    let without_comments: String = script
-        .lines()
-        .filter(|line| !line.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    without_comments
-        .split(';')
-        .map(str::trim)
-        .filter(|statement| !statement.is_empty())
-        .map(str::to_owned)
-        .collect()
+/// The v2 observation list over `events_full` (read with `FINAL`).
+const EVENTS_LIST: Columns = Columns {
+    live: "is_deleted = 0",
+    id: "span_id",
+    trace_id: "trace_id",
+    project_id: "project_id",
+    start_us: "toUnixTimestamp64Micro(start_time)",
+    r#type: "type",
+    name: "name",
+    level: "level",
+    version: "version",
+    environment: "environment",
+    parent: "parent_span_id",
+    is_root: "(parent_span_id = '' OR is_app_root)",
+    user_is: "user_id = ?",
+    session_is: "session_id = ?",
+};
+
+/// The v2 observation list over v3 `observations` (read with `FINAL`): user and session live
+/// on the `traces` row.
+const OBSERVATIONS_LIST: Columns = Columns {
+    live: "is_deleted = 0",
+    id: "id",
+    trace_id: "trace_id",
+    project_id: "project_id",
+    start_us: "toUnixTimestamp64Micro(start_time)",
+    r#type: "type",
+    name: "name",
+    level: "level",
+    version: "ifNull(version, '')",
+    environment: "environment",
+    parent: "ifNull(parent_observation_id, '')",
+    is_root: "isNull(parent_observation_id)",
+    user_is: "trace_id IN (SELECT id FROM traces FINAL WHERE is_deleted = 0 AND user_id = ?)",
+    session_is: "trace_id IN (SELECT id FROM traces FINAL WHERE is_deleted = 0 AND session_id = ?)",
+};
+
+fn bind_all(mut query: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {
+    for param in params {
+        query = match param {
+            Param::Text(text) => query.bind(text),
+            Param::Int(int) => query.bind(int),
+        };
+    }
+    query
+}
+
+/// Rows of `rows` to insert into a table whose rows are identified by `key`: every live row,
+/// and the tombstones whose key no live row of the batch has (a tombstone with a live row's
+/// key would replace that row, as both carry the same `event_ts`).
+fn unshadowed<'a, K: Eq + std::hash::Hash>(
+    rows: &'a [StoredRow],
+    key: impl Fn(&'a StoredRow) -> K,
+) -> impl Iterator<Item = &'a StoredRow> {
+    let live: std::collections::HashSet<K> = rows.iter().filter(|s| !s.deleted).map(&key).collect();
+    rows.iter()
+        .filter(move |s| !s.deleted || !live.contains(&key(s)))
+}
+
+/// One INSERT of `rows` into `table`.
+async fn insert<'a, R, I>(client: &Client, table: &str, rows: I) -> Result<(), StoreError>
+where
+    R: clickhouse::RowWrite + 'a,
+    I: IntoIterator<Item = R::Value<'a>>,
+{
+    let mut rows = rows.into_iter().peekable();
+    if rows.peek().is_none() {
+        return Ok(());
+    }
+    let mut insert = client
+        .insert::<R>(table)
+        .await
+        .map_err(write_error)?
+        .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+    for row in rows {
+        insert.write(&row).await.map_err(write_error)?;
+    }
+    insert.end().await.map_err(write_error)
+}
+
+impl ClickHouseStore {
+    fn reads_legacy(&self) -> bool {
+        self.config.tables.legacy()
+    }
+
+    /// The `traces` rows of these traces, newest version of each (`FINAL`), by (project, id).
+    async fn stored_traces(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<HashMap<(String, String), legacy::TracesRow>, StoreError> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        let projects: Vec<&str> = keys.iter().map(|(project, _)| project.as_str()).collect();
+        let rows = self
+            .client
+            .query(
+                "SELECT ?fields FROM traces FINAL \
+                 WHERE project_id IN ? AND id IN ? AND is_deleted = 0",
+            )
+            .bind(projects)
+            .bind(ids)
+            .fetch_all::<legacy::TracesRow>()
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| ((row.project_id.clone(), row.id.clone()), row))
+            .collect())
+    }
+
+    /// `traces` and `observations` for the rows of a batch. A trace whose root is not in the
+    /// batch is merged over its stored row, read first (one query for the batch).
+    async fn write_legacy(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
+        insert::<legacy::ObservationsRow<'_>, _>(
+            &self.client,
+            "observations",
+            unshadowed(rows, legacy::observation_key).map(legacy::observation_row),
+        )
+        .await?;
+        let traces = legacy::traces_in(rows);
+        let rootless: Vec<(String, String)> = traces
+            .iter()
+            .filter(|(_, rows)| legacy::root_of(rows).is_none())
+            .map(|(key, _)| key.clone())
+            .collect();
+        let before = self.stored_traces(&rootless).await?;
+        let trace_rows: Vec<legacy::TracesRow> = traces
+            .iter()
+            .filter_map(|(key, rows)| legacy::trace_row(rows, before.get(key)))
+            .collect();
+        insert::<legacy::TracesRow, _>(&self.client, "traces", trace_rows).await
+    }
+
+    /// Every row of one trace rebuilt from `observations` and its `traces` row.
+    async fn legacy_rows(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let observations = self
+            .client
+            .query(
+                "SELECT ?fields FROM observations FINAL \
+                 WHERE project_id = ? AND trace_id = ? AND is_deleted = 0",
+            )
+            .bind(project_id)
+            .bind(trace_id)
+            .fetch_all::<legacy::ObservationRead>()
+            .await
+            .map_err(unavailable)?;
+        let key = (project_id.to_owned(), trace_id.to_owned());
+        let traces = self.stored_traces(std::slice::from_ref(&key)).await?;
+        let trace = traces.get(&key);
+        Ok(observations
+            .into_iter()
+            .map(|read| legacy::stored_row(read, trace))
+            .collect())
+    }
+
+    /// The rows of one trace from the tables the mode reads: v3 when written (Langfuse's v1
+    /// API reads them in `legacy` and `dual` mode), else `events_full`.
+    async fn rows_for_api(
+        &self,
+        project_id: &str,
+        trace_id: &str,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        if self.reads_legacy() {
+            self.legacy_rows(project_id, trace_id).await
+        } else {
+            self.whole_rows(project_id, trace_id).await
+        }
+    }
 }
 
 #[async_trait]
@@ -521,7 +745,11 @@ impl EventReader for ClickHouseStore {
     }
 
     fn describe(&self) -> &'static str {
-        "ClickHouse events_full"
+        match self.config.tables {
+            TableSet::Events => "ClickHouse events_full",
+            TableSet::Legacy => "ClickHouse traces + observations",
+            TableSet::Both => "ClickHouse events_full + traces + observations",
+        }
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -538,7 +766,7 @@ impl EventReader for ClickHouseStore {
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<EventRecord>, StoreError> {
-        let mut rows = self.whole_rows(project_id, trace_id).await?;
+        let mut rows = self.rows_for_api(project_id, trace_id).await?;
         rows.sort_by(|a, b| {
             (a.row.start_time_us, &a.row.span_id).cmp(&(b.row.start_time_us, &b.row.span_id))
         });
@@ -554,55 +782,96 @@ impl EventReader for ClickHouseStore {
             .await
             .map_err(unavailable)
     }
+
+    /// From `events_full` when it is written (as Langfuse v4 reads it), else from v3
+    /// `observations` with each trace's `traces` row.
+    async fn list_observations(
+        &self,
+        project_id: &str,
+        query: &ObservationQuery,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        if self.config.tables.events() {
+            let (tail, params) = query.sql_tail(project_id, &EVENTS_LIST);
+            let sql = format!("SELECT ?fields FROM events_full FINAL {tail}");
+            let rows = bind_all(self.client.query(&sql), params)
+                .fetch_all::<WholeRow>()
+                .await
+                .map_err(unavailable)?;
+            return Ok(rows
+                .into_iter()
+                .map(|row| EventRecord::from(stored_row(row)))
+                .collect());
+        }
+        let (tail, params) = query.sql_tail(project_id, &OBSERVATIONS_LIST);
+        let sql = format!("SELECT ?fields FROM observations FINAL {tail}");
+        let rows = bind_all(self.client.query(&sql), params)
+            .fetch_all::<legacy::ObservationRead>()
+            .await
+            .map_err(unavailable)?;
+        let mut keys: Vec<(String, String)> = rows
+            .iter()
+            .map(|row| (project_id.to_owned(), row.trace_id().to_owned()))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let traces = self.stored_traces(&keys).await?;
+        Ok(rows
+            .into_iter()
+            .map(|read| {
+                let key = (project_id.to_owned(), read.trace_id().to_owned());
+                EventRecord::from(legacy::stored_row(read, traces.get(&key)))
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
 impl Store for ClickHouseStore {
+    /// Writes the rows to every table of the mode. Not atomic across tables: a retried batch
+    /// writes each row again, which `FINAL` reads as one (same sorting key, newer version).
     async fn write(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
-        let mut insert = self
-            .client
-            .insert::<EventsFullRow<'_>>("events_full")
-            .await
-            .map_err(write_error)?
-            .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
-        for stored in rows {
-            insert.write(&row_of(stored)).await.map_err(write_error)?;
+        if self.config.tables.events() {
+            insert::<EventsFullRow<'_>, _>(
+                &self.client,
+                "events_full",
+                unshadowed(rows, |s| {
+                    (&s.project_id, &s.row.span_id, s.row.start_time_us)
+                })
+                .map(row_of),
+            )
+            .await?;
         }
-        insert.end().await.map_err(write_error)
+        if self.config.tables.legacy() {
+            self.write_legacy(rows).await?;
+        }
+        Ok(())
     }
 
     async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
         scores::write(&self.client, scores).await
     }
 
-    /// Deduplicated with `FINAL` (Langfuse's read-back takes the newest version by `event_ts`).
+    /// Deduplicated with `FINAL` (Langfuse's read-back takes the newest version by
+    /// `event_ts`): from `events_full` when written (every column), else v3 tables.
     async fn rows_of_trace(
         &self,
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<StoredRow>, StoreError> {
-        self.whole_rows(project_id, trace_id).await
+        if self.config.tables.events() {
+            self.whole_rows(project_id, trace_id).await
+        } else {
+            self.legacy_rows(project_id, trace_id).await
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_schema_has_the_three_langfuse_objects() {
-        let statements = statements(SCHEMA);
-        assert_eq!(statements.len(), 3);
-        assert!(statements[0].starts_with("CREATE TABLE IF NOT EXISTS events_full"));
-        assert!(statements[1].starts_with("CREATE TABLE IF NOT EXISTS events_core"));
-        assert!(statements[2].starts_with("CREATE MATERIALIZED VIEW IF NOT EXISTS events_core_mv"));
-        let scores = super::statements(scores::SCHEMA);
-        assert_eq!(scores.len(), 1);
-        assert!(scores[0].starts_with("CREATE TABLE IF NOT EXISTS scores"));
-    }
 
     #[test]
     fn costs_are_decimal_ticks_clamped_like_langfuse() {

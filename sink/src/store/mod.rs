@@ -7,6 +7,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 
 use crate::enrich::StoredRow;
+use crate::query::ObservationQuery;
 use crate::read::{EventRecord, ScoreRecord};
 use crate::scores::StoredScore;
 
@@ -71,4 +72,11 @@ pub trait EventReader: Send + Sync + 'static {
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<ScoreRecord>, StoreError>;
+    /// One page of a project's observations, newest first, filtered (v4's
+    /// `GET /api/public/v2/observations`).
+    async fn list_observations(
+        &self,
+        project_id: &str,
+        query: &ObservationQuery,
+    ) -> Result<Vec<EventRecord>, StoreError>;
 }

@@ -21,6 +21,7 @@ use spanbridge_proto::EventRow;
 
 use super::{EventReader, Store, StoreError};
 use crate::enrich::StoredRow;
+use crate::query::{Columns, ObservationQuery, Param};
 use crate::read::{EventRecord, ScoreRecord};
 use crate::scores::StoredScore;
 
@@ -332,12 +333,31 @@ impl From<ReadRow> for EventRecord {
             metadata_values: from_json(&row.metadata_values),
             trace_input: row.trace_input,
             trace_output: row.trace_output,
+            ..Default::default()
         }
     }
 }
 
 /// The store's name in errors and `/ready`.
 const SQLITE: &str = "sqlite";
+
+/// The v2 observation list over `events` (times are µs integers).
+const LIST_COLUMNS: Columns = Columns {
+    live: "is_deleted = 0",
+    id: "span_id",
+    trace_id: "trace_id",
+    project_id: "project_id",
+    start_us: "start_time",
+    r#type: "type",
+    name: "name",
+    level: "level",
+    version: "version",
+    environment: "environment",
+    parent: "parent_span_id",
+    is_root: "(parent_span_id = '' OR is_app_root)",
+    user_is: "user_id = ?",
+    session_is: "session_id = ?",
+};
 
 fn unavailable(error: impl ToString) -> StoreError {
     StoreError::Unavailable {
@@ -394,6 +414,31 @@ impl EventReader for SqliteStore {
         scores::of_trace(&self.pool, project_id, trace_id)
             .await
             .map_err(unavailable)
+    }
+
+    /// Read on the writer connection, like [`Store::rows_of_trace`]: whole rows.
+    async fn list_observations(
+        &self,
+        project_id: &str,
+        query: &ObservationQuery,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let (tail, params) = query.sql_tail(project_id, &LIST_COLUMNS);
+        let params: Vec<rusqlite::types::Value> = params
+            .into_iter()
+            .map(|param| match param {
+                Param::Text(text) => rusqlite::types::Value::Text(text),
+                Param::Int(int) => rusqlite::types::Value::Integer(int),
+            })
+            .collect();
+        blocking(|| {
+            let connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut select =
+                connection.prepare_cached(&format!("SELECT {COLUMNS} FROM events {tail}"))?;
+            let rows = select.query_map(rusqlite::params_from_iter(params), stored_row)?;
+            rows.map(|row| row.map(EventRecord::from))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .map_err(unavailable)
     }
 }
 

@@ -11,9 +11,6 @@ use crate::read::ScoreRecord;
 use crate::scores::{StoredScore, metadata_pairs, nullable};
 use crate::store::StoreError;
 
-/// Langfuse's DDL for `scores` (IF NOT EXISTS).
-pub(super) const SCHEMA: &str = include_str!("scores.sql");
-
 /// One `scores` row as inserted. Times are DateTime64(3): milliseconds.
 #[derive(Row, Serialize)]
 struct ScoresRow<'a> {
