@@ -27,6 +27,7 @@
 
 mod family;
 mod fields;
+pub mod legacy;
 pub mod logs;
 mod row;
 mod trace;
