@@ -9,7 +9,8 @@
 //! between families, so the module graph has no cycle:
 //!
 //! ```text
-//! mod.rs (convert: validate ids, group by trace), logs (log records → pieces of their spans)
+//! mod.rs (convert: validate ids, group by trace), logs (log records → pieces of their spans),
+//! score (a Langfuse score body → a score; shared by the scores endpoint and legacy ingestion)
 //!   → row (one span → one row), trace (reconcile trace fields across a request)
 //!       row → trace (TraceHints)
 //!   → fields/ (one rule table per output field)
@@ -30,6 +31,7 @@ mod fields;
 pub mod legacy;
 pub mod logs;
 mod row;
+pub mod score;
 mod trace;
 mod vocab;
 
