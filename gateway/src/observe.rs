@@ -58,6 +58,14 @@ pub const LOG_RECORDS: Items = Items {
     invalid: "invalid_log_record",
 };
 
+pub const LEGACY_EVENTS: Items = Items {
+    signal: "ingestion",
+    received: "spanbridge_ingestion_events_received_total",
+    accepted: "spanbridge_ingestion_events_accepted_total",
+    rejected: "spanbridge_ingestion_events_rejected_total",
+    invalid: "invalid_event",
+};
+
 /// One export request being measured.
 pub struct RequestMetrics {
     items: Items,

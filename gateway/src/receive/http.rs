@@ -20,6 +20,7 @@ use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
 use crate::receive::decode::{Encoding, decode_request, decompress};
+use crate::receive::legacy;
 use crate::receive::signal::{Logs, Signal, Traces};
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
@@ -39,11 +40,12 @@ pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
         .route("/v1/logs", post(export_signal::<Logs>))
         .route("/api/public/otel/v1/logs", post(export_signal::<Logs>))
         .route("/health", get(|| async { "ok" }))
+        .merge(legacy::routes())
         .with_state(gateway.clone())
         .merge(api::routes(ReadApi { gateway, reader }))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
@@ -111,18 +113,22 @@ async fn export<S: Signal>(
     metrics.decoded(plain.len(), S::count(&request));
     drop(plain);
     drop(raw);
-    let sdk = SdkInfo::new(
+    S::ingest(gateway, &project, &sdk_info(headers), request).await
+}
+
+/// Langfuse's ingestion attribution headers (dashes or underscores).
+pub(crate) fn sdk_info(headers: &HeaderMap) -> SdkInfo {
+    SdkInfo::new(
         header_str(headers, "x-langfuse-sdk-name").or(header_str(headers, "x_langfuse_sdk_name")),
         header_str(headers, "x-langfuse-sdk-version")
             .or(header_str(headers, "x_langfuse_sdk_version")),
-    );
-    S::ingest(gateway, &project, &sdk, request).await
+    )
 }
 
 /// Reads and drops a refused request's body (up to `limit` bytes, chunk by chunk, for at most
 /// a few seconds), so the client reads our 503/401 instead of a broken pipe while it is still
 /// writing. Nothing is buffered.
-async fn discard_body(body: Body, limit: usize) {
+pub(crate) async fn discard_body(body: Body, limit: usize) {
     use futures::StreamExt;
     let mut chunks = body.into_data_stream();
     let mut seen = 0usize;
@@ -138,7 +144,7 @@ async fn discard_body(body: Body, limit: usize) {
 }
 
 /// Reads the (still compressed) body, refusing more than `limit` bytes.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         let too_large = std::error::Error::source(&error)
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());

@@ -394,15 +394,18 @@ pub fn fill_missing(row: &mut EventRow, held: &EventRow) {
 /// the rest. When the span arrives its row takes these fields in ([`fill_missing`]).
 pub fn orphan_row(piece: &PartialRow) -> EventRow {
     let part = piece.row.clone().unwrap_or_default();
+    // The piece's type and source, when it says (a legacy `generation-update`), else a span
+    // from OTLP.
+    let or = |value: &str, default: &str| if value.is_empty() { default } else { value }.to_owned();
     let mut row = EventRow {
         trace_id: part.trace_id.clone(),
         span_id: part.span_id.clone(),
         parent_span_id: part.parent_span_id.clone(),
         start_time_us: piece.event_time_us,
-        r#type: "SPAN".into(),
+        r#type: or(&part.r#type, "SPAN"),
         environment: "default".into(),
         level: "DEFAULT".into(),
-        source: "otel".into(),
+        source: or(&part.source, "otel"),
         ..Default::default()
     };
     apply_partial(&mut row, piece);

@@ -199,14 +199,36 @@ impl Assembler {
         self.cache.insert(key, Arc::new(state)).await;
     }
 
-    /// Whether every piece of the batch started after the cache last lost anything.
+    /// Whether every piece of the batch started after the cache last lost anything. A
+    /// partial row that does not name its observation's start (a legacy `*-update`, a log
+    /// record's content) says nothing about when its observation began: it may update a row
+    /// stored before the cache was emptied, so the trace is read back — unless the same batch
+    /// holds the observation's whole row.
     fn is_new(&self, batch: &EventBatch) -> bool {
         let fresh_since = self.fresh_since_us.load(Ordering::Relaxed);
+        let whole: HashSet<&str> = batch.rows.iter().map(|r| r.span_id.as_str()).collect();
+        let partial_starts: Option<Vec<i64>> = batch
+            .partial_rows
+            .iter()
+            .filter(|p| {
+                p.row
+                    .as_ref()
+                    .is_none_or(|r| !whole.contains(r.span_id.as_str()))
+            })
+            .map(|p| {
+                let names_start = p.fields.iter().any(|f| f == "start_time_us");
+                let row = p.row.as_ref().filter(|_| names_start)?;
+                Some(row.start_time_us.min(p.event_time_us))
+            })
+            .collect();
+        let Some(partial_starts) = partial_starts else {
+            return false;
+        };
         let times = batch
             .rows
             .iter()
             .map(|r| r.start_time_us)
-            .chain(batch.partial_rows.iter().map(|p| p.event_time_us));
+            .chain(partial_starts);
         times.min().is_some_and(|earliest| earliest >= fresh_since)
     }
 

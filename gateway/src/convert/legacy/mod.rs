@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 use spanbridge_proto::{EventRow, PartialRow, Score, TraceFields};
 
+use crate::convert::score::{ScoreContext, parse_score};
 use envelope::{Kind, answer_id};
 use observation::ObservationPiece;
 
@@ -80,12 +81,8 @@ enum Piece {
     Score(Score),
 }
 
-/// Converts one batch (the `batch` array of the request body). `score` turns a score body
-/// into a score (the `POST /api/public/scores` rules); `timestamp_us` is the envelope time.
-pub fn convert_batch(
-    batch: &[Value],
-    score: &dyn Fn(&Map<String, Value>, &str, i64) -> Result<Score, String>,
-) -> LegacyConverted {
+/// Converts one batch (the `batch` array of the request body).
+pub fn convert_batch(batch: &[Value]) -> LegacyConverted {
     let mut out = LegacyConverted::default();
     // (envelope time, creates first on ties, request order) as Langfuse sorts an entity's events.
     let mut pieces: Vec<((i64, bool, usize), Piece)> = Vec::new();
@@ -104,9 +101,7 @@ pub fn convert_batch(
                     body,
                     update,
                 )?),
-                Kind::Score => Piece::Score(
-                    score(envelope.body, envelope.id, envelope.timestamp_us).map_err(Invalid)?,
-                ),
+                Kind::Score => Piece::Score(score(&envelope)?),
                 Kind::SdkLog => return Ok(None),
             };
             let update = matches!(piece, Piece::Observation(ObservationPiece::Update(_)));
@@ -162,6 +157,18 @@ pub fn convert_batch(
         }
     }
     out
+}
+
+/// `score-create`: the scores endpoint's rules ([`parse_score`]), timed by the envelope when
+/// the body has no timestamp (§4.3), with `source: EVAL` allowed as Langfuse allows it here.
+fn score(envelope: &envelope::Envelope) -> Result<Score, Invalid> {
+    let context = ScoreContext {
+        timestamp_us: envelope.timestamp_us,
+        id_seed: envelope.id,
+        allow_eval_source: true,
+    };
+    let body = Value::Object(envelope.body.clone());
+    parse_score(&body, &context).map_err(|error| Invalid(error.to_string()))
 }
 
 /// Langfuse's `convertJsonSchemaToRecord` (§3.3): an object is the metadata; a scalar or an

@@ -1,7 +1,6 @@
 //! The SDK 2.60.10 fixture batches in, the pieces out.
 
 use serde_json::{Value, json};
-use spanbridge_proto::Score;
 
 use super::*;
 
@@ -15,18 +14,14 @@ fn fixture(name: &str) -> Vec<Value> {
     body["batch"].as_array().unwrap().clone()
 }
 
-fn no_scores(_: &Map<String, Value>, _: &str, _: i64) -> Result<Score, String> {
-    Err("scores not parsed here".into())
-}
-
 fn convert(batch: &[Value]) -> LegacyConverted {
-    convert_batch(batch, &no_scores)
+    convert_batch(batch)
 }
 
 #[test]
 fn low_level_client_batch_becomes_rows_updates_and_two_trace_pieces() {
     let batch = fixture("python-sdk-2.60.10-low-level.json");
-    let out = convert(&batch[..7]);
+    let out = convert(&batch);
     assert!(out.outcomes.iter().all(|(_, o)| *o == Outcome::Accepted));
     assert_eq!(
         out.groups.len(),
