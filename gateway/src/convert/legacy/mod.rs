@@ -74,11 +74,11 @@ pub struct LegacyConverted {
     pub sdk_logs: usize,
 }
 
-/// A parsed event ready to be grouped.
+/// A parsed event ready to be grouped (boxed: a few per request, moved while sorting).
 enum Piece {
-    Trace(trace::TracePiece),
-    Observation(ObservationPiece),
-    Score(Score),
+    Trace(Box<trace::TracePiece>),
+    Observation(Box<ObservationPiece>),
+    Score(Box<Score>),
 }
 
 /// Converts one batch (the `batch` array of the request body).
@@ -90,21 +90,21 @@ pub fn convert_batch(batch: &[Value]) -> LegacyConverted {
         let id = answer_id(event);
         let parsed = envelope::envelope(event).and_then(|envelope| {
             let piece = match envelope.kind {
-                Kind::Trace => Piece::Trace(trace::trace(&envelope)?),
+                Kind::Trace => Piece::Trace(Box::new(trace::trace(&envelope)?)),
                 Kind::Observation {
                     observation_type,
                     body,
                     update,
-                } => Piece::Observation(observation::observation(
+                } => Piece::Observation(Box::new(observation::observation(
                     &envelope,
                     observation_type,
                     body,
                     update,
-                )?),
-                Kind::Score => Piece::Score(score(&envelope)?),
+                )?)),
+                Kind::Score => Piece::Score(Box::new(score(&envelope)?)),
                 Kind::SdkLog => return Ok(None),
             };
-            let update = matches!(piece, Piece::Observation(ObservationPiece::Update(_)));
+            let update = matches!(&piece, Piece::Observation(o) if matches!(**o, ObservationPiece::Update(_)));
             Ok(Some(((envelope.timestamp_us, update, index), piece)))
         });
         match parsed {
@@ -128,7 +128,7 @@ pub fn convert_batch(batch: &[Value]) -> LegacyConverted {
             Piece::Trace(t) => t.trace_id.clone(),
             Piece::Observation(o) => o.trace_id().to_owned(),
             Piece::Score(s) => {
-                out.scores.push(s.clone());
+                out.scores.push((**s).clone());
                 continue;
             }
         };
@@ -146,13 +146,14 @@ pub fn convert_batch(batch: &[Value]) -> LegacyConverted {
         let group = &mut out.groups[open[&trace_id]];
         match piece {
             Piece::Trace(t) => {
+                let t = *t;
                 group.trace = Some(t.fields);
                 group.partial_rows.push(t.root);
             }
-            Piece::Observation(ObservationPiece::Create(row)) => group.rows.push(row),
-            Piece::Observation(ObservationPiece::Update(partial)) => {
-                group.partial_rows.push(partial)
-            }
+            Piece::Observation(observation) => match *observation {
+                ObservationPiece::Create(row) => group.rows.push(row),
+                ObservationPiece::Update(partial) => group.partial_rows.push(partial),
+            },
             Piece::Score(_) => {}
         }
     }

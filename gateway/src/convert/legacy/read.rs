@@ -154,7 +154,7 @@ pub fn iso_time(text: &str) -> Option<i64> {
         .map_or(after_seconds, |fraction| {
             fraction.trim_start_matches(|c: char| c.is_ascii_digit())
         });
-    if zone.is_empty() || !text.as_bytes().get(10).is_some_and(|b| *b == b'T') {
+    if zone.is_empty() || text.as_bytes().get(10).is_none_or(|b| *b != b'T') {
         return None;
     }
     value::parse_timestamp_us(text)

@@ -152,7 +152,14 @@ mod tests {
     /// (provided usage, provided cost).
     #[test]
     fn every_usage_shape() {
-        let cases: Vec<(Value, Value, Value, &[(&str, u64)], &[(&str, f64)])> = vec![
+        type Case = (
+            Value,
+            Value,
+            Value,
+            &'static [(&'static str, u64)],
+            &'static [(&'static str, f64)],
+        );
+        let cases: Vec<Case> = vec![
             // legacy shape with unit and costs; total derived from the buckets
             (
                 json!({"input": 10, "output": 5, "unit": "TOKENS", "inputCost": 0.1, "outputCost": 0.2}),
