@@ -99,7 +99,10 @@ async fn an_update_after_a_sink_restart_completes_the_stored_row_and_an_outage_i
     })
     .await;
     let generation = observation(&trace, "llm");
-    assert_eq!(generation["input"], "question", "the create's fields survive");
+    assert_eq!(
+        generation["input"], "question",
+        "the create's fields survive"
+    );
     assert_eq!(generation["model"], "gpt-4o");
     assert_eq!(generation["startTime"], t(1));
     assert_eq!(generation["endTime"], t(4));
@@ -115,8 +118,10 @@ async fn an_update_after_a_sink_restart_completes_the_stored_row_and_an_outage_i
     let response = client()
         .post(&url)
         .header("authorization", test_auth())
-        .json(&json!({"batch": [{"id": "lost?", "type": "trace-create", "timestamp": t(9),
-                                 "body": {"id": "outage-trace"}}]}))
+        .json(
+            &json!({"batch": [{"id": "lost?", "type": "trace-create", "timestamp": t(9),
+                                 "body": {"id": "outage-trace"}}]}),
+        )
         .send()
         .await
         .expect("POST");

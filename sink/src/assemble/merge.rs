@@ -372,6 +372,11 @@ pub fn fill_missing(row: &mut EventRow, held: &EventRow) {
         } )* };
     }
     for_each_field!(fill);
+    // A legacy `*-create` has no end until its `*-update`; a create re-sent or replayed after
+    // the update must not take the end away.
+    if row.end_time_us.is_none() {
+        row.end_time_us = held.end_time_us;
+    }
     if row.completion_start_time_us.is_none() {
         row.completion_start_time_us = held.completion_start_time_us;
     }
