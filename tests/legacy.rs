@@ -22,7 +22,12 @@ async fn projects_answers_the_keys_project_in_langfuses_shape() {
     assert_eq!(projects.len(), 1);
     assert_eq!(projects[0]["name"], "e2e");
     assert!(projects[0]["id"].as_str().is_some_and(|id| !id.is_empty()));
-    assert!(projects[0]["organization"].is_object());
+    assert!(
+        projects[0]["organization"]["id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert!(projects[0]["organization"]["name"].is_string());
     assert_eq!(projects[0]["metadata"], json!({}));
     let wrong = client()
         .get(&url)

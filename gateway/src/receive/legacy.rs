@@ -163,9 +163,8 @@ fn with_retry_after(error: &IngestError, mut response: Response) -> Response {
     response
 }
 
-/// `GET /api/public/projects`: the key's project in Langfuse's shape (§5). The key lookup
-/// knows the project's id and name; organisation and metadata are not part of it, so they
-/// are answered empty.
+/// `GET /api/public/projects`: the key's project in Langfuse's shape (§5), with its
+/// organisation from the key lookup; project metadata is not kept, so it is `{}`.
 async fn projects(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Response {
     let project = match gateway
         .auth
@@ -185,7 +184,7 @@ async fn projects(State(gateway): State<Arc<Gateway>>, headers: HeaderMap) -> Re
         "data": [{
             "id": project.project_id,
             "name": project.project_name,
-            "organization": {"id": "", "name": ""},
+            "organization": {"id": project.organization_id, "name": project.organization_name},
             "metadata": {},
         }]
     }))
