@@ -567,4 +567,53 @@ mod tests {
         assert_eq!(fields.name.as_deref(), Some("chat"));
         assert_eq!(fields.event_time_us, 9);
     }
+
+    #[test]
+    fn a_create_replayed_after_its_update_keeps_the_end_and_output() {
+        let held = EventRow {
+            span_id: "g".into(),
+            end_time_us: Some(5),
+            output: "answer".into(),
+            input: "question".into(),
+            ..Default::default()
+        };
+        let mut create = EventRow {
+            span_id: "g".into(),
+            input: "question".into(),
+            ..Default::default()
+        };
+        fill_missing(&mut create, &held);
+        assert_eq!(create.end_time_us, Some(5));
+        assert_eq!(create.output, "answer");
+    }
+
+    #[test]
+    fn an_orphan_takes_the_pieces_type_and_source() {
+        let piece = PartialRow {
+            row: Some(EventRow {
+                trace_id: "t".into(),
+                span_id: "g".into(),
+                r#type: "GENERATION".into(),
+                source: "ingestion-api".into(),
+                output: "late".into(),
+                ..Default::default()
+            }),
+            fields: vec!["output".into()],
+            event_time_us: 7,
+        };
+        let row = orphan_row(&piece);
+        assert_eq!(
+            (row.r#type.as_str(), row.source.as_str()),
+            ("GENERATION", "ingestion-api")
+        );
+        assert_eq!((row.output.as_str(), row.start_time_us), ("late", 7));
+        let otlp = orphan_row(&PartialRow {
+            row: Some(EventRow::default()),
+            ..Default::default()
+        });
+        assert_eq!(
+            (otlp.r#type.as_str(), otlp.source.as_str()),
+            ("SPAN", "otel")
+        );
+    }
 }

@@ -221,7 +221,8 @@ impl Assembler {
                 Some(row.start_time_us.min(p.event_time_us))
             })
             .collect();
-        let partial_starts: Vec<i64> = partial_starts.unwrap_or_else(|| batch.partial_rows.iter().map(|p| p.event_time_us).collect());
+        let partial_starts: Vec<i64> = partial_starts
+            .unwrap_or_else(|| batch.partial_rows.iter().map(|p| p.event_time_us).collect());
         let times = batch
             .rows
             .iter()
