@@ -64,6 +64,18 @@ const METRICS: &[(&str, &str)] = &[
         "Langfuse scores not accepted, by reason (invalid_score: refused in a 207)",
     ),
     (
+        "spanbridge_ingestion_events_received_total",
+        "Legacy ingestion API (`/api/public/ingestion`) events received in decoded batches",
+    ),
+    (
+        "spanbridge_ingestion_events_accepted_total",
+        "Legacy ingestion API events durably accepted (201 in the 207 answer; sdk-log included)",
+    ),
+    (
+        "spanbridge_ingestion_events_rejected_total",
+        "Legacy ingestion API events not accepted, by reason (invalid_event: a 400 in the 207 answer)",
+    ),
+    (
         "spanbridge_log_records_other_total",
         "Log records that are neither GenAI content nor evaluations, by what was kept (counted, event)",
     ),

@@ -21,6 +21,9 @@ pub struct Project {
     /// comes with the key (one join in the same lookup) and is cached with it, so a rename
     /// applies within `auth.cache_ttl_secs`; no second lookup or name table to refresh.
     pub project_name: String,
+    /// The project's organisation, answered by `GET /api/public/projects` (Langfuse's shape).
+    pub organization_id: String,
+    pub organization_name: String,
 }
 
 /// A stored API key as the gateway needs it.
@@ -30,6 +33,9 @@ pub struct ApiKeyRecord {
     pub project_id: String,
     /// The project's name (`projects.name`), empty if the store does not know it.
     pub project_name: String,
+    /// The project's organisation (`organizations.id`, `.name`).
+    pub organization_id: String,
+    pub organization_name: String,
     pub public_key: String,
     pub fast_hashed_secret_key: String,
     /// The key is valid but its organisation's ingestion is suspended: 403, not 401.
@@ -202,6 +208,8 @@ impl Authenticator {
             project_id: record.project_id,
             api_key_id: record.id,
             project_name: record.project_name,
+            organization_id: record.organization_id,
+            organization_name: record.organization_name,
         })
     }
 

@@ -17,6 +17,7 @@ use spanbridge_proto::{EventBatch, SCHEMA_VERSION, Score};
 
 use crate::auth::{Authenticator, Project};
 use crate::convert::convert;
+use crate::convert::legacy::{Outcome, convert_batch};
 use crate::convert::logs::{LogOptions, convert_logs};
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
@@ -175,6 +176,46 @@ impl Gateway {
             batches[slot].scores.push(score);
         }
         self.publish(project, batches).await
+    }
+}
+
+impl Gateway {
+    /// Converts and publishes one legacy ingestion batch (`POST /api/public/ingestion`):
+    /// every valid event becomes a piece of its trace, every invalid one an error in the
+    /// answer. Returns only after the accepted events are durable; an outage is an error for
+    /// the whole request (the SDK retries it), never a success for data that is then lost.
+    pub async fn ingest_legacy(
+        &self,
+        project: &Project,
+        sdk: &SdkInfo,
+        batch: &[serde_json::Value],
+    ) -> Result<Vec<(String, Outcome)>, IngestError> {
+        self.rate_limit
+            .check(&project.project_id, batch.len() as u64)?;
+        let received_at_us = now_us();
+        let converted = convert_batch(batch);
+        if converted.sdk_logs > 0 {
+            // The SDK's own diagnostics: noted, never stored (their content is not logged).
+            tracing::info!(bytes = converted.sdk_logs, project = %project.project_id, "sdk-log events received");
+        }
+        let mut batches: Vec<EventBatch> = converted
+            .groups
+            .into_iter()
+            .map(|group| EventBatch {
+                rows: group.rows,
+                partial_rows: group.partial_rows,
+                trace: group.trace,
+                ..envelope(project, sdk, received_at_us)
+            })
+            .collect();
+        if !converted.scores.is_empty() {
+            batches.push(EventBatch {
+                scores: converted.scores,
+                ..envelope(project, sdk, received_at_us)
+            });
+        }
+        self.publish(project, batches).await?;
+        Ok(converted.outcomes)
     }
 }
 

@@ -67,6 +67,15 @@ pub const SCORES: Items = Items {
     invalid: "invalid_score",
 };
 
+/// Langfuse SDK 2.x batches (`POST /api/public/ingestion`); rejected ones are the invalid events of a 207.
+pub const LEGACY_EVENTS: Items = Items {
+    signal: "ingestion",
+    received: "spanbridge_ingestion_events_received_total",
+    accepted: "spanbridge_ingestion_events_accepted_total",
+    rejected: "spanbridge_ingestion_events_rejected_total",
+    invalid: "invalid_event",
+};
+
 /// One export request being measured.
 pub struct RequestMetrics {
     items: Items,

@@ -189,7 +189,8 @@ pub fn attach_scores(trace: &mut Value, records: &[EventRecord], scores: &[Score
 fn trace_timestamp_us(records: &[EventRecord]) -> i64 {
     let root = records
         .iter()
-        .find(|r| r.is_app_root)
+        .find(|r| is_trace_row(r))
+        .or_else(|| records.iter().find(|r| r.is_app_root))
         .or_else(|| records.iter().find(|r| r.parent_span_id.is_empty()));
     root.map(|r| r.start_time_us)
         .or_else(|| records.iter().map(|r| r.start_time_us).min())
@@ -265,12 +266,37 @@ fn total_cost(record: &EventRecord) -> Value {
         .map_or(Value::Null, |total| json!(total))
 }
 
-/// One observation in the public API shape.
+/// Whether a row is a legacy trace's own row (`t-<traceId>`, as Langfuse v4 files a trace sent
+/// through the legacy ingestion API): it is the trace, not one of its observations.
+pub fn is_trace_row(record: &EventRecord) -> bool {
+    record
+        .span_id
+        .strip_prefix("t-")
+        .is_some_and(|trace| trace == record.trace_id)
+}
+
+/// The observations of a trace in the public API shape (a legacy trace's own row is the
+/// trace, not an observation).
+pub fn observations(records: &[EventRecord]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| !is_trace_row(r))
+        .map(observation)
+        .collect()
+}
+
+/// One observation in the public API shape. A top-level observation of a legacy trace hangs
+/// under the trace's row in storage; here, as in Langfuse's v1 API, it has no parent.
 pub fn observation(record: &EventRecord) -> Value {
+    let parent = record
+        .parent_span_id
+        .strip_prefix("t-")
+        .filter(|trace| *trace == record.trace_id)
+        .map_or(record.parent_span_id.as_str(), |_| "");
     json!({
         "id": record.span_id,
         "traceId": record.trace_id,
-        "parentObservationId": text_or_null(&record.parent_span_id),
+        "parentObservationId": text_or_null(parent),
         "type": record.r#type,
         "name": record.name,
         "startTime": iso_time(record.start_time_us),
@@ -507,7 +533,8 @@ pub fn trace(records: &[EventRecord]) -> Option<Value> {
     let first = records.first()?;
     let root = records
         .iter()
-        .find(|r| r.is_app_root)
+        .find(|r| is_trace_row(r))
+        .or_else(|| records.iter().find(|r| r.is_app_root))
         .or_else(|| records.iter().find(|r| r.parent_span_id.is_empty()));
     // Root first, then the others in start order: the first non-empty value wins.
     let ordered: Vec<&EventRecord> = root.into_iter().chain(records.iter()).collect();
@@ -558,7 +585,7 @@ pub fn trace(records: &[EventRecord]) -> Option<Value> {
         "metadata": root.map_or_else(|| json!({}), |r| metadata(&r.metadata_names, &r.metadata_values)),
         "latency": (end - start) as f64 / 1e6,
         "totalCost": total_cost,
-        "observations": records.iter().map(observation).collect::<Vec<_>>(),
+        "observations": observations(records),
     }))
 }
 

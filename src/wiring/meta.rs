@@ -76,6 +76,8 @@ fn api_key_record(key: KeyRecord) -> ApiKeyRecord {
         id: key.id,
         project_id: key.project_id,
         project_name: key.project_name,
+        organization_id: key.organization_id,
+        organization_name: key.organization_name,
         public_key: key.public_key,
         fast_hashed_secret_key: key.fast_hashed_secret_key,
         ingestion_suspended: key.ingestion_suspended,

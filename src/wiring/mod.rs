@@ -162,10 +162,7 @@ impl TraceReader for StoreReader {
             .events_of_trace(project_id, trace_id)
             .await
             .map_err(backend_unavailable)?;
-        Ok(records
-            .iter()
-            .map(spanbridge_sink::read::observation)
-            .collect())
+        Ok(spanbridge_sink::read::observations(&records))
     }
 
     async fn observations_v2(

@@ -28,6 +28,7 @@
 
 mod family;
 mod fields;
+pub mod legacy;
 pub mod logs;
 mod row;
 pub mod score;

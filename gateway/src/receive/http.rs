@@ -21,6 +21,7 @@ use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
 use crate::receive::decode::{Encoding, decode_request, decompress};
+use crate::receive::legacy;
 use crate::receive::scores;
 use crate::receive::signal::{Logs, Signal, Traces};
 
@@ -42,16 +43,17 @@ pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
         .route("/api/public/otel/v1/logs", post(export_signal::<Logs>))
         .route("/api/public/scores", post(scores::post_scores))
         .route("/health", get(|| async { "ok" }))
+        .merge(legacy::routes())
         .with_state(gateway.clone())
         .merge(api::routes(ReadApi { gateway, reader }))
 }
 
-pub(super) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 /// Langfuse's ingestion attribution headers (dash or underscore spelling).
-pub(super) fn sdk_info(headers: &HeaderMap) -> SdkInfo {
+pub(crate) fn sdk_info(headers: &HeaderMap) -> SdkInfo {
     SdkInfo::new(
         header_str(headers, "x-langfuse-sdk-name").or(header_str(headers, "x_langfuse_sdk_name")),
         header_str(headers, "x-langfuse-sdk-version")
@@ -129,7 +131,7 @@ async fn export<S: Signal>(
 /// Reads and drops a refused request's body (up to `limit` bytes, chunk by chunk, for at most
 /// a few seconds), so the client reads our 503/401 instead of a broken pipe while it is still
 /// writing. Nothing is buffered.
-pub(super) async fn discard_body(body: Body, limit: usize) {
+pub(crate) async fn discard_body(body: Body, limit: usize) {
     use futures::StreamExt;
     let mut chunks = body.into_data_stream();
     let mut seen = 0usize;
@@ -145,7 +147,7 @@ pub(super) async fn discard_body(body: Body, limit: usize) {
 }
 
 /// Reads the (still compressed) body, refusing more than `limit` bytes.
-pub(super) async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         let too_large = std::error::Error::source(&error)
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());

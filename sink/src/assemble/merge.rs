@@ -372,6 +372,11 @@ pub fn fill_missing(row: &mut EventRow, held: &EventRow) {
         } )* };
     }
     for_each_field!(fill);
+    // A legacy `*-create` has no end until its `*-update`; a create re-sent or replayed after
+    // the update must not take the end away.
+    if row.end_time_us.is_none() {
+        row.end_time_us = held.end_time_us;
+    }
     if row.completion_start_time_us.is_none() {
         row.completion_start_time_us = held.completion_start_time_us;
     }
@@ -394,15 +399,18 @@ pub fn fill_missing(row: &mut EventRow, held: &EventRow) {
 /// the rest. When the span arrives its row takes these fields in ([`fill_missing`]).
 pub fn orphan_row(piece: &PartialRow) -> EventRow {
     let part = piece.row.clone().unwrap_or_default();
+    // The piece's type and source, when it says (a legacy `generation-update`), else a span
+    // from OTLP.
+    let or = |value: &str, default: &str| if value.is_empty() { default } else { value }.to_owned();
     let mut row = EventRow {
         trace_id: part.trace_id.clone(),
         span_id: part.span_id.clone(),
         parent_span_id: part.parent_span_id.clone(),
         start_time_us: piece.event_time_us,
-        r#type: "SPAN".into(),
+        r#type: or(&part.r#type, "SPAN"),
         environment: "default".into(),
         level: "DEFAULT".into(),
-        source: "otel".into(),
+        source: or(&part.source, "otel"),
         ..Default::default()
     };
     apply_partial(&mut row, piece);
@@ -558,5 +566,54 @@ mod tests {
         assert!(fields.from_root);
         assert_eq!(fields.name.as_deref(), Some("chat"));
         assert_eq!(fields.event_time_us, 9);
+    }
+
+    #[test]
+    fn a_create_replayed_after_its_update_keeps_the_end_and_output() {
+        let held = EventRow {
+            span_id: "g".into(),
+            end_time_us: Some(5),
+            output: "answer".into(),
+            input: "question".into(),
+            ..Default::default()
+        };
+        let mut create = EventRow {
+            span_id: "g".into(),
+            input: "question".into(),
+            ..Default::default()
+        };
+        fill_missing(&mut create, &held);
+        assert_eq!(create.end_time_us, Some(5));
+        assert_eq!(create.output, "answer");
+    }
+
+    #[test]
+    fn an_orphan_takes_the_pieces_type_and_source() {
+        let piece = PartialRow {
+            row: Some(EventRow {
+                trace_id: "t".into(),
+                span_id: "g".into(),
+                r#type: "GENERATION".into(),
+                source: "ingestion-api".into(),
+                output: "late".into(),
+                ..Default::default()
+            }),
+            fields: vec!["output".into()],
+            event_time_us: 7,
+        };
+        let row = orphan_row(&piece);
+        assert_eq!(
+            (row.r#type.as_str(), row.source.as_str()),
+            ("GENERATION", "ingestion-api")
+        );
+        assert_eq!((row.output.as_str(), row.start_time_us), ("late", 7));
+        let otlp = orphan_row(&PartialRow {
+            row: Some(EventRow::default()),
+            ..Default::default()
+        });
+        assert_eq!(
+            (otlp.r#type.as_str(), otlp.source.as_str()),
+            ("SPAN", "otel")
+        );
     }
 }

@@ -403,11 +403,25 @@ impl Assembler {
     }
 }
 
-/// The earliest start among a batch's pieces (None when it has none).
+/// The earliest start among a batch's pieces; None when unknown: no pieces, or a partial row
+/// that does not name when its observation started (a legacy `*-update`, a log record's
+/// content) and whose whole row is not in the batch — it may update a row stored before the
+/// sink started, so the trace is read back.
 fn earliest_start(batch: &EventBatch) -> Option<i64> {
-    let rows = batch.rows.iter().map(|r| r.start_time_us);
-    let partials = batch.partial_rows.iter().map(|p| p.event_time_us);
-    rows.chain(partials).min()
+    let whole: HashSet<&str> = batch.rows.iter().map(|r| r.span_id.as_str()).collect();
+    let mut earliest = batch.rows.iter().map(|r| r.start_time_us).min();
+    for piece in &batch.partial_rows {
+        let row = piece.row.as_ref()?;
+        if whole.contains(row.span_id.as_str()) {
+            continue;
+        }
+        if !piece.fields.iter().any(|f| f == "start_time_us") {
+            return None;
+        }
+        let start = row.start_time_us.min(piece.event_time_us);
+        earliest = Some(earliest.map_or(start, |e| e.min(start)));
+    }
+    earliest
 }
 
 /// A batch that holds a trace whole: its root, and the parent of every other span.

@@ -50,6 +50,9 @@ pub struct KeyRecord {
     pub project_id: String,
     /// `projects.name`: privacy and sampling settings may name projects.
     pub project_name: String,
+    /// The project's organisation (`organizations.id`, `.name`), for `GET /api/public/projects`.
+    pub organization_id: String,
+    pub organization_name: String,
     pub public_key: String,
     pub fast_hashed_secret_key: String,
     /// The organisation's ingestion is suspended (Langfuse:
@@ -72,6 +75,8 @@ pub(crate) struct KeyRow {
     id: String,
     project_id: String,
     project_name: String,
+    organization_id: String,
+    organization_name: String,
     public_key: String,
     fast_hashed_secret_key: Option<String>,
     ingestion_suspended: bool,
@@ -84,6 +89,8 @@ impl KeyRow {
             id: self.id,
             project_id: self.project_id,
             project_name: self.project_name,
+            organization_id: self.organization_id,
+            organization_name: self.organization_name,
             public_key: self.public_key,
             fast_hashed_secret_key: self.fast_hashed_secret_key.unwrap_or_default(),
             ingestion_suspended: self.ingestion_suspended,

@@ -129,8 +129,8 @@ impl PostgresMeta {
 
     fn key_query(&self, filter: &str) -> String {
         format!(
-            "SELECT k.id, k.project_id, p.name AS project_name, k.public_key,
-                    k.fast_hashed_secret_key, {suspended} AS ingestion_suspended, k.hashed_secret_key
+            "SELECT k.id, k.project_id, p.name AS project_name, o.id AS organization_id,
+                    o.name AS organization_name, k.public_key, k.fast_hashed_secret_key, {suspended} AS ingestion_suspended, k.hashed_secret_key
              FROM api_keys k JOIN projects p ON p.id = k.project_id
                   JOIN organizations o ON o.id = p.org_id
              WHERE {filter} AND k.scope::text = 'PROJECT' AND p.deleted_at IS NULL

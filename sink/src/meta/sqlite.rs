@@ -27,8 +27,8 @@ impl SqliteMeta {
 
 /// Columns of an authenticating key (named as [`KeyRow`]'s fields): the key, and whether its
 /// organisation is suspended.
-const KEY_COLUMNS: &str =
-    "k.id, k.project_id, p.name AS project_name, k.public_key, k.fast_hashed_secret_key,
+const KEY_COLUMNS: &str = "k.id, k.project_id, p.name AS project_name, o.id AS organization_id,
+    o.name AS organization_name, k.public_key, k.fast_hashed_secret_key,
     coalesce(o.cloud_free_tier_usage_threshold_state = 'BLOCKED', 0) AS ingestion_suspended,
     k.hashed_secret_key
     FROM api_keys k JOIN projects p ON p.id = k.project_id JOIN organizations o ON o.id = p.org_id";

@@ -157,7 +157,8 @@ fn langfuse_usage_details(
 /// (`prompt_tokens`, `completion_tokens`, `total_tokens`, `*_tokens_details`) or the Responses
 /// one (`input_tokens`, `output_tokens`, …) becomes `input`/`output`/`total` with the details
 /// as `input_<k>` / `output_<k>`, subtracted from input/output. Anything else stays raw.
-fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
+/// Also the legacy ingestion API's `usageDetails` rule (legacy.md §1.4.1).
+pub fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
     let shapes = [
         (
             "prompt_tokens",

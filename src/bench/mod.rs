@@ -3,7 +3,10 @@
 //! OTLP/HTTP protobuf, OTLP/HTTP JSON or gRPC from many connections, and reports throughput,
 //! latency, the gateway's CPU and memory (from /proc for a local pid), and — measured in the
 //! same run — the single-core protobuf decode-only throughput of the same payloads, the
-//! physical floor every figure is compared with.
+//! physical floor every figure is compared with. `--protocol langfuse-ingestion` sends the same
+//! spans as legacy ingestion batches ([`legacy`]).
+
+mod legacy;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +24,8 @@ pub enum Protocol {
     HttpProtobuf,
     HttpJson,
     Grpc,
+    /// `POST /api/public/ingestion` batches (Langfuse SDK 2.x), the same spans as events.
+    LangfuseIngestion,
 }
 
 /// Load-generator options.
@@ -221,6 +226,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 let body = match protocol {
                     Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
                     Protocol::HttpProtobuf => request.encode_to_vec(),
+                    Protocol::LangfuseIngestion => {
+                        serde_json::to_vec(&legacy::legacy_batch(&request)).unwrap_or_default()
+                    }
                     Protocol::Grpc => Vec::new(),
                 };
                 let sent = Instant::now();
@@ -233,12 +241,14 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                         client.export(request).await.is_ok()
                     }
                     (None, protocol) => {
-                        let content_type = if protocol == Protocol::HttpJson {
-                            "application/json"
-                        } else {
-                            "application/x-protobuf"
+                        let (content_type, path) = match protocol {
+                            Protocol::HttpJson => ("application/json", "/v1/traces"),
+                            Protocol::LangfuseIngestion => {
+                                ("application/json", "/api/public/ingestion")
+                            }
+                            _ => ("application/x-protobuf", "/v1/traces"),
                         };
-                        http.post(format!("{endpoint}/v1/traces"))
+                        http.post(format!("{endpoint}{path}"))
                             .header("content-type", content_type)
                             .header("authorization", &auth)
                             .body(body)
