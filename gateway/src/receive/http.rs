@@ -5,6 +5,7 @@
 //! carry a `google.rpc.Status` body as the OTLP/HTTP spec asks, and `Retry-After` when the
 //! client should retry.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -16,7 +17,10 @@ use axum::routing::{get, post};
 use prost::Message;
 use serde_json::json;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::api::{self, ReadApi, TraceReader};
+use crate::auth::Project;
 use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
@@ -102,7 +106,52 @@ async fn export<S: Signal>(
     body: Body,
     metrics: &mut RequestMetrics,
 ) -> Result<S::Response, IngestError> {
-    // Admit and authenticate before buffering the body: shed load and bad keys cost no memory.
+    let mut admitted = admit_then_read(gateway, headers, body, encoding).await?;
+    let plain = admitted.decompress(headers)?;
+    let request: S::Request = decode_request(&plain, admitted.checked)?;
+    metrics.decoded(plain.len(), S::count(&request));
+    drop(plain);
+    admitted.drop_body();
+    let project = admitted.project;
+    S::ingest(gateway, &project, &sdk_info(headers), request).await
+}
+
+/// An admitted request: its in-flight permit (held until the answer), its project and its
+/// body as received.
+pub(crate) struct Admitted<T> {
+    _permit: OwnedSemaphorePermit,
+    pub project: Project,
+    /// What the caller's check returned (e.g. the body's encoding).
+    pub checked: T,
+    raw: Bytes,
+    limit: usize,
+}
+
+impl<T> Admitted<T> {
+    /// The body, decompressed per `content-encoding` within the body limit.
+    pub fn decompress(&self, headers: &HeaderMap) -> Result<Cow<'_, [u8]>, IngestError> {
+        decompress(
+            &self.raw,
+            header_str(headers, "content-encoding"),
+            self.limit,
+        )
+    }
+
+    /// Frees the body once decoded, so a request waiting for its publish holds no copy.
+    pub fn drop_body(&mut self) {
+        self.raw = Bytes::new();
+    }
+}
+
+/// Admits the request, authenticates its key and runs the caller's `check` before the body is
+/// buffered: shed load and bad keys cost no memory. A refused request's body is drained, so the
+/// client reads the answer instead of a broken pipe.
+pub(crate) async fn admit_then_read<T>(
+    gateway: &Gateway,
+    headers: &HeaderMap,
+    body: Body,
+    check: Result<T, IngestError>,
+) -> Result<Admitted<T>, IngestError> {
     let limit = gateway.limits.max_body_bytes;
     let admitted = async {
         let permit = gateway.inflight.admit()?;
@@ -110,28 +159,27 @@ async fn export<S: Signal>(
             .auth
             .authenticate(header_str(headers, "authorization"))
             .await?;
-        Ok((permit, project, encoding?))
+        Ok((permit, project, check?))
     };
-    let (_permit, project, encoding) = match admitted.await {
-        Ok(admitted) => admitted,
+    match admitted.await {
+        Ok((permit, project, checked)) => Ok(Admitted {
+            _permit: permit,
+            project,
+            checked,
+            raw: read_body(body, limit).await?,
+            limit,
+        }),
         Err(error) => {
             discard_body(body, limit).await;
-            return Err(error);
+            Err(error)
         }
-    };
-    let raw = read_body(body, limit).await?;
-    let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
-    let request: S::Request = decode_request(&plain, encoding)?;
-    metrics.decoded(plain.len(), S::count(&request));
-    drop(plain);
-    drop(raw);
-    S::ingest(gateway, &project, &sdk_info(headers), request).await
+    }
 }
 
 /// Reads and drops a refused request's body (up to `limit` bytes, chunk by chunk, for at most
 /// a few seconds), so the client reads our 503/401 instead of a broken pipe while it is still
 /// writing. Nothing is buffered.
-pub(crate) async fn discard_body(body: Body, limit: usize) {
+async fn discard_body(body: Body, limit: usize) {
     use futures::StreamExt;
     let mut chunks = body.into_data_stream();
     let mut seen = 0usize;
@@ -147,7 +195,7 @@ pub(crate) async fn discard_body(body: Body, limit: usize) {
 }
 
 /// Reads the (still compressed) body, refusing more than `limit` bytes.
-pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, IngestError> {
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         let too_large = std::error::Error::source(&error)
             .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());

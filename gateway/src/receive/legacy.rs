@@ -18,8 +18,7 @@ use crate::convert::legacy::Outcome;
 use crate::error::IngestError;
 use crate::ingest::{Gateway, with_timeout};
 use crate::observe::{LEGACY_EVENTS, RequestMetrics};
-use crate::receive::decode::decompress;
-use crate::receive::http::{discard_body, header_str, read_body, sdk_info};
+use crate::receive::http::{admit_then_read, header_str, sdk_info};
 
 /// The legacy routes (state: the gateway).
 pub fn routes() -> Router<Arc<Gateway>> {
@@ -60,31 +59,14 @@ async fn ingest(
     body: Body,
     metrics: &mut RequestMetrics,
 ) -> Result<Vec<(String, Outcome)>, IngestError> {
-    // Admit and authenticate before buffering the body, as the OTLP receiver does.
-    let limit = gateway.limits.max_body_bytes;
-    let admitted = async {
-        let permit = gateway.inflight.admit()?;
-        let project = gateway
-            .auth
-            .authenticate(header_str(headers, "authorization"))
-            .await?;
-        Ok((permit, project))
-    };
-    let (_permit, project) = match admitted.await {
-        Ok(admitted) => admitted,
-        Err(error) => {
-            discard_body(body, limit).await;
-            return Err(error);
-        }
-    };
-    let raw = read_body(body, limit).await?;
-    let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
+    let mut admitted = admit_then_read(gateway, headers, body, Ok(())).await?;
+    let plain = admitted.decompress(headers)?;
     let batch = parse_batch(&plain)?;
     metrics.decoded(plain.len(), batch.len() as u64);
     drop(plain);
-    drop(raw);
+    admitted.drop_body();
     gateway
-        .ingest_legacy(&project, &sdk_info(headers), &batch)
+        .ingest_legacy(&admitted.project, &sdk_info(headers), &batch)
         .await
 }
 

@@ -28,8 +28,7 @@ use crate::convert::score::{ScoreContext, parse_score};
 use crate::error::IngestError;
 use crate::ingest::{Gateway, now_us, with_timeout};
 use crate::observe::{self, RequestMetrics};
-use crate::receive::decode::decompress;
-use crate::receive::http::{discard_body, header_str, read_body, sdk_info};
+use crate::receive::http::{admit_then_read, sdk_info};
 
 /// Largest accepted score (encoded), far above any real one (a TEXT value is at most 500
 /// characters), so one score always fits a Kafka message with room to spare.
@@ -114,25 +113,8 @@ async fn receive(
     body: Body,
     metrics: &mut RequestMetrics,
 ) -> Result<Answer, IngestError> {
-    // Admit and authenticate before buffering the body, as the OTLP intakes do.
-    let limit = gateway.limits.max_body_bytes;
-    let admitted = async {
-        let permit = gateway.inflight.admit()?;
-        let project = gateway
-            .auth
-            .authenticate(header_str(headers, "authorization"))
-            .await?;
-        Ok::<_, IngestError>((permit, project))
-    };
-    let (_permit, project) = match admitted.await {
-        Ok(admitted) => admitted,
-        Err(error) => {
-            discard_body(body, limit).await;
-            return Err(error);
-        }
-    };
-    let raw = read_body(body, limit).await?;
-    let plain = decompress(&raw, header_str(headers, "content-encoding"), limit)?;
+    let mut admitted = admit_then_read(gateway, headers, body, Ok(())).await?;
+    let plain = admitted.decompress(headers)?;
     let sent = decode(&plain)?;
     let count = match &sent {
         Sent::One(_) => 1,
@@ -140,7 +122,8 @@ async fn receive(
     };
     metrics.decoded(plain.len(), count as u64);
     drop(plain);
-    drop(raw);
+    admitted.drop_body();
+    let project = &admitted.project;
     gateway
         .rate_limit
         .check(&project.project_id, count as u64)?;
@@ -152,7 +135,7 @@ async fn receive(
             let score = parse(&body, &seed(0), received_at_us).map_err(IngestError::BadRequest)?;
             let id = score.id.clone();
             gateway
-                .ingest_scores(&project, &sdk, received_at_us, vec![score])
+                .ingest_scores(project, &sdk, received_at_us, vec![score])
                 .await?;
             Ok(Answer::Created { id })
         }
@@ -169,7 +152,7 @@ async fn receive(
             let accepted = scores.len();
             if !scores.is_empty() {
                 gateway
-                    .ingest_scores(&project, &sdk, received_at_us, scores)
+                    .ingest_scores(project, &sdk, received_at_us, scores)
                     .await?;
             }
             Ok(if errors.is_empty() {
