@@ -319,9 +319,17 @@ fn cost_ticks(value: f64) -> Option<i64> {
         .then(|| (value.clamp(-COST_LIMIT, COST_LIMIT) * COST_SCALE).round() as i64)
 }
 
-fn costs(map: &BTreeMap<String, f64>) -> Vec<(&str, i64)> {
-    map.iter()
+/// A cost map as the tables store it (ticks; non-finite values left out).
+fn costs<'a>(map: impl IntoIterator<Item = (&'a String, &'a f64)>) -> Vec<(&'a str, i64)> {
+    map.into_iter()
         .filter_map(|(key, value)| Some((key.as_str(), cost_ticks(*value)?)))
+        .collect()
+}
+
+/// A usage map as the tables store it.
+fn counts<'a>(map: impl IntoIterator<Item = (&'a String, &'a u64)>) -> Vec<(&'a str, u64)> {
+    map.into_iter()
+        .map(|(key, value)| (key.as_str(), *value))
         .collect()
 }
 
@@ -355,21 +363,9 @@ fn row_of(stored: &StoredRow) -> EventsFullRow<'_> {
         model_id: &stored.model_id,
         provided_model_name: &r.provided_model_name,
         model_parameters: &r.model_parameters,
-        provided_usage_details: r
-            .provided_usage_details
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect(),
-        usage_details: stored
-            .usage_details
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect(),
-        provided_cost_details: r
-            .provided_cost_details
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), cost_ticks(*v)?)))
-            .collect(),
+        provided_usage_details: counts(&r.provided_usage_details),
+        usage_details: counts(&stored.usage_details),
+        provided_cost_details: costs(&r.provided_cost_details),
         cost_details: costs(&stored.cost_details),
         usage_pricing_tier_id: stored.usage_pricing_tier_id.as_deref(),
         usage_pricing_tier_name: stored.usage_pricing_tier_name.as_deref(),

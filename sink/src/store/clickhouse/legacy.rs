@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use spanbridge_proto::EventRow;
 
-use super::{cost_ticks, costs, from_ticks};
+use super::{cost_ticks, costs, counts, from_ticks};
 use crate::enrich::StoredRow;
 use crate::scores::nullable;
 
@@ -117,21 +117,9 @@ pub(super) fn observation_row(stored: &StoredRow) -> ObservationsRow<'_> {
         provided_model_name: nullable(&r.provided_model_name),
         internal_model_id: nullable(&stored.model_id),
         model_parameters,
-        provided_usage_details: r
-            .provided_usage_details
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect(),
-        usage_details: stored
-            .usage_details
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect(),
-        provided_cost_details: r
-            .provided_cost_details
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str(), cost_ticks(*v)?)))
-            .collect(),
+        provided_usage_details: counts(&r.provided_usage_details),
+        usage_details: counts(&stored.usage_details),
+        provided_cost_details: costs(&r.provided_cost_details),
         cost_details: costs(&stored.cost_details),
         total_cost: stored
             .cost_details
