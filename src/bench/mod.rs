@@ -1,5 +1,6 @@
 //! `spanbridge bench`: a load generator for a running gateway. It sends realistic GenAI spans
-//! (chat generations of ~2.6 KB with prompt and completion, plus small tool spans) over
+//! (chat generations of ~2.6 KB with their own random prompt and completion, plus small tool
+//! spans, in traces of `--spans-per-trace`, with `--resend` re-sent requests) over
 //! OTLP/HTTP protobuf, OTLP/HTTP JSON or gRPC from many connections, and reports throughput,
 //! latency, the gateway's CPU and memory (from /proc for a local pid), and — measured in the
 //! same run — the single-core protobuf decode-only throughput of the same payloads, the
@@ -18,6 +19,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
 use serde_json::json;
+use spanbridge_gateway::sample::SplitMix64;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Protocol {
@@ -59,11 +61,27 @@ pub struct BenchArgs {
     /// Print one JSON object with every figure as the last line.
     #[arg(long)]
     json: bool,
+    /// Spans per trace: 1 is a Collector's batch mixing many traces (every span its own
+    /// trace), 10 an agent loop. Each trace's first span is its root.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    spans_per_trace: u64,
+    /// Fraction of requests (0..1) that re-send an earlier request of the same connection
+    /// unchanged (same ids, same content), as OTLP exporters retry after a timeout: the
+    /// store replaces rows instead of inserting them.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    resend: f64,
     /// Send each trace's root span in the next request, after its children, as an SDK's
     /// batch processor does when the root ends last: the sink assembles every trace from two
     /// requests instead of receiving it whole.
     #[arg(long)]
     split_traces: bool,
+}
+
+fn fraction(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("{value:?} is not a fraction between 0 and 1")),
+    }
 }
 
 /// Protobuf decode of the same payloads on one core, for ~1 s: spans per second.
@@ -141,7 +159,13 @@ struct Totals {
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     const DISTINCT_REQUESTS: u64 = 64;
     let requests: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
-        .map(|seed| spanbridge_gateway::sample::genai_request(seed + 1, args.spans_per_request))
+        .map(|seed| {
+            spanbridge_gateway::sample::genai_request_with(
+                seed + 1,
+                args.spans_per_request,
+                args.spans_per_trace as usize,
+            )
+        })
         .collect();
     let protobuf: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
     let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64
@@ -187,10 +211,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             auth.clone(),
             sequence.clone(),
         );
-        let (endpoint, protocol, split_traces) = (
+        let (endpoint, protocol, split_traces, resend) = (
             args.endpoint.trim_end_matches('/').to_owned(),
             args.protocol,
             args.split_traces,
+            args.resend,
         );
         workers.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
@@ -211,18 +236,31 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                     .unwrap_or_default();
             // Workers start at different requests so they do not send the same one at once.
             let mut n = worker as u64 * 7;
+            let mut dice = SplitMix64::new(worker as u64 + 1);
+            let mut previous: Option<ExportTraceServiceRequest> = None;
+            let mut resent = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 if let Some(interval) = interval {
                     tokio::time::sleep_until(next.into()).await;
                     next += interval;
                 }
-                let index = (n % DISTINCT_REQUESTS) as usize;
-                n += 1;
                 // Every request gets fresh trace and span ids, so the store inserts new rows
-                // rather than replacing the ones of an earlier lap.
-                let mut request = requests[index].clone();
-                let n = sequence.fetch_add(1, Ordering::Relaxed);
-                renumber(&mut request, n, shift_ns, split_traces);
+                // rather than replacing the ones of an earlier lap; a re-sent one repeats the
+                // previous request of this connection.
+                let request = match previous.take() {
+                    Some(earlier) if dice.unit() < resend => {
+                        resent += 1;
+                        earlier
+                    }
+                    _ => {
+                        let mut request = requests[(n % DISTINCT_REQUESTS) as usize].clone();
+                        n += 1;
+                        let tag = sequence.fetch_add(1, Ordering::Relaxed);
+                        renumber(&mut request, tag, shift_ns, split_traces);
+                        request
+                    }
+                };
+                previous = (resend > 0.0).then(|| request.clone());
                 let body = match protocol {
                     Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
                     Protocol::HttpProtobuf => request.encode_to_vec(),
@@ -263,14 +301,17 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                     totals.errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Ok::<_, String>(latencies_us)
+            Ok::<_, String>((latencies_us, resent))
         }));
     }
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
     stop.store(true, Ordering::Relaxed);
     let mut latencies = Vec::new();
+    let mut resent = 0u64;
     for worker in workers {
-        latencies.extend(worker.await.map_err(|e| e.to_string())??);
+        let (worker_latencies, worker_resent) = worker.await.map_err(|e| e.to_string())??;
+        latencies.extend(worker_latencies);
+        resent += worker_resent;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = match (cpu_before, args.gateway_pid.and_then(cpu_seconds)) {
@@ -297,6 +338,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "protocol": format!("{:?}", args.protocol),
         "connections": args.connections,
         "spans_per_request": args.spans_per_request,
+        "spans_per_trace": args.spans_per_trace,
+        "resend": args.resend,
+        "resent_requests": resent,
+        "split_traces": args.split_traces,
         "average_span_bytes": average_span_bytes.round(),
         "duration_secs": elapsed,
         "requests": requests_done,
@@ -314,10 +359,16 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "ratio_to_decode_per_core": ratio,
     });
     println!(
-        "{:?} x{} conns, {} spans/req ({:.0} B/span): {:.0} spans/s, {:.0} req/s, {} errors; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "{:?} x{} conns, {} spans/req, {} spans/trace{}, {resent} requests re-sent ({:.0} B/span): {:.0} spans/s, {:.0} req/s, {} errors; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         args.protocol,
         args.connections,
         args.spans_per_request,
+        args.spans_per_trace,
+        if args.split_traces {
+            " (roots split)"
+        } else {
+            ""
+        },
         average_span_bytes,
         spans_per_sec,
         requests_done as f64 / elapsed,
