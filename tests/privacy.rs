@@ -259,3 +259,256 @@ async fn sampling_keeps_whole_traces_sent_in_pieces() {
     let sampled_out = format!("spanbridge_spans_sampled_out_total {}", (200 - kept) * 2);
     assert!(scrape.contains(&sampled_out), "{sampled_out} in {scrape}");
 }
+
+/// The same rules on the legacy ingestion API (`POST /api/public/ingestion`, Langfuse SDK 2.x
+/// events): redact inside JSON values, hash, drop and truncate metadata keys, and a rule for
+/// another project that must not apply here.
+const LEGACY_RULES: &str = r#"
+[[privacy.rules]]
+fields = ["input", "output"]
+action = "redact"
+patterns = ["email", "card_number"]
+
+[[privacy.rules]]
+projects = ["e2e"]
+fields = ["user_id"]
+action = "hash"
+
+[[privacy.rules]]
+fields = ["metadata.customer_phone"]
+action = "drop"
+
+[[privacy.rules]]
+fields = ["metadata.notes"]
+action = "truncate"
+max_chars = 12
+
+[[privacy.rules]]
+projects = ["another-app"]
+fields = ["session_id", "input"]
+action = "drop"
+"#;
+
+fn legacy_event(id: &str, kind: &str, time: &str, body: Value) -> Value {
+    serde_json::json!({ "id": id, "type": kind, "timestamp": time, "body": body })
+}
+
+/// A support conversation in SDK 2.x events, in two requests: the creates, then the updates
+/// that end the span and the generation with their outputs.
+fn legacy_conversation(trace_id: &str) -> [Vec<Value>; 2] {
+    use serde_json::json;
+    let generation = format!("{trace_id}-generation");
+    let lookup = format!("{trace_id}-lookup");
+    let creates = vec![
+        legacy_event(
+            &format!("{trace_id}-e1"),
+            "trace-create",
+            "2026-11-27T09:09:02.524Z",
+            json!({
+                "id": trace_id,
+                "timestamp": "2026-11-27T09:09:02.524Z",
+                "name": "support-chat",
+                "userId": "user-42",
+                "sessionId": "session-7",
+                "input": {"question": "Hi, I am jane.doe@example.com, card 4111 1111 1111 1111, order 4111 1111 1111 1112."},
+                "metadata": {
+                    "customer_phone": "+1 415 555 0100",
+                    "notes": "a long note about the customer",
+                    "plan": "pro"
+                }
+            }),
+        ),
+        legacy_event(
+            &format!("{trace_id}-e2"),
+            "span-create",
+            "2026-11-27T09:09:02.525Z",
+            json!({
+                "id": lookup,
+                "traceId": trace_id,
+                "name": "lookup",
+                "startTime": "2026-11-27T09:09:02.525Z",
+                "input": {"email": "bob@example.org", "limit": 2}
+            }),
+        ),
+        legacy_event(
+            &format!("{trace_id}-e3"),
+            "generation-create",
+            "2026-11-27T09:09:02.526Z",
+            json!({
+                "id": generation,
+                "traceId": trace_id,
+                "name": "chat",
+                "startTime": "2026-11-27T09:09:02.526Z",
+                "model": "gpt-4o",
+                "input": [{"role": "user", "content": "Mail me at jane.doe@example.com,\n5555555555554444"}]
+            }),
+        ),
+    ];
+    let updates = vec![
+        legacy_event(
+            &format!("{trace_id}-e4"),
+            "span-update",
+            "2026-11-27T09:09:02.527Z",
+            json!({
+                "id": lookup,
+                "traceId": trace_id,
+                "endTime": "2026-11-27T09:09:02.527Z",
+                "output": {"found": "bob@example.org", "count": 2}
+            }),
+        ),
+        legacy_event(
+            &format!("{trace_id}-e5"),
+            "generation-update",
+            "2026-11-27T09:09:02.528Z",
+            json!({
+                "id": generation,
+                "traceId": trace_id,
+                "endTime": "2026-11-27T09:09:02.528Z",
+                "output": "I wrote to jane.doe@example.com about card 4111-1111-1111-1111."
+            }),
+        ),
+    ];
+    [creates, updates]
+}
+
+fn named<'a>(trace: &'a Value, name: &str) -> &'a Value {
+    trace["observations"]
+        .as_array()
+        .and_then(|list| list.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("observation {name} missing in {trace}"))
+}
+
+#[tokio::test]
+async fn legacy_events_are_masked_at_the_door_too() {
+    use serde_json::json;
+    use support::legacy::{INGESTION, post_all_accepted};
+    let config_dir = tempfile::tempdir().expect("temp dir");
+    let path = settings_file(&config_dir, LEGACY_RULES);
+    let server = Server::start_with(&[
+        ("SPANBRIDGE_CONFIG", &path),
+        ("SPANBRIDGE_PRIVACY__HASH_KEY", "e2e-hash-key"),
+    ]);
+    let url = server.http_url(INGESTION);
+    let first = "legacy-trace-1";
+    let second = "legacy-trace-2";
+    for trace_id in [first, second] {
+        for events in legacy_conversation(trace_id) {
+            post_all_accepted(&url, &events).await;
+        }
+    }
+
+    let trace = read_trace(&server, first).await.expect("trace stored");
+    let text = trace.to_string();
+    for secret in [
+        "jane.doe@example.com",
+        "bob@example.org",
+        "4111 1111 1111 1111",
+        "4111-1111-1111-1111",
+        "5555555555554444",
+        "415 555 0100",
+        "user-42",
+    ] {
+        assert!(!text.contains(secret), "{secret} stored: {text}");
+    }
+    assert_eq!(
+        trace["input"],
+        json!({"question": "Hi, I am [REDACTED:email], card [REDACTED:card_number], order 4111 1111 1111 1112."})
+    );
+    assert_eq!(trace["userId"], HASHED_USER_42);
+    assert_eq!(trace["sessionId"], "session-7", "another project's rule");
+    assert_eq!(
+        trace["metadata"],
+        json!({"notes": "a long note …[TRUNCATED]", "plan": "pro"})
+    );
+    let lookup = named(&trace, "lookup");
+    assert_eq!(
+        lookup["input"],
+        json!({"email": "[REDACTED:email]", "limit": 2})
+    );
+    assert_eq!(
+        lookup["output"],
+        json!({"found": "[REDACTED:email]", "count": 2})
+    );
+    let chat = named(&trace, "chat");
+    assert_eq!(
+        chat["input"],
+        json!([{"role": "user", "content": "Mail me at [REDACTED:email],\n[REDACTED:card_number]"}])
+    );
+    assert_eq!(
+        chat["output"],
+        "I wrote to [REDACTED:email] about card [REDACTED:card_number]."
+    );
+    let other = read_trace(&server, second).await.expect("trace stored");
+    assert_eq!(other["userId"], HASHED_USER_42, "stable across requests");
+    assert_eq!(other["input"], trace["input"]);
+
+    let scrape = scrape_metrics(&server.admin_url("")).await;
+    for sample in [
+        r#"spanbridge_privacy_matches_total{rule="0",action="redact",pattern="card_number"}"#,
+        r#"spanbridge_privacy_matches_total{rule="2",action="drop",pattern="none"}"#,
+        r#"spanbridge_privacy_matches_total{rule="3",action="truncate",pattern="none"}"#,
+    ] {
+        assert!(scrape.contains(sample), "{sample} in {scrape}");
+    }
+    assert!(!scrape.contains(r#"rule="4""#), "{scrape}");
+}
+
+/// Rate 0.5 over 100 legacy traces whose generation comes in one request and the
+/// `trace-create` in a later one: each is stored whole or not at all, as the id's hash says.
+#[tokio::test]
+async fn sampling_keeps_whole_legacy_traces_sent_in_pieces() {
+    use serde_json::json;
+    use spanbridge_gateway::privacy::sampling;
+    use support::legacy::{INGESTION, post_all_accepted};
+    let server = Server::start_with(&[("SPANBRIDGE_SAMPLING__RATE", "0.5")]);
+    let url = server.http_url(INGESTION);
+    let traces: Vec<String> = (0..100).map(|i| format!("legacy-sampled-{i}")).collect();
+    for trace_id in &traces {
+        let generation = legacy_event(
+            &format!("{trace_id}-generation"),
+            "generation-create",
+            "2026-11-27T09:09:02.526Z",
+            json!({
+                "id": format!("{trace_id}-chat"),
+                "traceId": trace_id,
+                "name": "chat",
+                "startTime": "2026-11-27T09:09:02.526Z",
+                "endTime": "2026-11-27T09:09:02.527Z",
+                "model": "gpt-4o"
+            }),
+        );
+        post_all_accepted(&url, &[generation]).await;
+    }
+    for trace_id in &traces {
+        let create = legacy_event(
+            &format!("{trace_id}-trace"),
+            "trace-create",
+            "2026-11-27T09:09:02.528Z",
+            json!({"id": trace_id, "name": "sampled", "userId": "u1"}),
+        );
+        post_all_accepted(&url, &[create]).await;
+    }
+    let mut kept = 0;
+    for trace_id in &traces {
+        let expected = sampling::keep(trace_id, 0.5);
+        match read_trace(&server, trace_id).await {
+            Some(trace) => {
+                assert!(expected, "{trace_id} kept against its hash");
+                assert_eq!(trace["name"], "sampled", "{trace}");
+                assert_eq!(trace["userId"], "u1", "{trace}");
+                assert_eq!(
+                    trace["observations"].as_array().map(Vec::len),
+                    Some(1),
+                    "trace {trace_id} is partial: {trace}"
+                );
+                kept += 1;
+            }
+            None => assert!(!expected, "{trace_id} dropped against its hash"),
+        }
+    }
+    assert!((30..=70).contains(&kept), "kept {kept} of 100");
+    let scrape = scrape_metrics(&server.admin_url("")).await;
+    // A dropped trace is one generation row and one trace-create (a partial root row).
+    let sampled_out = format!("spanbridge_spans_sampled_out_total {}", (100 - kept) * 2);
+    assert!(scrape.contains(&sampled_out), "{sampled_out} in {scrape}");
+}

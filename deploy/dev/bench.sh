@@ -7,12 +7,24 @@
 #                                                  publishing to a tansu broker (in memory; see
 #                                                  deploy/dev/services.sh); the broker's CPU is
 #                                                  not the gateway's and is not counted
+#   bash deploy/dev/bench.sh [--kafka] --settings FILE [bench args]
+#                                                  the gateway reads the settings file FILE
+#                                                  (e.g. `[privacy]` rules; the ports, keys
+#                                                  and storage are still the script's)
 # Other arguments go to `spanbridge bench`, e.g.
 #   bash deploy/dev/bench.sh --protocol grpc --connections 16 --duration 30 --json
 set -euo pipefail
-cd "$(dirname "$0")/../.."
 mode=embedded
-if [ "${1:-}" = --kafka ]; then mode=kafka; shift; fi
+settings=
+while true; do
+  case "${1:-}" in
+    --kafka) mode=kafka; shift ;;
+    --settings) settings=$(realpath "$2"); shift 2 ;;
+    *) break ;;
+  esac
+done
+cd "$(dirname "$0")/../.."
+if [ -n "$settings" ]; then export SPANBRIDGE_CONFIG="$settings"; fi
 cargo build --release --quiet --bin spanbridge
 dir=$(mktemp -d)
 pids=()

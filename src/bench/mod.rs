@@ -75,6 +75,10 @@ pub struct BenchArgs {
     /// requests instead of receiving it whole.
     #[arg(long)]
     split_traces: bool,
+    /// Put an e-mail address and a card number into the user prompt of one span in four (all
+    /// chat spans), to measure privacy rules on content they match.
+    #[arg(long)]
+    pii: bool,
 }
 
 fn fraction(value: &str) -> Result<f64, String> {
@@ -130,6 +134,34 @@ fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u6
     }
 }
 
+/// `--pii`: an e-mail address and a Luhn-valid card number at the start of the user prompt
+/// of every fourth span (the template's spans 0, 4, 8, … are chat spans).
+fn add_pii(request: &mut ExportTraceServiceRequest) {
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    let spans = request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans);
+    for span in spans.step_by(4) {
+        for attribute in &mut span.attributes {
+            if attribute.key != "gen_ai.input.messages" {
+                continue;
+            }
+            if let Some(Value::StringValue(text)) =
+                attribute.value.as_mut().and_then(|v| v.value.as_mut())
+            {
+                const USER: &str = r#"{"role":"user","parts":[{"type":"text","content":""#;
+                *text = text.replacen(
+                    USER,
+                    &format!("{USER}I am jane@example.com, card 4111 1111 1111 1111. "),
+                    1,
+                );
+            }
+        }
+    }
+}
+
 /// CPU seconds (user + system) of a process so far.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -158,7 +190,7 @@ struct Totals {
 /// Runs the load and prints the report.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     const DISTINCT_REQUESTS: u64 = 64;
-    let requests: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
+    let mut requests: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
         .map(|seed| {
             spanbridge_gateway::sample::genai_request_with(
                 seed + 1,
@@ -167,6 +199,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
             )
         })
         .collect();
+    if args.pii {
+        requests.iter_mut().for_each(add_pii);
+    }
     let protobuf: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
     let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64
         / (DISTINCT_REQUESTS as usize * args.spans_per_request) as f64;
@@ -396,4 +431,26 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         println!("{report}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pii_goes_into_the_user_prompt_of_one_span_in_four() {
+        let mut request = spanbridge_gateway::sample::genai_request(1, 40);
+        add_pii(&mut request);
+        let with_pii = request.resource_spans[0].scope_spans[0]
+            .spans
+            .iter()
+            .filter(|span| {
+                span.attributes.iter().any(|a| {
+                    a.key == "gen_ai.input.messages"
+                        && format!("{:?}", a.value).contains("jane@example.com, card 4111")
+                })
+            })
+            .count();
+        assert_eq!(with_pii, 10);
+    }
 }

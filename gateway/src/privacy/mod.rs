@@ -191,9 +191,7 @@ impl Rule {
                             .map_err(|error| format!("{key}.patterns[{i}]: {error}"))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                Action::Redact(
-                    Redactor::new(patterns).map_err(|error| format!("{key}.patterns: {error}"))?,
-                )
+                Action::Redact(Redactor::new(patterns))
             }
             "hash" if !has_hash_key => {
                 return Err(format!(
@@ -429,10 +427,64 @@ impl<'a> Tally<'a> {
 }
 
 /// What happened to one value.
-#[derive(PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     Kept,
     Dropped,
+}
+
+/// Whether a value is one of the trace-level texts the converter copies onto every row of
+/// its trace (`trace_input`, `trace_output`, and the trace's own input and output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Copies {
+    Single,
+    PerRow,
+}
+
+/// One rule's action on one value of a batch.
+type ApplyText<'a> = dyn FnMut(&mut String, Copies) -> Outcome + 'a;
+
+/// The results for the per-row copies of a batch's trace-level texts: the rule works each
+/// out once, not once per row (a 100-span request of one trace would redact its trace input
+/// 101 times), and counts the matches of every copy, as if it had.
+#[derive(Default)]
+struct CopiesDone {
+    done: Vec<CopyDone>,
+}
+
+struct CopyDone {
+    original: String,
+    result: String,
+    outcome: Outcome,
+    counted: Counts,
+}
+
+impl CopiesDone {
+    fn apply(
+        &mut self,
+        value: &mut String,
+        counts: &mut Counts,
+        apply: impl FnOnce(&mut String, &mut Counts) -> Outcome,
+    ) -> Outcome {
+        if let Some(done) = self.done.iter().find(|done| done.original == *value) {
+            value.clone_from(&done.result);
+            for (count, counted) in counts.iter_mut().zip(&done.counted) {
+                *count += counted;
+            }
+            return done.outcome;
+        }
+        let original = value.clone();
+        let before = counts.clone();
+        let outcome = apply(value, counts);
+        let counted = counts.iter().zip(&before).map(|(a, b)| a - b).collect();
+        self.done.push(CopyDone {
+            original,
+            result: value.clone(),
+            outcome,
+            counted,
+        });
+        outcome
+    }
 }
 
 impl Scope<'_> {
@@ -476,8 +528,17 @@ impl Scope<'_> {
                     fields: &rule.fields,
                     identifiers: &identifiers,
                 };
-                let mut apply =
-                    |value: &mut String| self.apply_text(rule, value, &mut tally.counts[slot]);
+                let counts = &mut tally.counts[slot];
+                let mut copies_done = CopiesDone::default();
+                let mut apply = |value: &mut String, copies: Copies| match copies {
+                    // Short values cost less than remembering them.
+                    Copies::PerRow if value.len() >= 64 => {
+                        copies_done.apply(value, counts, |value, counts| {
+                            self.apply_text(rule, value, counts)
+                        })
+                    }
+                    _ => self.apply_text(rule, value, counts),
+                };
                 for row in &mut batch.rows {
                     apply_row(&covered, row, &|_| true, &mut apply);
                 }
@@ -735,22 +796,23 @@ fn apply_row(
     covered: &Covered<'_>,
     row: &mut EventRow,
     carries: &dyn Fn(&str) -> bool,
-    apply: &mut dyn FnMut(&mut String) -> Outcome,
+    apply: &mut ApplyText<'_>,
 ) {
     let fields = covered.fields;
-    let text_fields: [(bool, &str, &mut String); 8] = [
-        (fields.input, "input", &mut row.input),
-        (fields.input, "trace_input", &mut row.trace_input),
-        (fields.output, "output", &mut row.output),
-        (fields.output, "trace_output", &mut row.trace_output),
-        (fields.user_id, "user_id", &mut row.user_id),
-        (fields.session_id, "session_id", &mut row.session_id),
-        (fields.name, "name", &mut row.name),
-        (fields.trace_name, "trace_name", &mut row.trace_name),
+    use Copies::{PerRow, Single};
+    let text_fields: [(bool, &str, &mut String, Copies); 8] = [
+        (fields.input, "input", &mut row.input, Single),
+        (fields.input, "trace_input", &mut row.trace_input, PerRow),
+        (fields.output, "output", &mut row.output, Single),
+        (fields.output, "trace_output", &mut row.trace_output, PerRow),
+        (fields.user_id, "user_id", &mut row.user_id, Single),
+        (fields.session_id, "session_id", &mut row.session_id, Single),
+        (fields.name, "name", &mut row.name, Single),
+        (fields.trace_name, "trace_name", &mut row.trace_name, Single),
     ];
-    for (named, field, value) in text_fields {
+    for (named, field, value, copies) in text_fields {
         if named && carries(field) {
-            apply(value);
+            apply(value, copies);
         }
     }
     if carries("metadata_names") {
@@ -763,23 +825,20 @@ fn apply_row(
     }
 }
 
-fn apply_trace(
-    covered: &Covered<'_>,
-    trace: &mut TraceFields,
-    apply: &mut dyn FnMut(&mut String) -> Outcome,
-) {
+fn apply_trace(covered: &Covered<'_>, trace: &mut TraceFields, apply: &mut ApplyText<'_>) {
     let fields = covered.fields;
-    let optional_fields: [(bool, &mut Option<String>); 5] = [
-        (fields.input, &mut trace.input),
-        (fields.output, &mut trace.output),
-        (fields.user_id, &mut trace.user_id),
-        (fields.session_id, &mut trace.session_id),
-        (fields.trace_name, &mut trace.name),
+    use Copies::{PerRow, Single};
+    let optional_fields: [(bool, &mut Option<String>, Copies); 5] = [
+        (fields.input, &mut trace.input, PerRow),
+        (fields.output, &mut trace.output, PerRow),
+        (fields.user_id, &mut trace.user_id, Single),
+        (fields.session_id, &mut trace.session_id, Single),
+        (fields.trace_name, &mut trace.name, Single),
     ];
-    for (named, value) in optional_fields {
+    for (named, value, copies) in optional_fields {
         if named
             && let Some(text) = value.as_mut()
-            && apply(text) == Outcome::Dropped
+            && apply(text, copies) == Outcome::Dropped
         {
             // Dropped means not sent: an empty value would overwrite the trace's.
             *value = None;
@@ -793,13 +852,9 @@ fn apply_trace(
     );
 }
 
-fn apply_score(
-    covered: &Covered<'_>,
-    score: &mut Score,
-    apply: &mut dyn FnMut(&mut String) -> Outcome,
-) {
+fn apply_score(covered: &Covered<'_>, score: &mut Score, apply: &mut ApplyText<'_>) {
     if covered.fields.comment {
-        apply(&mut score.comment);
+        apply(&mut score.comment, Copies::Single);
     }
     apply_metadata(
         covered,
@@ -814,14 +869,14 @@ fn apply_metadata(
     covered: &Covered<'_>,
     names: &mut Vec<String>,
     values: &mut Vec<String>,
-    apply: &mut dyn FnMut(&mut String) -> Outcome,
+    apply: &mut ApplyText<'_>,
 ) {
     if !covered.metadata() {
         return;
     }
     let mut dropped: Vec<usize> = Vec::new();
     for (i, (name, value)) in names.iter().zip(values.iter_mut()).enumerate() {
-        if covered.metadata_entry(name, value) && apply(value) == Outcome::Dropped {
+        if covered.metadata_entry(name, value) && apply(value, Copies::Single) == Outcome::Dropped {
             dropped.push(i);
         }
     }

@@ -2,20 +2,18 @@
 //! values too), `hash` (keyed, stable), `drop` (the caller removes the value), `truncate`.
 
 use hmac::{Hmac, Mac};
-use regex::RegexSet;
-use serde_json::Value;
 use sha2::Sha256;
 
-use super::patterns::Pattern;
+use super::patterns::{Clues, Pattern};
 
 /// Appended to a truncated value, so a reader knows the text was cut at the door.
 pub const TRUNCATED_MARKER: &str = "…[TRUNCATED]";
 
-/// The patterns of one `redact` rule, with a `RegexSet` in front: one pass over the text tells
-/// which patterns match at all, and text without a match (most text) costs only that pass.
+/// The patterns of one `redact` rule. Each pattern's prefilter ([`super::patterns::Need`])
+/// runs before its expression, so text that cannot match (most text) costs a few fast scans,
+/// allocates nothing and is left as it is.
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    set: RegexSet,
     patterns: Vec<Pattern>,
 }
 
@@ -23,90 +21,88 @@ pub struct Redactor {
 pub type Counts = Vec<u64>;
 
 impl Redactor {
-    pub fn new(patterns: Vec<Pattern>) -> Result<Self, String> {
-        let set = RegexSet::new(patterns.iter().map(|p| p.expression.as_str()))
-            .map_err(|error| format!("invalid regex: {error}"))?;
-        Ok(Self { set, patterns })
+    pub fn new(patterns: Vec<Pattern>) -> Self {
+        Self { patterns }
     }
 
     pub fn patterns(&self) -> &[Pattern] {
         &self.patterns
     }
 
-    /// The redacted text, or `None` when nothing matched (the value stays as it is). JSON text
-    /// (an object, array or string) is parsed and only its string values are redacted, so the
-    /// structure survives; anything else is redacted as plain text.
+    /// The redacted text, or `None` when nothing matched (the value stays as it is). In JSON
+    /// text (an object, array or string) only string values are redacted, each decoded first,
+    /// and the rest of the text is kept byte for byte; anything else is redacted as plain text.
     pub fn redact(&self, text: &str, counts: &mut Counts) -> Option<String> {
-        // A `\u` escape can hide a match from the raw-text pass; such JSON is always parsed.
-        if !text.contains("\\u") && !self.may_match(text) {
-            return None;
-        }
-        if matches!(
+        let json_like = matches!(
             text.trim_start().as_bytes().first(),
             Some(b'{' | b'[' | b'"')
-        ) && let Ok(mut json) = serde_json::from_str::<Value>(text)
-        {
-            return self
-                .redact_json(&mut json, counts)
-                .then(|| serde_json::to_string(&json).unwrap_or_default());
+        );
+        if json_like {
+            // The prefilters hold on the raw JSON text, except that a `\u` escape can hide
+            // any character (`\u0040` is an `@`): such JSON is always decoded.
+            if !text.contains("\\u") && !self.may_match(text) {
+                return None;
+            }
+            if let Some(redacted) = self.redact_json(text, counts) {
+                return redacted;
+            }
         }
         self.redact_plain(text, counts)
     }
 
-    /// The prefilters, then one `RegexSet` pass.
+    /// Whether any pattern's prefilter passes.
     fn may_match(&self, text: &str) -> bool {
-        let mut digits = None;
+        let mut clues = Clues::default();
         self.patterns
             .iter()
-            .any(|pattern| pattern.need.met(text, &mut digits))
-            && self.set.is_match(text)
+            .any(|pattern| pattern.need.met(text, &mut clues))
     }
 
-    /// Redacts string leaves in place; true if any changed. Object keys are structure, kept.
-    fn redact_json(&self, value: &mut Value, counts: &mut Counts) -> bool {
-        match value {
-            Value::String(text) => match self.redact_plain(text, counts) {
-                Some(redacted) => {
-                    *text = redacted;
-                    true
+    /// `None` when `text` is not JSON; otherwise the text with its redacted string values
+    /// spliced in (`Some(None)`: nothing matched). Object keys are structure, kept. Each
+    /// value is matched decoded, as a reader sees it: in the raw text an escape would join
+    /// the letter of `\n` to a card number that follows it and hide its word boundary.
+    fn redact_json(&self, text: &str, counts: &mut Counts) -> Option<Option<String>> {
+        // Validates without building a tree; the string scan below relies on valid JSON.
+        serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
+        let mut out: Option<String> = None;
+        let mut copied = 0;
+        for literal in json_string_values(text) {
+            let raw = &text[literal.start + 1..literal.end - 1];
+            let decoded: std::borrow::Cow<'_, str> = if raw.contains('\\') {
+                match serde_json::from_str::<String>(&text[literal.clone()]) {
+                    Ok(decoded) => decoded.into(),
+                    Err(_) => continue,
                 }
-                None => false,
-            },
-            Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
-                self.redact_json(item, counts) | changed
-            }),
-            Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
-                self.redact_json(item, counts) | changed
-            }),
-            _ => false,
+            } else {
+                raw.into()
+            };
+            let Some(redacted) = self.redact_plain(&decoded, counts) else {
+                continue;
+            };
+            let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            out.push_str(&text[copied..literal.start]);
+            out.push_str(&serde_json::Value::String(redacted).to_string());
+            copied = literal.end;
         }
+        Some(out.map(|mut out| {
+            out.push_str(&text[copied..]);
+            out
+        }))
     }
 
     fn redact_plain(&self, text: &str, counts: &mut Counts) -> Option<String> {
-        let mut digits = None;
-        if !self
-            .patterns
-            .iter()
-            .any(|pattern| pattern.need.met(text, &mut digits))
-        {
-            return None;
-        }
-        let matched = self.set.matches(text);
-        if !matched.matched_any() {
-            return None;
-        }
-        // Every accepted match of every matching pattern; overlaps go to the earliest, then
-        // the longest (a card number is not also a phone number).
+        // Every accepted match of every pattern whose prefilter passes; overlaps go to the
+        // earliest, then the longest (a card number is not also a phone number).
+        let mut clues = Clues::default();
         let mut found: Vec<(usize, usize, usize)> = Vec::new();
-        for index in matched.iter() {
-            let pattern = &self.patterns[index];
-            found.extend(
-                pattern
-                    .regex
-                    .find_iter(text)
-                    .filter(|m| !m.is_empty() && pattern.accepts(text, m.start(), m.end()))
-                    .map(|m| (m.start(), m.end(), index)),
-            );
+        for (index, pattern) in self.patterns.iter().enumerate() {
+            if !pattern.need.met(text, &mut clues) {
+                continue;
+            }
+            pattern.find_all(text, &mut clues, |start, end| {
+                found.push((start, end, index))
+            });
         }
         if found.is_empty() {
             return None;
@@ -128,6 +124,37 @@ impl Redactor {
         out.push_str(&text[at..]);
         Some(out)
     }
+}
+
+/// The byte ranges (quotes included) of the string values of valid JSON text: every string
+/// literal not followed by `:`, which would make it an object key.
+fn json_string_values(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        loop {
+            let start = at + memchr::memchr(b'"', bytes.get(at..)?)?;
+            let mut end = start + 1;
+            // Outside strings valid JSON has no quote, so this one opens a literal; it ends
+            // at the first quote that no backslash escapes.
+            loop {
+                end += memchr::memchr2(b'"', b'\\', bytes.get(end..)?)?;
+                if bytes[end] == b'"' {
+                    end += 1;
+                    break;
+                }
+                end += 2;
+            }
+            at = end;
+            let is_key = bytes[end..]
+                .iter()
+                .find(|byte| !byte.is_ascii_whitespace())
+                .is_some_and(|&byte| byte == b':');
+            if !is_key {
+                return Some(start..end);
+            }
+        }
+    })
 }
 
 /// HMAC-SHA256 of `value` under `key`, lowercase hex: stable across requests and replicas (the
@@ -165,7 +192,6 @@ mod tests {
                 .map(|name| Pattern::compile(name).unwrap())
                 .collect(),
         )
-        .unwrap()
     }
 
     fn redact(names: &[&str], text: &str) -> Option<String> {
@@ -204,6 +230,47 @@ mod tests {
         assert_eq!(
             redact(&["email"], "[note] mail bob@corp.io").unwrap(),
             "[note] mail [REDACTED:email]"
+        );
+    }
+
+    #[test]
+    fn json_values_are_matched_decoded_and_the_rest_kept_byte_for_byte() {
+        // After a `\n` escape a card number or key is at a word boundary in the decoded value
+        // (not in the raw text, where the escape's `n` runs into it).
+        let text = r#"{"messages": [ {"content": "card:\n4111 1111 1111 1111\tsk-proj-AbCdEf0123456789AbCd"} ], "n": 4111111111111111}"#;
+        assert_eq!(
+            redact(&["card_number", "api_key"], text).unwrap(),
+            r#"{"messages": [ {"content": "card:\n[REDACTED:card_number]\t[REDACTED:api_key]"} ], "n": 4111111111111111}"#,
+            "spacing and numbers kept; only the string value is rewritten"
+        );
+        // Object keys are structure; an escaped quote does not end a value.
+        assert_eq!(
+            redact(
+                &["email"],
+                r#"{"bob@corp.io": "say \"hi\" to bob@corp.io", "k": "\\"}"#
+            )
+            .unwrap(),
+            r#"{"bob@corp.io": "say \"hi\" to [REDACTED:email]", "k": "\\"}"#
+        );
+        assert_eq!(
+            redact(
+                &["email"],
+                r#"{"note": "write to bob at corp.io", "x": "@"}"#
+            ),
+            None
+        );
+        // A card number right after another number is still found.
+        assert_eq!(
+            redact(&["card_number"], r#"["ref 12. 4111 1111 1111 1111"]"#).unwrap(),
+            r#"["ref 12. [REDACTED:card_number]"]"#
+        );
+        assert_eq!(
+            redact(
+                &["card_number", "phone"],
+                "under 200 words: 4111 1111 1111 1111"
+            )
+            .unwrap(),
+            "under 200 words: [REDACTED:card_number]"
         );
     }
 

@@ -91,6 +91,51 @@ fn redact_replaces_matches_and_keeps_the_rest() {
     assert_eq!(row.user_id, "user-42", "not named");
 }
 
+/// The converter copies a trace's input and output onto every row; each copy is masked (the
+/// rule works the text out once per batch) and every copy's matches count.
+#[test]
+fn trace_texts_copied_onto_every_row_are_masked_on_every_copy() {
+    let privacy = compile(vec![redact_rule(&["input", "output"], &["email"])]);
+    let context = "context ".repeat(10);
+    let trace_input = format!("{context}from jane@example.com");
+    let mut batches = vec![batch("t1")];
+    batches[0].rows = (0..3)
+        .map(|_| EventRow {
+            trace_input: trace_input.clone(),
+            trace_output: "short, to jane@example.com".into(),
+            ..row("t1")
+        })
+        .collect();
+    batches[0].trace = Some(TraceFields {
+        input: Some(trace_input.clone()),
+        ..Default::default()
+    });
+    apply(&privacy, &mut batches);
+    let expected = format!("{context}from [REDACTED:email]");
+    for row in &batches[0].rows {
+        assert_eq!(row.trace_input, expected);
+        assert_eq!(row.trace_output, "short, to [REDACTED:email]");
+        assert_eq!(row.output, "Thanks [REDACTED:email]!");
+    }
+    assert_eq!(
+        batches[0].trace.as_ref().and_then(|t| t.input.as_deref()),
+        Some(expected.as_str())
+    );
+
+    let mut done = CopiesDone::default();
+    let mut counts = vec![0, 0];
+    for _ in 0..3 {
+        let mut value = trace_input.clone();
+        let outcome = done.apply(&mut value, &mut counts, |value, counts| {
+            *value = "masked".into();
+            counts[1] += 2;
+            Outcome::Kept
+        });
+        assert_eq!((value.as_str(), outcome), ("masked", Outcome::Kept));
+    }
+    assert_eq!(counts, [0, 6], "every copy counted");
+}
+
 #[test]
 fn hash_is_keyed_stable_and_leaves_empty_values() {
     let privacy = compile(vec![rule(&["user_id", "session_id"], "hash")]);
