@@ -194,6 +194,9 @@ fn write_rows(connection: &mut Connection, rows: &[StoredRow]) -> rusqlite::Resu
     tx.commit()
 }
 
+/// The writer's page cache, in KiB (SQLite's negative `cache_size`).
+const WRITER_CACHE_KIB: i64 = -65_536;
+
 /// WAL pages (16 KiB each) after which the writer checkpoints by itself: 256 MiB.
 const WAL_BOUND_PAGES: i64 = 16_384;
 
@@ -247,6 +250,12 @@ impl SqliteStore {
         // The pool set WAL mode on the file; NORMAL is per connection (see db.rs).
         connection
             .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(error)?;
+        // A 64 MiB page cache for the writer: new traces insert at random places of the
+        // primary-key and user/session indexes, and with SQLite's default 2 MiB most of those
+        // pages were read back from the file on every commit (docs/performance.md).
+        connection
+            .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(error)?;
         // Checkpoints run beside the writer (see `checkpoint_in_background`); the writer
         // checkpoints itself only if the WAL outgrows this many pages (a bound on its size).
