@@ -20,6 +20,12 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::{LogFormat, Settings};
 
+/// mimalloc instead of glibc's allocator: rows and messages are built, moved between threads
+/// and freed in large numbers, and glibc's malloc and free paths took ~18 % of the gateway's
+/// CPU in both modes (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// OpenTelemetry-native ingestion gateway for LLM observability.
 ///
 /// Receives OTLP traces (gRPC :4317, HTTP :4318 at /v1/traces and /api/public/otel/v1/traces),

@@ -35,7 +35,7 @@ http=$(free_port); grpc=$(free_port); admin=$(free_port)
 export SPANBRIDGE_EMBEDDED__PATH="$dir/bench.db" SPANBRIDGE_INIT_PUBLIC_KEY=pk-lf-bench \
   SPANBRIDGE_INIT_SECRET_KEY=sk-lf-bench SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http" \
   SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc" SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin" \
-  SPANBRIDGE_LOG__LEVEL=warn
+  SPANBRIDGE_LOG__LEVEL=${SPANBRIDGE_LOG__LEVEL:-warn}
 command=serve
 if [ $mode = kafka ]; then
   source deploy/dev/services.sh
