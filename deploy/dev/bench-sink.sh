@@ -9,11 +9,15 @@
 # broker's CPU are not the sink's and are not counted; they share the two cores with it.
 #   bash deploy/dev/bench-sink.sh --spans 100000 --spans-per-trace 10 --json
 # SB_BENCH_CLICKHOUSE_URL=http://… uses a running ClickHouse instead (compression off unless
-# SPANBRIDGE_CLICKHOUSE__COMPRESSION is set).
+# SPANBRIDGE_CLICKHOUSE__COMPRESSION is set). SB_BENCH_BIN=path runs that binary (e.g. a saved
+# build of the previous commit, for before/after in the same hour) without building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release --quiet --bin spanbridge
-bin="${CARGO_TARGET_DIR:-target}/release/spanbridge"
+bin="${SB_BENCH_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin spanbridge
+  bin="${CARGO_TARGET_DIR:-target}/release/spanbridge"
+fi
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir"; }

@@ -298,12 +298,8 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
     let mut workers = Vec::new();
     for worker in 0..args.connections {
-        let (totals, stop, auth, sequence) = (
-            totals.clone(),
-            stop.clone(),
-            auth.clone(),
-            sequence.clone(),
-        );
+        let (totals, stop, auth, sequence) =
+            (totals.clone(), stop.clone(), auth.clone(), sequence.clone());
         let mut sender = Sender::new(workload.clone(), worker);
         let (endpoint, protocol) = (
             args.endpoint.trim_end_matches('/').to_owned(),

@@ -59,7 +59,7 @@ pub struct SinkBenchArgs {
     #[arg(long)]
     backlog: bool,
     /// Seconds the sink may take to write everything before the run fails.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 1200)]
     timeout: u64,
     /// Print one JSON object with every figure as the last line.
     #[arg(long)]
@@ -360,8 +360,8 @@ fn counters(page: &str) -> serde_json::Value {
             "spanbridge_store_",
             "spanbridge_dead_letter_",
         ]
-            .iter()
-            .any(|prefix| name.starts_with(prefix));
+        .iter()
+        .any(|prefix| name.starts_with(prefix));
         let histogram = ["_bucket", "_sum", "_count"]
             .iter()
             .any(|suffix| name.split('{').next().is_some_and(|n| n.ends_with(suffix)))
