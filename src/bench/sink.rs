@@ -172,13 +172,15 @@ async fn fill_topic(
     let sequence = AtomicU64::new(0);
     let sdk = SdkInfo::new(Some("spanbridge-bench"), Some(env!("CARGO_PKG_VERSION")));
     let started = Instant::now();
-    let bodies: Vec<_> = (0..requests).map(|_| sender.next(&sequence)).collect();
+    // Requests are made as they are published: only `publishers` of them are in memory.
+    let bodies = std::iter::repeat_with(|| sender.next(&sequence)).take(requests as usize);
     let mut published = futures::stream::iter(bodies)
         .map(|request| gateway.ingest(project, &sdk, request))
         .buffered(args.publishers.max(1));
     while let Some(result) = published.next().await {
         result.map_err(|e| format!("publishing to the mock cluster failed: {e}"))?;
     }
+    drop(published);
     publisher.flush(Duration::from_secs(30));
     Ok(Fill {
         requests,
