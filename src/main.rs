@@ -1,6 +1,7 @@
 //! `spanbridge`: the one binary. This file parses the command line and dispatches: `serve` (the
 //! default), `gateway` and `sink` are wired in `wiring/`; `keys`, `prices` and `migrate` run in
-//! `commands.rs`; `config` prints the effective settings; `bench` is the load generator.
+//! `commands.rs`; `config` prints the effective settings; `bench` is the load generator and
+//! `bench-sink` the sink's benchmark.
 
 mod admin;
 mod bench;
@@ -63,6 +64,12 @@ enum Command {
     /// Load-test a running gateway with realistic GenAI spans and report spans/s, latency,
     /// the gateway's CPU and memory, and the decode-only floor of the same payload.
     Bench(bench::BenchArgs),
+    /// Benchmark the sink: fill librdkafka's mock cluster (in this process) with the `bench`
+    /// workload through the gateway's own conversion and publisher, run `spanbridge sink` as a
+    /// child with these settings (the event store, e.g. ClickHouse, from the settings and
+    /// environment), and report rows per sink CPU-second, CPU-µs per span and peak RSS of the
+    /// sink alone (see deploy/dev/bench-sink.sh).
+    BenchSink(bench::sink::SinkBenchArgs),
 }
 
 /// CLI flags that override the settings file and the environment.
@@ -162,6 +169,10 @@ async fn run(cli: Cli) -> Result<(), String> {
     };
     let settings = Settings::load(cli.config.as_deref(), overrides)?;
     match command {
+        Command::BenchSink(args) => {
+            init_logging(&settings)?;
+            bench::sink::run(args, settings, cli.config.as_deref()).await
+        }
         Command::Serve(_) if settings.kafka.is_configured() => {
             let metrics = start_server(&settings)?;
             wiring::scaled::serve(settings, metrics).await

@@ -8,6 +8,7 @@
 //! spans as legacy ingestion batches ([`legacy`]).
 
 mod legacy;
+pub mod sink;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -45,9 +46,6 @@ pub struct BenchArgs {
     /// Concurrent connections, each sending one request at a time.
     #[arg(long, default_value_t = 16)]
     connections: usize,
-    /// Spans per export request.
-    #[arg(long, default_value_t = 100)]
-    spans_per_request: usize,
     /// Seconds of load.
     #[arg(long, default_value_t = 10)]
     duration: u64,
@@ -61,6 +59,17 @@ pub struct BenchArgs {
     /// Print one JSON object with every figure as the last line.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+}
+
+/// What is sent: the workload flags `spanbridge bench` and `spanbridge bench-sink` share, so
+/// the sink is measured on exactly the pieces the gateway bench produces.
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// Spans per export request.
+    #[arg(long, default_value_t = 100)]
+    spans_per_request: usize,
     /// Spans per trace: 1 is a Collector's batch mixing many traces (every span its own
     /// trace), 10 an agent loop. Each trace's first span is its root.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
@@ -187,41 +196,126 @@ struct Totals {
     errors: AtomicU64,
 }
 
+/// Distinct template requests; every sent request is one of them with fresh ids.
+const DISTINCT_REQUESTS: u64 = 64;
+
+/// The requests a workload sends: templates of `--spans-per-request` spans in traces of
+/// `--spans-per-trace`, with times shifted to now. Each connection draws from it through its
+/// own [`Sender`].
+pub(crate) struct Workload {
+    args: WorkloadArgs,
+    templates: Vec<ExportTraceServiceRequest>,
+    shift_ns: u64,
+}
+
+impl Workload {
+    /// Spans start from now on, as live traffic does.
+    pub(crate) fn new(args: &WorkloadArgs) -> Self {
+        Self::starting_at(args, Duration::ZERO)
+    }
+
+    /// Spans start `lead` from now.
+    pub(crate) fn starting_at(args: &WorkloadArgs, lead: Duration) -> Self {
+        let mut templates: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
+            .map(|seed| {
+                spanbridge_gateway::sample::genai_request_with(
+                    seed + 1,
+                    args.spans_per_request,
+                    args.spans_per_trace as usize,
+                )
+            })
+            .collect();
+        if args.pii {
+            templates.iter_mut().for_each(add_pii);
+        }
+        // The templates carry fixed times; sent spans start from now on, as live traffic does
+        // (a sink treats spans older than itself as possibly stored and reads their trace
+        // back).
+        let earliest_ns = templates
+            .iter()
+            .flat_map(|r| &r.resource_spans)
+            .flat_map(|r| &r.scope_spans)
+            .flat_map(|s| &s.spans)
+            .map(|s| s.start_time_unix_nano)
+            .min()
+            .unwrap_or_default();
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            + lead.as_nanos() as u64;
+        Self {
+            args: args.clone(),
+            templates,
+            shift_ns: now_ns.saturating_sub(earliest_ns),
+        }
+    }
+
+    pub(crate) fn spans_per_request(&self) -> usize {
+        self.args.spans_per_request
+    }
+}
+
+/// One connection's stream of requests: each new request is a template with fresh ids (the
+/// next number of the shared `sequence`), so the store inserts new rows rather than replacing
+/// the ones of an earlier lap; with `--resend` a request may instead repeat this connection's
+/// previous one.
+pub(crate) struct Sender {
+    workload: Arc<Workload>,
+    /// Template index; connections start at different ones so they do not send the same one
+    /// at once.
+    next_template: u64,
+    dice: SplitMix64,
+    previous: Option<ExportTraceServiceRequest>,
+    /// Requests that were re-sends.
+    pub(crate) resent: u64,
+}
+
+impl Sender {
+    pub(crate) fn new(workload: Arc<Workload>, connection: usize) -> Self {
+        Self {
+            workload,
+            next_template: connection as u64 * 7,
+            dice: SplitMix64::new(connection as u64 + 1),
+            previous: None,
+            resent: 0,
+        }
+    }
+
+    pub(crate) fn next(&mut self, sequence: &AtomicU64) -> ExportTraceServiceRequest {
+        let args = &self.workload.args;
+        let request = match self.previous.take() {
+            Some(earlier) if self.dice.unit() < args.resend => {
+                self.resent += 1;
+                earlier
+            }
+            _ => {
+                let templates = &self.workload.templates;
+                let mut request =
+                    templates[(self.next_template % templates.len() as u64) as usize].clone();
+                self.next_template += 1;
+                let tag = sequence.fetch_add(1, Ordering::Relaxed);
+                renumber(&mut request, tag, self.workload.shift_ns, args.split_traces);
+                request
+            }
+        };
+        self.previous = (args.resend > 0.0).then(|| request.clone());
+        request
+    }
+}
+
 /// Runs the load and prints the report.
 pub async fn run(args: BenchArgs) -> Result<(), String> {
-    const DISTINCT_REQUESTS: u64 = 64;
-    let mut requests: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
-        .map(|seed| {
-            spanbridge_gateway::sample::genai_request_with(
-                seed + 1,
-                args.spans_per_request,
-                args.spans_per_trace as usize,
-            )
-        })
-        .collect();
-    if args.pii {
-        requests.iter_mut().for_each(add_pii);
-    }
-    let protobuf: Vec<Vec<u8>> = requests.iter().map(Message::encode_to_vec).collect();
-    let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64
-        / (DISTINCT_REQUESTS as usize * args.spans_per_request) as f64;
-    let decode_only = decode_only_spans_per_sec(&protobuf, args.spans_per_request);
-    // The templates carry fixed times; sent spans start from now on, as live traffic does
-    // (a sink treats spans older than itself as possibly stored and reads their trace back).
-    let earliest_ns = requests
+    let workload = Arc::new(Workload::new(&args.workload));
+    let protobuf: Vec<Vec<u8>> = workload
+        .templates
         .iter()
-        .flat_map(|r| &r.resource_spans)
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .map(|s| s.start_time_unix_nano)
-        .min()
-        .unwrap_or_default();
-    let now_ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let shift_ns = now_ns.saturating_sub(earliest_ns);
+        .map(Message::encode_to_vec)
+        .collect();
+    let spans_per_request = args.workload.spans_per_request;
+    let average_span_bytes = protobuf.iter().map(Vec::len).sum::<usize>() as f64
+        / (DISTINCT_REQUESTS as usize * spans_per_request) as f64;
+    let decode_only = decode_only_spans_per_sec(&protobuf, spans_per_request);
     let sequence = Arc::new(AtomicU64::new(0));
-    let requests = Arc::new(requests);
     let auth = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD
@@ -239,18 +333,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         .then(|| Duration::from_secs_f64(args.connections as f64 / args.rate as f64));
     let mut workers = Vec::new();
     for worker in 0..args.connections {
-        let (requests, totals, stop, auth, sequence) = (
-            requests.clone(),
-            totals.clone(),
-            stop.clone(),
-            auth.clone(),
-            sequence.clone(),
-        );
-        let (endpoint, protocol, split_traces, resend) = (
+        let (totals, stop, auth, sequence) =
+            (totals.clone(), stop.clone(), auth.clone(), sequence.clone());
+        let mut sender = Sender::new(workload.clone(), worker);
+        let (endpoint, protocol) = (
             args.endpoint.trim_end_matches('/').to_owned(),
             args.protocol,
-            args.split_traces,
-            args.resend,
         );
         workers.push(tokio::spawn(async move {
             let mut latencies_us: Vec<u32> = Vec::new();
@@ -269,33 +357,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                 + interval
                     .map(|i| i.mul_f64(worker as f64 / args.connections as f64))
                     .unwrap_or_default();
-            // Workers start at different requests so they do not send the same one at once.
-            let mut n = worker as u64 * 7;
-            let mut dice = SplitMix64::new(worker as u64 + 1);
-            let mut previous: Option<ExportTraceServiceRequest> = None;
-            let mut resent = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 if let Some(interval) = interval {
                     tokio::time::sleep_until(next.into()).await;
                     next += interval;
                 }
-                // Every request gets fresh trace and span ids, so the store inserts new rows
-                // rather than replacing the ones of an earlier lap; a re-sent one repeats the
-                // previous request of this connection.
-                let request = match previous.take() {
-                    Some(earlier) if dice.unit() < resend => {
-                        resent += 1;
-                        earlier
-                    }
-                    _ => {
-                        let mut request = requests[(n % DISTINCT_REQUESTS) as usize].clone();
-                        n += 1;
-                        let tag = sequence.fetch_add(1, Ordering::Relaxed);
-                        renumber(&mut request, tag, shift_ns, split_traces);
-                        request
-                    }
-                };
-                previous = (resend > 0.0).then(|| request.clone());
+                let request = sender.next(&sequence);
                 let body = match protocol {
                     Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
                     Protocol::HttpProtobuf => request.encode_to_vec(),
@@ -336,7 +403,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                     totals.errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            Ok::<_, String>((latencies_us, resent))
+            Ok::<_, String>((latencies_us, sender.resent))
         }));
     }
     tokio::time::sleep(Duration::from_secs(args.duration)).await;
@@ -361,7 +428,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     };
     let requests_done = totals.requests.load(Ordering::Relaxed);
     let errors = totals.errors.load(Ordering::Relaxed);
-    let spans_ok = (requests_done - errors) * args.spans_per_request as u64;
+    let spans_ok = (requests_done - errors) * spans_per_request as u64;
     let spans_per_sec = spans_ok as f64 / elapsed;
     let cpu_per_million = cpu
         .filter(|_| spans_ok > 0)
@@ -372,11 +439,11 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let report = json!({
         "protocol": format!("{:?}", args.protocol),
         "connections": args.connections,
-        "spans_per_request": args.spans_per_request,
-        "spans_per_trace": args.spans_per_trace,
-        "resend": args.resend,
+        "spans_per_request": args.workload.spans_per_request,
+        "spans_per_trace": args.workload.spans_per_trace,
+        "resend": args.workload.resend,
         "resent_requests": resent,
-        "split_traces": args.split_traces,
+        "split_traces": args.workload.split_traces,
         "average_span_bytes": average_span_bytes.round(),
         "duration_secs": elapsed,
         "requests": requests_done,
@@ -397,9 +464,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "{:?} x{} conns, {} spans/req, {} spans/trace{}, {resent} requests re-sent ({:.0} B/span): {:.0} spans/s, {:.0} req/s, {} errors; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         args.protocol,
         args.connections,
-        args.spans_per_request,
-        args.spans_per_trace,
-        if args.split_traces {
+        args.workload.spans_per_request,
+        args.workload.spans_per_trace,
+        if args.workload.split_traces {
             " (roots split)"
         } else {
             ""

@@ -43,7 +43,7 @@ impl ReadyCheck for KafkaReady {
     }
 }
 
-fn publisher_config(settings: &Settings) -> KafkaPublisherConfig {
+pub(crate) fn publisher_config(settings: &Settings) -> KafkaPublisherConfig {
     KafkaPublisherConfig {
         brokers: settings.kafka.brokers.clone(),
         topic: settings.kafka.topic.clone(),

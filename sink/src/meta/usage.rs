@@ -8,6 +8,8 @@ use std::time::Duration;
 use super::{MetaStore, UsageCount};
 use crate::enrich::StoredRow;
 
+const DAY_US: i64 = 86_400_000_000;
+
 /// `YYYY-MM-DD` (UTC) of a time in µs since the epoch.
 pub fn utc_day(us: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(us.div_euclid(1_000_000))
@@ -45,18 +47,30 @@ impl IngestionUsage {
         let Ok(mut pending) = pending.lock() else {
             return;
         };
-        for row in rows {
-            let day = utc_day(row.event_ts_us);
+        // A batch's rows come in runs of one project and one write time: one day string and
+        // one map entry per run, not per row (formatting the day was most of the cost).
+        let mut rows = rows.iter().peekable();
+        while let Some(first) = rows.next() {
+            let day_number = first.event_ts_us.div_euclid(DAY_US);
+            let (mut spans, mut bytes) = (1, first.event_bytes as i64);
+            while let Some(row) = rows.next_if(|row| {
+                row.project_id == first.project_id
+                    && row.event_ts_us.div_euclid(DAY_US) == day_number
+            }) {
+                spans += 1;
+                bytes += row.event_bytes as i64;
+            }
+            let day = utc_day(first.event_ts_us);
             let count = pending
-                .entry((row.project_id.clone(), day.clone()))
+                .entry((first.project_id.clone(), day.clone()))
                 .or_insert_with(|| UsageCount {
-                    project_id: row.project_id.clone(),
+                    project_id: first.project_id.clone(),
                     day,
                     ..UsageCount::default()
                 });
-            count.spans += 1;
-            count.bytes += row.event_bytes as i64;
-            count.rows_written += 1;
+            count.spans += spans;
+            count.bytes += bytes;
+            count.rows_written += spans;
         }
     }
 

@@ -612,7 +612,12 @@ fn unshadowed<'a, K: Eq + std::hash::Hash>(
     rows: &'a [StoredRow],
     key: impl Fn(&'a StoredRow) -> K,
 ) -> impl Iterator<Item = &'a StoredRow> {
-    let live: std::collections::HashSet<K> = rows.iter().filter(|s| !s.deleted).map(&key).collect();
+    // Most batches hold no tombstone: then there is nothing to shadow and no set to build.
+    let live: std::collections::HashSet<K> = if rows.iter().any(|s| s.deleted) {
+        rows.iter().filter(|s| !s.deleted).map(&key).collect()
+    } else {
+        std::collections::HashSet::new()
+    };
     rows.iter()
         .filter(move |s| !s.deleted || !live.contains(&key(s)))
 }
