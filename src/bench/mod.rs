@@ -90,6 +90,34 @@ pub struct WorkloadArgs {
     pii: bool,
 }
 
+impl WorkloadArgs {
+    /// The workload in words, for both benches' report line.
+    fn describe(&self) -> String {
+        format!(
+            "{} spans/req, {} spans/trace{}{}",
+            self.spans_per_request,
+            self.spans_per_trace,
+            if self.split_traces {
+                " (roots split)"
+            } else {
+                ""
+            },
+            if self.pii { ", PII in 1 span of 4" } else { "" },
+        )
+    }
+
+    /// The workload's fields of both benches' JSON report.
+    fn report_fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut fields = serde_json::Map::new();
+        fields.insert("spans_per_request".into(), json!(self.spans_per_request));
+        fields.insert("spans_per_trace".into(), json!(self.spans_per_trace));
+        fields.insert("resend".into(), json!(self.resend));
+        fields.insert("split_traces".into(), json!(self.split_traces));
+        fields.insert("pii".into(), json!(self.pii));
+        fields
+    }
+}
+
 fn fraction(value: &str) -> Result<f64, String> {
     match value.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
@@ -436,14 +464,10 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     let spans_per_cpu_second = cpu.filter(|c| *c > 0.0).map(|cpu| spans_ok as f64 / cpu);
     let ratio = spans_per_cpu_second.map(|s| s / decode_only);
     let rss = args.gateway_pid.and_then(peak_rss_bytes);
-    let report = json!({
+    let mut report = json!({
         "protocol": format!("{:?}", args.protocol),
         "connections": args.connections,
-        "spans_per_request": args.workload.spans_per_request,
-        "spans_per_trace": args.workload.spans_per_trace,
-        "resend": args.workload.resend,
         "resent_requests": resent,
-        "split_traces": args.workload.split_traces,
         "average_span_bytes": average_span_bytes.round(),
         "duration_secs": elapsed,
         "requests": requests_done,
@@ -460,17 +484,14 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         "decode_only_spans_per_sec": decode_only,
         "ratio_to_decode_per_core": ratio,
     });
+    if let Some(fields) = report.as_object_mut() {
+        fields.extend(args.workload.report_fields());
+    }
     println!(
-        "{:?} x{} conns, {} spans/req, {} spans/trace{}, {resent} requests re-sent ({:.0} B/span): {:.0} spans/s, {:.0} req/s, {} errors; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "{:?} x{} conns, {}, {resent} requests re-sent ({:.0} B/span): {:.0} spans/s, {:.0} req/s, {} errors; latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         args.protocol,
         args.connections,
-        args.workload.spans_per_request,
-        args.workload.spans_per_trace,
-        if args.workload.split_traces {
-            " (roots split)"
-        } else {
-            ""
-        },
+        args.workload.describe(),
         average_span_bytes,
         spans_per_sec,
         requests_done as f64 / elapsed,

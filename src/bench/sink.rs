@@ -417,12 +417,7 @@ fn report(
     let rows_per_cpu_second = (cpu > 0.0).then(|| rows / cpu);
     let cpu_us_per_span = (fill.spans > 0).then(|| cpu * 1e6 / fill.spans as f64);
     let cpu_us_per_row = (rows > 0.0).then(|| cpu * 1e6 / rows);
-    let workload = &args.workload;
-    let report = json!({
-        "spans_per_request": workload.spans_per_request,
-        "spans_per_trace": workload.spans_per_trace,
-        "resend": workload.resend,
-        "split_traces": workload.split_traces,
+    let mut report = json!({
         "backlog": args.backlog,
         "requests": fill.requests,
         "resent_requests": fill.resent,
@@ -442,15 +437,12 @@ fn report(
         "sink_peak_rss_bytes": measured.peak_rss_bytes,
         "sink_metrics": measured.metrics,
     });
+    if let Some(fields) = report.as_object_mut() {
+        fields.extend(args.workload.report_fields());
+    }
     println!(
-        "{} spans/req, {} spans/trace{}, {} requests re-sent: {} spans in {messages} messages → {rows:.0} rows written{}",
-        workload.spans_per_request,
-        workload.spans_per_trace,
-        if workload.split_traces {
-            " (roots split)"
-        } else {
-            ""
-        },
+        "{}, {} requests re-sent: {} spans in {messages} messages → {rows:.0} rows written{}",
+        args.workload.describe(),
         fill.resent,
         fill.spans,
         stored.map_or(String::new(), |n| format!(" ({n} distinct rows stored)")),
