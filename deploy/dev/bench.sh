@@ -11,6 +11,8 @@
 #                                                  the gateway reads the settings file FILE
 #                                                  (e.g. `[privacy]` rules; the ports, keys
 #                                                  and storage are still the script's)
+# SB_BENCH_BIN=path runs that binary (e.g. a saved build of the previous commit, for
+# before/after in the same hour) without building.
 # Other arguments go to `spanbridge bench`, e.g.
 #   bash deploy/dev/bench.sh --protocol grpc --connections 16 --duration 30 --json
 set -euo pipefail
@@ -25,7 +27,11 @@ while true; do
 done
 cd "$(dirname "$0")/../.."
 if [ -n "$settings" ]; then export SPANBRIDGE_CONFIG="$settings"; fi
-cargo build --release --quiet --bin spanbridge
+bin="${SB_BENCH_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --release --quiet --bin spanbridge
+  bin="${CARGO_TARGET_DIR:-target}/release/spanbridge"
+fi
 dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir"; }
@@ -46,14 +52,14 @@ if [ $mode = kafka ]; then
   pids+=($!)
   for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$broker") 2>/dev/null && break; sleep 0.1; done
   export SPANBRIDGE_KAFKA__BROKERS="127.0.0.1:$broker"
-  "${CARGO_TARGET_DIR:-target}"/release/spanbridge migrate >/dev/null
+  "$bin" migrate >/dev/null
   command=gateway
 fi
-"${CARGO_TARGET_DIR:-target}"/release/spanbridge $command &
+"$bin" $command &
 pid=$!
 pids=("$pid" "${pids[@]}")
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$admin/ready" >/dev/null 2>&1 && break; sleep 0.1; done
 endpoint="http://127.0.0.1:$http"
 for arg in "$@"; do [ "$arg" = grpc ] && endpoint="http://127.0.0.1:$grpc"; done
-"${CARGO_TARGET_DIR:-target}"/release/spanbridge bench --endpoint "$endpoint" --public-key pk-lf-bench --secret-key sk-lf-bench \
+"$bin" bench --endpoint "$endpoint" --public-key pk-lf-bench --secret-key sk-lf-bench \
   --gateway-pid "$pid" "$@"

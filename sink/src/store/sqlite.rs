@@ -432,23 +432,24 @@ impl EventReader for SqliteStore {
         query: &ObservationQuery,
     ) -> Result<Vec<EventRecord>, StoreError> {
         let (tail, params) = query.sql_tail(project_id, &LIST_COLUMNS);
-        let params: Vec<rusqlite::types::Value> = params
-            .into_iter()
-            .map(|param| match param {
-                Param::Text(text) => rusqlite::types::Value::Text(text),
-                Param::Int(int) => rusqlite::types::Value::Integer(int),
-            })
-            .collect();
         blocking(|| {
             let connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
             let mut select =
                 connection.prepare_cached(&format!("SELECT {COLUMNS} FROM events {tail}"))?;
-            let rows = select.query_map(rusqlite::params_from_iter(params), stored_row)?;
+            let rows = select.query_map(values(params), stored_row)?;
             rows.map(|row| row.map(EventRecord::from))
                 .collect::<rusqlite::Result<Vec<_>>>()
         })
         .map_err(unavailable)
     }
+}
+
+/// A generated query's parameters as rusqlite binds them.
+fn values(params: Vec<Param>) -> impl rusqlite::Params {
+    rusqlite::params_from_iter(params.into_iter().map(|param| match param {
+        Param::Text(text) => rusqlite::types::Value::Text(text),
+        Param::Int(int) => rusqlite::types::Value::Integer(int),
+    }))
 }
 
 /// One whole `events` row, decoded by column name (the inverse of [`write_rows`]).
@@ -620,6 +621,89 @@ mod tests {
                 "the WAL was not checkpointed into the database file"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn trace_user_and_session_filters_read_their_index_and_keep_to_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("events.db");
+        let store = SqliteStore::open(crate::db::open_sqlite(&path).await.unwrap()).unwrap();
+        let rows: Vec<StoredRow> = (0..40)
+            .map(|span| {
+                let mut row = stored(span);
+                // Two projects share user and session ids; the filter must keep them apart.
+                row.project_id = ["p", "q"][span % 2].into();
+                row.row.user_id = format!("u{}", span % 4);
+                row.row.session_id = format!("s{}", span % 8);
+                row
+            })
+            .collect();
+        store.write(&rows).await.unwrap();
+
+        let by = |user: Option<&str>, session: Option<&str>| ObservationQuery {
+            user_id: user.map(str::to_owned),
+            session_id: session.map(str::to_owned),
+            limit: 100,
+            ..Default::default()
+        };
+        let of_trace = ObservationQuery {
+            trace_id: Some("t".into()),
+            ..by(None, None)
+        };
+        let user = store
+            .list_observations("p", &by(Some("u2"), None))
+            .await
+            .unwrap();
+        let mut spans: Vec<&str> = user.iter().map(|r| r.span_id.as_str()).collect();
+        spans.sort();
+        assert_eq!(
+            spans,
+            [
+                "s10", "s14", "s18", "s2", "s22", "s26", "s30", "s34", "s38", "s6"
+            ]
+        );
+        let session = store
+            .list_observations("q", &by(None, Some("s3")))
+            .await
+            .unwrap();
+        let spans: Vec<&str> = session.iter().map(|r| r.span_id.as_str()).collect();
+        // Newest first, then by ids descending (all start at the same time here).
+        assert_eq!(spans, ["s35", "s3", "s27", "s19", "s11"]);
+        assert!(
+            store
+                .list_observations("q", &by(Some("u2"), None))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store.list_observations("p", &of_trace).await.unwrap().len(),
+            20
+        );
+
+        // The plans SQLite picks: an index, not a scan of every row.
+        for (query, index) in [
+            (of_trace, "sqlite_autoindex_events_1"),
+            (by(Some("u2"), None), "events_user_idx"),
+            (by(None, Some("s3")), "events_session_idx"),
+        ] {
+            let (tail, params) = query.sql_tail("p", &LIST_COLUMNS);
+            let connection = store.writer.lock().unwrap();
+            let mut explain = connection
+                .prepare(&format!(
+                    "EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM events {tail}"
+                ))
+                .unwrap();
+            let plan: Vec<String> = explain
+                .query_map(values(params), |row| row.get(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{index} not used: {plan:?}"
+            );
         }
     }
 }
