@@ -452,7 +452,7 @@ impl Default for AssemblySection {
     fn default() -> Self {
         Self {
             enabled: true,
-            max_bytes: 96 * 1024 * 1024,
+            max_bytes: 32 * 1024 * 1024,
             idle_secs: 600,
             max_rewrite_rows: 10_000,
         }

@@ -195,7 +195,7 @@ fn write_rows(connection: &mut Connection, rows: &[StoredRow]) -> rusqlite::Resu
 }
 
 /// The writer's page cache, in KiB (SQLite's negative `cache_size`).
-const WRITER_CACHE_KIB: i64 = -65_536;
+const WRITER_CACHE_KIB: i64 = -32_768;
 
 /// WAL pages (16 KiB each) after which the writer checkpoints by itself: 256 MiB.
 const WAL_BOUND_PAGES: i64 = 16_384;
@@ -251,9 +251,10 @@ impl SqliteStore {
         connection
             .pragma_update(None, "synchronous", "NORMAL")
             .map_err(error)?;
-        // A 64 MiB page cache for the writer: new traces insert at random places of the
+        // A 32 MiB page cache for the writer: new traces insert at random places of the
         // primary-key and user/session indexes, and with SQLite's default 2 MiB most of those
-        // pages were read back from the file on every commit (docs/performance.md).
+        // pages were read back from the file on every commit. 64 MiB cost more RSS for no
+        // less CPU once the user and session indexes shrank (docs/performance.md).
         connection
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(error)?;
