@@ -254,7 +254,9 @@ impl Pattern {
     pub fn find_all(&self, text: &str, clues: &mut Clues, mut found: impl FnMut(usize, usize)) {
         let mut accept = |m: regex::Match<'_>| {
             if m.is_empty() {
-            } else if self.accepts(text, m.start(), m.end()) {
+                return;
+            }
+            if self.accepts(text, m.start(), m.end()) {
                 found(m.start(), m.end());
             } else if let (Check::Luhn, Some((start, end))) =
                 (&self.check, card_within(text, m.start(), m.end()))
