@@ -130,7 +130,7 @@ const METRICS: &[(&str, &str)] = &[
     ),
     (
         "spanbridge_assembly_cache_total",
-        "Assembly cache lookups per trace batch by result (hit, miss, whole: a new trace complete in one batch, not held)",
+        "Assembly cache lookups per trace batch by result (hit, miss, whole: a new trace complete in one batch, not held; resent: an exact re-send of a trace written whole, dropped)",
     ),
     (
         "spanbridge_assembly_cache_evictions_total",

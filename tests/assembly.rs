@@ -141,3 +141,57 @@ async fn a_restart_between_the_pieces_reads_the_trace_back() {
         );
     }
 }
+
+/// An exporter's retry (the same request again, e.g. after a timeout) is recognised as a copy
+/// of what is stored: no read-back, no second write. An edited re-send of the same spans is
+/// merged and replaces the stored rows.
+#[tokio::test]
+async fn an_exporter_retry_is_a_copy_an_edited_resend_is_written() {
+    let server = Server::start();
+    let trace_id = "5b8efff798038103d269b633813fc705";
+    let whole = || request(vec![root(trace_id), generation(trace_id)]);
+    export(&server.http_url("/v1/traces"), whole()).await;
+    assert_assembled(&server, trace_id).await;
+    let before = scrape_metrics(&server.admin_url("")).await;
+
+    export(&server.http_url("/v1/traces"), whole()).await;
+    assert_assembled(&server, trace_id).await;
+    let after = scrape_metrics(&server.admin_url("")).await;
+    assert!(
+        after.contains(r#"spanbridge_assembly_cache_total{result="resent"} 1"#),
+        "the retry was recognised:\n{after}"
+    );
+    let counter = |scrape: &str, name: &str| {
+        scrape
+            .lines()
+            .find(|line| line.starts_with(name))
+            .map(str::to_owned)
+    };
+    for name in [
+        "spanbridge_assembly_readbacks_total",
+        "spanbridge_sink_rows_written_total",
+    ] {
+        assert_eq!(counter(&before, name), counter(&after, name), "{name}");
+    }
+
+    let mut edited = generation(trace_id);
+    edited.name = "chat gpt-4o (retried)".into();
+    export(
+        &server.http_url("/v1/traces"),
+        request(vec![root(trace_id), edited]),
+    )
+    .await;
+    assert_assembled(&server, trace_id).await;
+    let (status, trace) = get_json(
+        &server,
+        &format!("/api/public/traces/{trace_id}"),
+        &test_auth(),
+    )
+    .await;
+    assert_eq!(status, 200, "{trace}");
+    let name = trace["observations"]
+        .as_array()
+        .and_then(|all| all.iter().find(|o| o["id"] == GENERATION))
+        .map(|o| o["name"].clone());
+    assert_eq!(name, Some(Value::from("chat gpt-4o (retried)")));
+}

@@ -36,8 +36,13 @@ dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-http=$(free_port); grpc=$(free_port); admin=$(free_port)
+# Four distinct free ports at once (asked one by one, the kernel may hand out the same port
+# twice, and the bench then loads whatever answers there).
+read -r http grpc admin broker < <(python3 -c '
+import socket
+sockets = [socket.socket() for _ in range(4)]
+for s in sockets: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in sockets))')
 export SPANBRIDGE_EMBEDDED__PATH="$dir/bench.db" SPANBRIDGE_INIT_PUBLIC_KEY=pk-lf-bench \
   SPANBRIDGE_INIT_SECRET_KEY=sk-lf-bench SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http" \
   SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc" SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin" \
@@ -46,7 +51,6 @@ command=serve
 if [ $mode = kafka ]; then
   source deploy/dev/services.sh
   ensure_tansu
-  broker=$(free_port)
   RUST_LOG=warn "$SB_TEST_TANSU" broker --listener-url "tcp://127.0.0.1:$broker" \
     --advertised-listener-url "tcp://127.0.0.1:$broker" --storage-engine memory://tansu/ >/dev/null 2>&1 &
   pids+=($!)

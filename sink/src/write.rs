@@ -222,13 +222,23 @@ impl Writer {
                 for (_, rows, scores) in &batch.inputs {
                     let (rows, scores) = (&batch.rows[rows.clone()], &batch.scores[scores.clone()]);
                     match self.write(rows, scores, until).await {
-                        Err(error) if !error.is_permanent() => return Err(error),
-                        result => results.push(result),
+                        Err(error) if !error.is_permanent() => {
+                            self.forget_written(&batch.rows);
+                            return Err(error);
+                        }
+                        Err(error) => {
+                            self.forget_written(rows);
+                            results.push(Err(error));
+                        }
+                        Ok(()) => results.push(Ok(())),
                     }
                 }
                 results
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                self.forget_written(&batch.rows);
+                return Err(error);
+            }
         };
         let written = std::mem::take(batch);
         let rows_written = results
@@ -259,6 +269,17 @@ impl Writer {
             .map(|(input, _, _)| input)
             .zip(results)
             .collect())
+    }
+
+    /// Rows that were not written: assembly must not take re-sends of their traces for copies
+    /// of stored ones.
+    fn forget_written(&self, rows: &[StoredRow]) {
+        if let Some(assembler) = &self.assembler {
+            assembler.forget_written(
+                rows.iter()
+                    .map(|stored| (stored.project_id.as_str(), stored.row.trace_id.as_str())),
+            );
+        }
     }
 
     /// Writes rows, then scores, retrying transient errors under `until` (both are
@@ -396,6 +417,46 @@ mod tests {
         assert!(settled[1].1.as_ref().is_err_and(StoreError::is_permanent));
         assert_eq!(*store.written.lock().unwrap(), ["a", "c"]);
         assert!(batch.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retry_of_a_failed_write_is_written_an_exact_resend_of_a_written_one_is_not() {
+        use crate::assemble::{Assembler, AssemblySettings};
+        let store = Arc::new(FaultyStore {
+            transient_failures: Mutex::new(1),
+            ..Default::default()
+        });
+        let writer = writer(store.clone()).with_assembly(Assembler::new(&AssemblySettings {
+            max_bytes: 1 << 20,
+            idle: Duration::from_secs(60),
+            max_rewrite_rows: 100,
+        }));
+        // A whole trace that starts after the sink did: new, so written without a read-back.
+        let start = now_us() + 1_000_000;
+        let whole = || {
+            let mut batches = input("root");
+            batches[0].rows[0].start_time_us = start;
+            batches
+        };
+        let mut batch = Batch::default();
+        writer.add(&mut batch, whole(), 10, ()).await;
+        assert!(writer.flush(&mut batch, &RetryUntil::Never).await.is_err());
+        // Embedded mode answers 503 and drops the batch; the client sends the same again.
+        let mut batch = Batch::default();
+        writer.add(&mut batch, whole(), 10, ()).await;
+        assert_eq!(
+            batch.rows.len(),
+            1,
+            "the retry of a failed write is no copy"
+        );
+        writer.flush(&mut batch, &RetryUntil::Never).await.unwrap();
+        assert_eq!(*store.written.lock().unwrap(), ["root"]);
+
+        writer.add(&mut batch, whole(), 10, ()).await;
+        assert!(batch.rows.is_empty(), "an exact re-send of a stored trace");
+        let settled = writer.flush(&mut batch, &RetryUntil::Never).await.unwrap();
+        assert!(settled.iter().all(|(_, result)| result.is_ok()));
+        assert_eq!(*store.written.lock().unwrap(), ["root"]);
     }
 
     #[tokio::test]

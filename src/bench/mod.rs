@@ -139,8 +139,15 @@ fn decode_only_spans_per_sec(bodies: &[Vec<u8>], spans_per_request: usize) -> f6
     (decoded_requests * spans_per_request as u64) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// A sequence number spread over all 64 bits, one to one: trace ids that follow each other in
+/// time share no prefix, as SDKs' random ids do (sequential ids would make every store's
+/// index inserts land on the same few pages, which real traffic never does).
+fn scatter(sequence: u64) -> u64 {
+    SplitMix64::new(sequence).next_u64()
+}
+
 /// Gives every span of a request ids derived from `sequence` (the first 8 bytes of trace ids,
-/// the high bits of span ids), keeping the parent links of the template, and moves its times
+/// the high bits of span ids; scattered), keeping the parent links of the template, and moves its times
 /// by `shift_ns` so spans look recent, as an SDK's do. With `split`, root spans take the ids
 /// of the previous sequence: they are the roots of the previous request's children.
 fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u64, split: bool) {
@@ -151,11 +158,11 @@ fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u6
         .flat_map(|s| &mut s.spans)
     {
         let root = span.parent_span_id.is_empty();
-        let tag = if split && root {
+        let tag = scatter(if split && root {
             sequence
         } else {
             sequence + 1
-        }
+        })
         .to_be_bytes();
         span.start_time_unix_nano += shift_ns;
         span.end_time_unix_nano += shift_ns;

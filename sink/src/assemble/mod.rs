@@ -11,6 +11,7 @@
 mod merge;
 mod readback;
 mod seen;
+mod written;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -24,6 +25,7 @@ use crate::store::Store;
 
 pub use merge::MergedTrace;
 use seen::Seen;
+use written::{TraceKey, Written};
 
 /// The `sink.assembly.*` settings.
 #[derive(Debug, Clone)]
@@ -111,6 +113,8 @@ pub struct Assembler {
     /// A miss on a trace this sink never saw skips the read-back: a new trace costs no store
     /// query.
     seen: Arc<Seen>,
+    /// Traces written whole, so their exact re-sends are dropped.
+    written: Arc<Written>,
     max_rewrite_rows: usize,
 }
 
@@ -133,6 +137,7 @@ impl Assembler {
         Self {
             cache,
             seen: Arc::new(Seen::new()),
+            written: Arc::new(Written::new()),
             max_rewrite_rows: settings.max_rewrite_rows,
         }
     }
@@ -142,6 +147,15 @@ impl Assembler {
     pub fn forget_all(&self) {
         self.cache.invalidate_all();
         self.seen.forget_all();
+        self.written.forget_all();
+    }
+
+    /// The rows of a write that failed were not stored: re-sends of their traces must not be
+    /// taken for copies of what is stored.
+    pub fn forget_written<'a>(&self, rows: impl IntoIterator<Item = (&'a str, &'a str)>) {
+        for (project_id, trace_id) in rows {
+            self.written.forget(TraceKey::of(project_id, trace_id));
+        }
     }
 
     /// Assembles the batches of one input, in order.
@@ -165,6 +179,16 @@ impl Assembler {
             out.batches.push(batch);
             return;
         };
+        let written_key = TraceKey::of(&batch.project_id, &trace_id);
+        let whole = is_whole_trace(&batch).then(|| written::digest(&batch));
+        if whole.is_some_and(|digest| self.written.holds(written_key, digest)) {
+            // An exact re-send of a trace written whole: what it would write is stored.
+            metrics::counter!("spanbridge_assembly_cache_total", "result" => "resent").increment(1);
+            return;
+        }
+        // Whatever this piece does to the trace, a re-send of its earlier whole batch is no
+        // longer a copy of what is stored.
+        self.written.forget(written_key);
         let key = (batch.project_id.clone(), trace_id);
         let cached = self.cache.get(&key).await.as_ref().and_then(take);
         let mut state = match cached {
@@ -181,11 +205,12 @@ impl Assembler {
                     complete: true,
                     ..Default::default()
                 };
-                if is_whole_trace(&batch) {
+                if let Some(digest) = whole {
                     // New and whole: nothing to merge now, and a later piece finds it seen
                     // and reads it back, so holding it would only cost memory.
                     metrics::counter!("spanbridge_assembly_cache_total", "result" => "whole")
                         .increment(1);
+                    self.written.remember(written_key, digest);
                     self.merge(batch, &mut state, store, &key, out, false).await;
                     return;
                 }
@@ -209,6 +234,10 @@ impl Assembler {
             }
         };
         self.merge(batch, &mut state, store, &key, out, true).await;
+        if let Some(digest) = whole {
+            // Merging the same whole batch again into what this merge made changes nothing.
+            self.written.remember(written_key, digest);
+        }
         if state.rows.len() > self.max_rewrite_rows {
             // Bounded per trace: the rows beyond are read back when a piece needs them.
             let surplus: Vec<String> = state
@@ -551,6 +580,37 @@ mod tests {
         assert_eq!(span.batches[0].rows[0].input, "question");
         assert_eq!(span.batches[0].rows[0].start_time_us, 1_000_000);
         assert_eq!(span.tombstones.len(), 1, "the orphan's other start time");
+    }
+
+    #[tokio::test]
+    async fn an_exact_resend_of_a_whole_trace_is_dropped_an_edited_one_is_written() {
+        let (_dir, store) = sqlite().await;
+        let assembler = Assembler::new(&settings());
+        let start = crate::enrich::now_us() + 1_000_000;
+        let whole = |input: &str, received_at_us: i64| {
+            let mut rows = vec![row("r", ""), row("c", "r")];
+            for row in &mut rows {
+                row.start_time_us = start;
+            }
+            rows[0].input = input.into();
+            EventBatch {
+                received_at_us,
+                ..batch(rows, None)
+            }
+        };
+        let first = assembler.assemble(vec![whole("question", 1)], &store).await;
+        assert_eq!(first.batches[0].rows.len(), 2);
+
+        let retry = assembler.assemble(vec![whole("question", 2)], &store).await;
+        assert!(retry.batches.is_empty(), "what it would write is stored");
+
+        let edited = assembler.assemble(vec![whole("edited", 3)], &store).await;
+        let rows = &edited.batches[0].rows;
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().any(|r| r.input == "edited"));
+        // After another version, the first one is no longer what is stored.
+        let first_again = assembler.assemble(vec![whole("question", 4)], &store).await;
+        assert_eq!(first_again.batches[0].rows.len(), 2);
     }
 
     #[tokio::test]
