@@ -146,10 +146,10 @@ fn scatter(sequence: u64) -> u64 {
     SplitMix64::new(sequence).next_u64()
 }
 
-/// Gives every span of a request ids derived from `sequence` (the first 8 bytes of trace ids,
-/// the high bits of span ids; scattered), keeping the parent links of the template, and moves its times
-/// by `shift_ns` so spans look recent, as an SDK's do. With `split`, root spans take the ids
-/// of the previous sequence: they are the roots of the previous request's children.
+/// Gives every span of a request ids derived from `sequence`, scattered (the first 8 bytes of
+/// trace ids, the high bits of span ids), keeping the parent links of the template, and moves
+/// its times by `shift_ns` so spans look recent, as an SDK's do. With `split`, root spans take
+/// the ids of the previous sequence: they are the roots of the previous request's children.
 fn renumber(request: &mut ExportTraceServiceRequest, sequence: u64, shift_ns: u64, split: bool) {
     for span in request
         .resource_spans

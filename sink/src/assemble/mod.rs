@@ -180,8 +180,8 @@ impl Assembler {
             return;
         };
         let written_key = TraceKey::of(&batch.project_id, &trace_id);
-        let whole = is_whole_trace(&batch).then(|| written::digest(&batch));
-        if whole.is_some_and(|digest| self.written.holds(written_key, digest)) {
+        let whole_digest = is_whole_trace(&batch).then(|| written::digest(&batch));
+        if whole_digest.is_some_and(|digest| self.written.holds(written_key, digest)) {
             // An exact re-send of a trace written whole: what it would write is stored.
             metrics::counter!("spanbridge_assembly_cache_total", "result" => "resent").increment(1);
             return;
@@ -205,7 +205,7 @@ impl Assembler {
                     complete: true,
                     ..Default::default()
                 };
-                if let Some(digest) = whole {
+                if let Some(digest) = whole_digest {
                     // New and whole: nothing to merge now, and a later piece finds it seen
                     // and reads it back, so holding it would only cost memory.
                     metrics::counter!("spanbridge_assembly_cache_total", "result" => "whole")
@@ -234,7 +234,7 @@ impl Assembler {
             }
         };
         self.merge(batch, &mut state, store, &key, out, true).await;
-        if let Some(digest) = whole {
+        if let Some(digest) = whole_digest {
             // Merging the same whole batch again into what this merge made changes nothing.
             self.written.remember(written_key, digest);
         }
