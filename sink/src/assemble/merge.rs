@@ -30,130 +30,103 @@ pub struct MergedTrace {
     tags: Vec<String>,
 }
 
-/// Whether `candidate` replaces `current`: the root's values beat the others'; among equals
-/// the later event wins (a tie goes to the piece that arrived later).
-fn wins<T>(candidate: &Sourced<T>, current: Option<&Sourced<T>>) -> bool {
+/// Whether a piece's value replaces `current`: the root's values beat the others'; among
+/// equals the later event wins (a tie goes to the piece that arrived later).
+fn wins<T>(piece: &TraceFields, current: Option<&Sourced<T>>) -> bool {
     match current {
         None => true,
-        Some(current) => match (candidate.from_root, current.from_root) {
+        Some(current) => match (piece.from_root, current.from_root) {
             (true, false) => true,
             (false, true) => false,
-            _ => candidate.event_time_us >= current.event_time_us,
+            _ => piece.event_time_us >= current.event_time_us,
         },
     }
 }
 
-fn merge_text(slot: &mut Option<Sourced<String>>, value: &Option<String>, piece: &TraceFields) {
-    // An empty value counts as not sent: OTel attributes cannot clear a trace field.
-    let Some(value) = value.as_ref().filter(|v| !v.is_empty()) else {
-        return;
-    };
-    let candidate = Sourced {
+/// Sets `slot` to the piece's value if it wins; true when the merged value changed (a newer
+/// piece repeating the same value changes nothing).
+fn merge_value<T: Clone + PartialEq>(
+    slot: &mut Option<Sourced<T>>,
+    value: &T,
+    piece: &TraceFields,
+) -> bool {
+    if !wins(piece, slot.as_ref()) {
+        return false;
+    }
+    let changed = slot.as_ref().is_none_or(|current| current.value != *value);
+    *slot = Some(Sourced {
         value: value.clone(),
         from_root: piece.from_root,
         event_time_us: piece.event_time_us,
-    };
-    if wins(&candidate, slot.as_ref()) {
-        *slot = Some(candidate);
-    }
+    });
+    changed
+}
+
+fn merge_text(
+    slot: &mut Option<Sourced<String>>,
+    value: &Option<String>,
+    piece: &TraceFields,
+) -> bool {
+    // An empty value counts as not sent: OTel attributes cannot clear a trace field.
+    value
+        .as_ref()
+        .filter(|v| !v.is_empty())
+        .is_some_and(|value| merge_value(slot, value, piece))
 }
 
 impl MergedTrace {
-    /// Applies one piece; returns whether any merged value changed.
+    /// Merges one piece's fields; true when any merged value changed (the trace's other rows
+    /// must then be rewritten).
     pub fn apply(&mut self, piece: &TraceFields) -> bool {
-        let before = self.clone();
-        merge_text(&mut self.name, &piece.name, piece);
-        merge_text(&mut self.user_id, &piece.user_id, piece);
-        merge_text(&mut self.session_id, &piece.session_id, piece);
-        merge_text(&mut self.release, &piece.release, piece);
-        merge_text(&mut self.version, &piece.version, piece);
-        merge_text(&mut self.environment, &piece.environment, piece);
-        merge_text(&mut self.input, &piece.input, piece);
-        merge_text(&mut self.output, &piece.output, piece);
-        if let Some(public) = piece.public {
-            let candidate = Sourced {
-                value: public,
-                from_root: piece.from_root,
-                event_time_us: piece.event_time_us,
-            };
-            if wins(&candidate, self.public.as_ref()) {
-                self.public = Some(candidate);
-            }
+        // Every field is merged: `|`, not `||`.
+        let mut changed = merge_text(&mut self.name, &piece.name, piece)
+            | merge_text(&mut self.user_id, &piece.user_id, piece)
+            | merge_text(&mut self.session_id, &piece.session_id, piece)
+            | merge_text(&mut self.release, &piece.release, piece)
+            | merge_text(&mut self.version, &piece.version, piece)
+            | merge_text(&mut self.environment, &piece.environment, piece)
+            | merge_text(&mut self.input, &piece.input, piece)
+            | merge_text(&mut self.output, &piece.output, piece);
+        if let Some(public) = &piece.public {
+            changed |= merge_value(&mut self.public, public, piece);
         }
-        union(&mut self.tags, &piece.tags);
-        self.values_differ(&before)
+        changed | union(&mut self.tags, &piece.tags)
     }
 
-    /// Whether the values (not their provenance) differ: a newer piece repeating the same
-    /// values rewrites nothing.
-    fn values_differ(&self, other: &Self) -> bool {
-        fn value<T: Clone>(s: &Option<Sourced<T>>) -> Option<T> {
-            s.as_ref().map(|s| s.value.clone())
-        }
-        value(&self.name) != value(&other.name)
-            || value(&self.user_id) != value(&other.user_id)
-            || value(&self.session_id) != value(&other.session_id)
-            || value(&self.release) != value(&other.release)
-            || value(&self.version) != value(&other.version)
-            || value(&self.environment) != value(&other.environment)
-            || value(&self.input) != value(&other.input)
-            || value(&self.output) != value(&other.output)
-            || value(&self.public) != value(&other.public)
-            || self.tags != other.tags
-    }
-
-    /// Puts the merged trace fields on a row; returns whether the row changed. Release,
-    /// version and environment are also the observation's own: they fill only empty ones.
+    /// Writes the merged trace fields into a row; true when the row changed.
     pub fn stamp(&self, row: &mut EventRow) -> bool {
-        let before = (
-            row.trace_name.clone(),
-            row.user_id.clone(),
-            row.session_id.clone(),
-            row.tags.clone(),
-            row.public,
-            row.release.clone(),
-            row.version.clone(),
-            row.environment.clone(),
-            row.trace_input.clone(),
-            row.trace_output.clone(),
-        );
-        let set = |slot: &mut String, merged: &Option<Sourced<String>>| {
-            if let Some(merged) = merged {
-                slot.clone_from(&merged.value);
+        fn set(slot: &mut String, merged: &Option<Sourced<String>>) -> bool {
+            match merged {
+                Some(merged) if *slot != merged.value => {
+                    slot.clone_from(&merged.value);
+                    true
+                }
+                _ => false,
             }
-        };
-        let fill = |slot: &mut String, merged: &Option<Sourced<String>>| {
-            if slot.is_empty() {
-                set(slot, merged);
-            }
-        };
-        set(&mut row.trace_name, &self.name);
-        set(&mut row.user_id, &self.user_id);
-        set(&mut row.session_id, &self.session_id);
-        set(&mut row.trace_input, &self.input);
-        set(&mut row.trace_output, &self.output);
-        fill(&mut row.release, &self.release);
-        fill(&mut row.version, &self.version);
-        fill(&mut row.environment, &self.environment);
+        }
+        fn fill(slot: &mut String, merged: &Option<Sourced<String>>) -> bool {
+            slot.is_empty() && set(slot, merged)
+        }
+        let mut changed = set(&mut row.trace_name, &self.name)
+            | set(&mut row.user_id, &self.user_id)
+            | set(&mut row.session_id, &self.session_id)
+            | set(&mut row.trace_input, &self.input)
+            | set(&mut row.trace_output, &self.output)
+            | fill(&mut row.release, &self.release)
+            | fill(&mut row.version, &self.version)
+            | fill(&mut row.environment, &self.environment);
         if let Some(public) = &self.public {
+            changed |= row.public != public.value;
             row.public = public.value;
         }
-        let mut tags = self.tags.clone();
-        union(&mut tags, &row.tags);
-        row.tags = tags;
-        before
-            != (
-                row.trace_name.clone(),
-                row.user_id.clone(),
-                row.session_id.clone(),
-                row.tags.clone(),
-                row.public,
-                row.release.clone(),
-                row.version.clone(),
-                row.environment.clone(),
-                row.trace_input.clone(),
-                row.trace_output.clone(),
-            )
+        // The trace's tags first, then the row's own that are not among them.
+        if !(self.tags.is_empty() && row.tags.is_empty()) {
+            let mut tags = self.tags.clone();
+            union(&mut tags, &row.tags);
+            changed |= tags != row.tags;
+            row.tags = tags;
+        }
+        changed
     }
 
     /// Rough heap size, for the cache's weigher.
@@ -205,13 +178,18 @@ pub fn fields_of_rows<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Optio
 }
 
 /// Appends the tags of `more` that `tags` lacks, keeping first-seen order.
-fn union(tags: &mut Vec<String>, more: &[String]) {
-    let mut seen: HashSet<String> = tags.iter().cloned().collect();
+/// Appends the tags of `more` not yet in `tags`; true when any was appended.
+fn union(tags: &mut Vec<String>, more: &[String]) -> bool {
+    let before = tags.len();
+    let mut seen: HashSet<&str> = tags.iter().map(String::as_str).collect();
+    let mut added = Vec::new();
     for tag in more {
-        if seen.insert(tag.clone()) {
-            tags.push(tag.clone());
+        if seen.insert(tag) {
+            added.push(tag.clone());
         }
     }
+    tags.extend(added);
+    tags.len() != before
 }
 
 /// Merges flattened metadata by key: `later`'s values replace, other keys of `earlier` stay.

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use moka::future::Cache;
-use spanbridge_proto::{EventBatch, EventRow};
+use spanbridge_proto::{EventBatch, EventRow, TraceFields};
 
 use crate::enrich::floor_to_millis;
 use crate::store::Store;
@@ -211,7 +211,12 @@ impl Assembler {
                     metrics::counter!("spanbridge_assembly_cache_total", "result" => "whole")
                         .increment(1);
                     self.written.remember(written_key, digest);
-                    self.merge(batch, &mut state, store, &key, out, false).await;
+                    let mut batch = batch;
+                    if stamp_whole(&mut batch) {
+                        out.batches.push(batch);
+                    } else {
+                        self.merge(batch, &mut state, store, &key, out, false).await;
+                    }
                     return;
                 }
                 metrics::counter!("spanbridge_assembly_cache_total", "result" => "miss")
@@ -294,17 +299,13 @@ impl Assembler {
             sdk_name: sdk_name.clone(),
             sdk_version: sdk_version.clone(),
         };
-        // Batches of gateways that predate assembly carry the trace fields on their rows.
-        let piece = trace.clone().or_else(|| merge::fields_of_rows(&rows));
-        let fields_changed = piece.as_ref().is_some_and(|p| state.trace.apply(p));
-        if trace.is_some() {
-            metrics::counter!("spanbridge_assembly_pieces_merged_total").increment(1);
-        }
+        let fields_changed = apply_fields(&mut state.trace, trace.as_ref(), &rows);
 
+        // The spans to write, in the order this batch first touched them.
         let mut dirty: Vec<String> = Vec::new();
-        let mut seen: HashSet<String> = HashSet::new();
-        let mut mark = |span: &str, dirty: &mut Vec<String>| {
-            if seen.insert(span.to_owned()) {
+        let mut touched: HashSet<String> = HashSet::new();
+        let mark = |span: &str, dirty: &mut Vec<String>, touched: &mut HashSet<String>| {
+            if touched.insert(span.to_owned()) {
                 dirty.push(span.to_owned());
             }
         };
@@ -321,7 +322,7 @@ impl Assembler {
                     tombstones.push(held.clone());
                 }
             }
-            mark(&row.span_id, &mut dirty);
+            mark(&row.span_id, &mut dirty, &mut touched);
             state.rows.insert(
                 row.span_id.clone(),
                 Held {
@@ -363,12 +364,11 @@ impl Assembler {
                     );
                 }
             }
-            mark(&span, &mut dirty);
+            mark(&span, &mut dirty, &mut touched);
         }
 
         // Every row this batch touched carries the merged trace fields; when they changed, so
         // do the trace's other held rows, up to the rewrite bound.
-        let touched: HashSet<String> = dirty.iter().cloned().collect();
         let mut rewritten = 0usize;
         for (span, held) in state.rows.iter_mut() {
             if touched.contains(span) {
@@ -378,7 +378,7 @@ impl Assembler {
                 && state.trace.stamp(&mut held.row)
             {
                 rewritten += 1;
-                mark(span, &mut dirty);
+                dirty.push(span.clone());
             }
         }
         metrics::counter!("spanbridge_assembly_rows_rewritten_total").increment(rewritten as u64);
@@ -410,14 +410,15 @@ impl Assembler {
                 None => groups.push((attribution, vec![row])),
             }
         }
-        for (i, (group_attribution, rows)) in groups.into_iter().enumerate() {
+        let mut first = Some((trace, scores));
+        for (group_attribution, rows) in groups {
             let mut batch = EventBatch {
                 rows,
                 ..header(&group_attribution)
             };
-            if i == 0 {
-                batch.trace = trace.clone();
-                batch.scores = scores.clone();
+            if let Some((trace, scores)) = first.take() {
+                batch.trace = trace;
+                batch.scores = scores;
             } else if batch.rows.is_empty() {
                 continue;
             }
@@ -451,6 +452,39 @@ fn earliest_start(batch: &EventBatch) -> Option<i64> {
         earliest = Some(earliest.map_or(start, |e| e.min(start)));
     }
     earliest
+}
+
+/// Merges a batch's trace fields into `merged`: its `TraceFields`, or the fields its rows
+/// carry (batches of gateways that predate assembly). True when a merged value changed.
+fn apply_fields(merged: &mut MergedTrace, trace: Option<&TraceFields>, rows: &[EventRow]) -> bool {
+    match trace {
+        Some(piece) => {
+            metrics::counter!("spanbridge_assembly_pieces_merged_total").increment(1);
+            merged.apply(piece)
+        }
+        None => merge::fields_of_rows(rows).is_some_and(|piece| merged.apply(&piece)),
+    }
+}
+
+/// A new trace that came whole, assembled in place: what [`Assembler::merge`] makes of it
+/// into an empty state (every row stamped with the trace fields, the batch's order and
+/// envelope kept), without holding or copying its rows. False, and the batch untouched, when
+/// it repeats a span id: the full merge folds the repeats into one row.
+fn stamp_whole(batch: &mut EventBatch) -> bool {
+    let mut spans = HashSet::with_capacity(batch.rows.len());
+    if !batch
+        .rows
+        .iter()
+        .all(|row| spans.insert(row.span_id.as_str()))
+    {
+        return false;
+    }
+    let mut trace = MergedTrace::default();
+    apply_fields(&mut trace, batch.trace.as_ref(), &batch.rows);
+    for row in &mut batch.rows {
+        trace.stamp(row);
+    }
+    true
 }
 
 /// A batch that holds a trace whole: its root, and the parent of every other span.
@@ -516,6 +550,51 @@ mod tests {
             .collect();
         spans.sort();
         spans
+    }
+
+    /// The in-place path for new whole traces must write what the full merge writes.
+    #[tokio::test]
+    async fn a_new_whole_trace_is_stamped_in_place_as_the_full_merge_would() {
+        let (_dir, store) = sqlite().await;
+        let assembler = Assembler::new(&settings());
+        let mut child = row("c", "r");
+        child.tags = vec!["own".into(), "t1".into(), "own".into()];
+        child.release = "child-release".into();
+        let fields = TraceFields {
+            name: Some("chat".into()),
+            user_id: Some("u".into()),
+            tags: vec!["t1".into(), "t2".into()],
+            release: Some("r1".into()),
+            public: Some(true),
+            input: Some("question".into()),
+            from_root: true,
+            ..Default::default()
+        };
+        let whole = EventBatch {
+            api_key_id: "key".into(),
+            sdk_name: "sdk".into(),
+            received_at_us: 7,
+            ..batch(vec![row("r", ""), child], Some(fields))
+        };
+        let mut repeated = batch(vec![row("r", ""), row("c", "r"), row("c", "r")], None);
+        repeated.rows[0].user_id = "from-the-row".into();
+
+        for input in [whole, repeated] {
+            let key = ("p".to_string(), "t".to_string());
+            let mut merged = Assembled::default();
+            let mut state = TraceState::default();
+            assembler
+                .merge(input.clone(), &mut state, &store, &key, &mut merged, false)
+                .await;
+            let mut stamped = input.clone();
+            if stamp_whole(&mut stamped) {
+                assert_eq!(merged.batches, vec![stamped]);
+            } else {
+                // Only the batch that repeats a span id goes the long way.
+                assert_eq!(stamped, input);
+                assert_eq!(merged.batches[0].rows.len(), 2);
+            }
+        }
     }
 
     #[tokio::test]
