@@ -93,7 +93,8 @@ impl MergedTrace {
         changed | union(&mut self.tags, &piece.tags)
     }
 
-    /// Writes the merged trace fields into a row; true when the row changed.
+    /// Puts the merged trace fields on a row; true when the row changed. Release, version and
+    /// environment are also the observation's own: they fill only empty ones.
     pub fn stamp(&self, row: &mut EventRow) -> bool {
         fn set(slot: &mut String, merged: &Option<Sourced<String>>) -> bool {
             match merged {
