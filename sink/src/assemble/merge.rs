@@ -178,8 +178,8 @@ pub fn fields_of_rows<'a>(rows: impl IntoIterator<Item = &'a EventRow>) -> Optio
     Some(fields)
 }
 
-/// Appends the tags of `more` that `tags` lacks, keeping first-seen order.
-/// Appends the tags of `more` not yet in `tags`; true when any was appended.
+/// Appends the tags of `more` that `tags` lacks, keeping first-seen order; true when any was
+/// appended.
 fn union(tags: &mut Vec<String>, more: &[String]) -> bool {
     let before = tags.len();
     let mut seen: HashSet<&str> = tags.iter().map(String::as_str).collect();

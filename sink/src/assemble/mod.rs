@@ -180,7 +180,8 @@ impl Assembler {
             return;
         };
         let written_key = TraceKey::of(&batch.project_id, &trace_id);
-        let whole_digest = is_whole_trace(&batch).then(|| written::digest(&batch));
+        let whole = whole_trace(&batch);
+        let whole_digest = whole.is_some().then(|| written::digest(&batch));
         if whole_digest.is_some_and(|digest| self.written.holds(written_key, digest)) {
             // An exact re-send of a trace written whole: what it would write is stored.
             metrics::counter!("spanbridge_assembly_cache_total", "result" => "resent").increment(1);
@@ -211,10 +212,12 @@ impl Assembler {
                     metrics::counter!("spanbridge_assembly_cache_total", "result" => "whole")
                         .increment(1);
                     self.written.remember(written_key, digest);
-                    let mut batch = batch;
-                    if stamp_whole(&mut batch) {
+                    if whole == Some(Spans::Distinct) {
+                        let mut batch = batch;
+                        stamp_whole(&mut batch);
                         out.batches.push(batch);
                     } else {
+                        // A repeated span id: the full merge folds the repeats into one row.
                         self.merge(batch, &mut state, store, &key, out, false).await;
                     }
                     return;
@@ -466,36 +469,38 @@ fn apply_fields(merged: &mut MergedTrace, trace: Option<&TraceFields>, rows: &[E
     }
 }
 
-/// A new trace that came whole, assembled in place: what [`Assembler::merge`] makes of it
-/// into an empty state (every row stamped with the trace fields, the batch's order and
-/// envelope kept), without holding or copying its rows. False, and the batch untouched, when
-/// it repeats a span id: the full merge folds the repeats into one row.
-fn stamp_whole(batch: &mut EventBatch) -> bool {
-    let mut spans = HashSet::with_capacity(batch.rows.len());
-    if !batch
-        .rows
-        .iter()
-        .all(|row| spans.insert(row.span_id.as_str()))
-    {
-        return false;
-    }
+/// A new trace that came whole, its span ids distinct, assembled in place: what
+/// [`Assembler::merge`] makes of it into an empty state (every row stamped with the trace
+/// fields, the batch's order and envelope kept), without holding or copying its rows.
+fn stamp_whole(batch: &mut EventBatch) {
     let mut trace = MergedTrace::default();
     apply_fields(&mut trace, batch.trace.as_ref(), &batch.rows);
     for row in &mut batch.rows {
         trace.stamp(row);
     }
-    true
 }
 
-/// A batch that holds a trace whole: its root, and the parent of every other span.
-fn is_whole_trace(batch: &EventBatch) -> bool {
+/// Whether a whole batch's span ids are all distinct.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Spans {
+    Distinct,
+    Repeated,
+}
+
+/// Some when the batch holds a trace whole: its root, and the parent of every other span.
+fn whole_trace(batch: &EventBatch) -> Option<Spans> {
     let spans: HashSet<&str> = batch.rows.iter().map(|r| r.span_id.as_str()).collect();
-    batch.partial_rows.is_empty()
+    let whole = batch.partial_rows.is_empty()
         && batch.rows.iter().any(|r| r.parent_span_id.is_empty())
         && batch
             .rows
             .iter()
-            .all(|r| r.parent_span_id.is_empty() || spans.contains(r.parent_span_id.as_str()))
+            .all(|r| r.parent_span_id.is_empty() || spans.contains(r.parent_span_id.as_str()));
+    whole.then_some(if spans.len() == batch.rows.len() {
+        Spans::Distinct
+    } else {
+        Spans::Repeated
+    })
 }
 
 #[cfg(test)]
@@ -586,13 +591,17 @@ mod tests {
             assembler
                 .merge(input.clone(), &mut state, &store, &key, &mut merged, false)
                 .await;
-            let mut stamped = input.clone();
-            if stamp_whole(&mut stamped) {
-                assert_eq!(merged.batches, vec![stamped]);
-            } else {
+            match whole_trace(&input) {
+                Some(Spans::Distinct) => {
+                    let mut stamped = input.clone();
+                    stamp_whole(&mut stamped);
+                    assert_eq!(merged.batches, vec![stamped]);
+                }
                 // Only the batch that repeats a span id goes the long way.
-                assert_eq!(stamped, input);
-                assert_eq!(merged.batches[0].rows.len(), 2);
+                spans => {
+                    assert_eq!(spans, Some(Spans::Repeated));
+                    assert_eq!(merged.batches[0].rows.len(), 2);
+                }
             }
         }
     }
