@@ -9,6 +9,7 @@ pub mod services;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -20,11 +21,26 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 pub const PUBLIC_KEY: &str = "pk-lf-test-0000-0000-000000000001";
 pub const SECRET_KEY: &str = "sk-lf-test-0000-0000-000000000001";
 
+/// A localhost port for a server a test starts, free when asked for.
+///
+/// Asking the kernel for port 0 and closing it is racy twice over: two tests running at once
+/// can be given the same port, and an outgoing connection (to Postgres, to a broker) can take it
+/// as its source port before the server binds it. So ports come from a counter, never handed
+/// out twice in this process, in a range below the kernel's ephemeral ports (32768 and up on
+/// Linux), and each test binary starts at its own offset in it.
 pub(crate) fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    loop {
+        let taken = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(taken < COUNT, "no free localhost port left for tests");
+        let port = u16::try_from(FIRST + (start + taken) % COUNT).expect("port below 32000");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// `spanbridge <command>` with `env`, listening on the given localhost ports (HTTP, gRPC,
