@@ -409,28 +409,37 @@ async fn sink_killed_in_the_middle_of_a_batch_replays_it_after_restart() {
     assert!(sink.stop().success());
 }
 
+/// The broker stops answering for longer than the gateway's delivery timeout: clients get
+/// retryable answers and nothing is acknowledged; when it answers again their retries land, and
+/// the sink, which waited through it, stores everything once.
+///
+/// The outage stays within the sink's group session. The test broker (tansu, in memory) does not
+/// model the longer outages a real broker survives: killed, it comes back empty, and it never
+/// answers OFFSET_OUT_OF_RANGE, so a consumer's old position may skip what lands below it; and
+/// once a consumer's session lapses, its group coordinator keeps naming the lapsed member id as
+/// the group's leader, so the consumer's rejoin never gets an assignment.
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_down_gives_retryable_errors_and_everything_lands_after_it_returns() {
     if !available("broker down") {
         return;
     }
     let _serial = serial().await;
-    let mut stack = Stack::start(&[("SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS", "3000")]);
-    let mut sink = stack.sink(&[]);
+    let stack = Stack::start(&[("SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS", "3000")]);
+    let mut sink = stack.sink(&[("SPANBRIDGE_KAFKA__OPTIONS__SESSION_TIMEOUT_MS", "20000")]);
     let gateway = std::sync::Arc::new(stack.gateway());
 
     let mut sent = vec![trace_id(4, 0)];
     assert_eq!(post_trace(&gateway, &sent[0]).await.0, 200);
     wait_for_rows(&stack.clickhouse, 2, Duration::from_secs(60)).await;
 
-    // The broker dies (its in-memory log with it; everything acknowledged so far has landed).
-    stack.broker.kill();
+    // The broker stops answering (SIGSTOP), keeping its log and groups.
+    stack.broker.pause();
     let clients: Vec<_> = (1..7)
         .map(|i| {
             let gateway = gateway.clone();
             let trace = trace_id(4, i);
             tokio::spawn(async move {
-                let refusals = send_until_accepted(&gateway, &trace, Duration::from_secs(60)).await;
+                let refusals = send_until_accepted(&gateway, &trace, Duration::from_secs(90)).await;
                 (trace, refusals)
             })
         })
@@ -438,14 +447,8 @@ async fn broker_down_gives_retryable_errors_and_everything_lands_after_it_return
     // Long enough for every client to be refused at least once (delivery timeout 3 s).
     tokio::time::sleep(Duration::from_secs(8)).await;
 
-    // The broker returns, empty: an operator recreates the topics, clients' retries land.
-    stack.broker.restart();
-    let migrated = stack.cli(&["migrate"]);
-    assert!(
-        migrated.status.success(),
-        "{}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    // The broker answers again: clients' retries land, and the sink goes on where it was.
+    stack.broker.resume();
     for client in clients {
         let (trace, refusals) = client.await.expect("client task");
         assert!(

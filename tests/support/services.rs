@@ -110,6 +110,27 @@ impl Broker {
         self.kill();
         self.spawn();
     }
+
+    /// SIGSTOP: the broker stops answering (connections hang, as with a network partition or a
+    /// stalled host) but keeps its log and groups, as a real broker does across an outage.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT: the broker answers again, where it left off.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("broker running");
+        let sent = Command::new("kill")
+            .arg(signal)
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "kill {signal} the broker");
+    }
 }
 
 impl Drop for Broker {
