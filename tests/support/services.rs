@@ -57,7 +57,7 @@ pub fn available(test: &str) -> bool {
     false
 }
 
-/// A tansu broker with in-memory storage: a restart starts empty (topics must be created again).
+/// A tansu broker with in-memory storage: killed, its log and groups are gone.
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
@@ -65,16 +65,8 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Self {
-        let mut broker = Self {
-            child: None,
-            port: free_port(),
-        };
-        broker.spawn();
-        broker
-    }
-
-    fn spawn(&mut self) {
-        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
         let mut child = Command::new(tansu_binary())
             .args([
                 "broker",
@@ -89,8 +81,11 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("start tansu");
-        wait_for_port(self.port, &mut child, "tansu", Duration::from_secs(30));
-        self.child = Some(child);
+        wait_for_port(port, &mut child, "tansu", Duration::from_secs(30));
+        Self {
+            child: Some(child),
+            port,
+        }
     }
 
     pub fn bootstrap(&self) -> String {
@@ -103,12 +98,6 @@ impl Broker {
             let _ = child.kill();
             let _ = child.wait();
         }
-    }
-
-    /// Starts again on the same port.
-    pub fn restart(&mut self) {
-        self.kill();
-        self.spawn();
     }
 
     /// SIGSTOP: the broker stops answering (connections hang, as with a network partition or a
