@@ -22,12 +22,11 @@ dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 url="${SB_BENCH_CLICKHOUSE_URL:-}"
 if [ -z "$url" ]; then
   source deploy/dev/services.sh
   ensure_chdb
-  port=$(free_port)
+  port=$(python3 deploy/dev/free_ports.py)
   "$SB_TEST_CHDB_VENV/bin/python" deploy/dev/chdb_http.py "$port" "$dir/clickhouse" >/dev/null 2>&1 &
   pids+=($!)
   url="http://127.0.0.1:$port"

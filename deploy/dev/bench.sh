@@ -36,13 +36,8 @@ dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$dir"; }
 trap cleanup EXIT
-# Four distinct free ports at once (asked one by one, the kernel may hand out the same port
-# twice, and the bench then loads whatever answers there).
-read -r http grpc admin broker < <(python3 -c '
-import socket
-sockets = [socket.socket() for _ in range(4)]
-for s in sockets: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in sockets))')
+# Four distinct free ports (the same port twice and the bench would load whatever answers there).
+read -r http grpc admin broker < <(python3 deploy/dev/free_ports.py 4)
 export SPANBRIDGE_EMBEDDED__PATH="$dir/bench.db" SPANBRIDGE_INIT_PUBLIC_KEY=pk-lf-bench \
   SPANBRIDGE_INIT_SECRET_KEY=sk-lf-bench SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http" \
   SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc" SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin" \

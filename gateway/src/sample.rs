@@ -313,6 +313,10 @@ fn tool_attributes(rng: &mut SplitMix64) -> (String, Vec<KeyValue>) {
     (format!("execute_tool {tool}"), attributes)
 }
 
+/// When the spans of seed 0 start (ns since the epoch, 2026-08-06 08:00 UTC); each later seed
+/// starts a millisecond later. Benchmarks that need recent spans shift them from here.
+pub const START_NS: u64 = 1_786_003_200_000_000_000;
+
 /// One export request of `spans` spans with 10 spans per trace, like an agent loop.
 pub fn genai_request(seed: u64, spans: usize) -> ExportTraceServiceRequest {
     genai_request_with(seed, spans, 10)
@@ -329,7 +333,7 @@ pub fn genai_request_with(
 ) -> ExportTraceServiceRequest {
     let per_trace = spans_per_trace.max(1);
     let mut rng = SplitMix64::new(seed);
-    let start = 1_786_003_200_000_000_000u64 + seed * 1_000_000;
+    let start = START_NS + seed * 1_000_000;
     let span_id = |i: usize| (seed << 20 | i as u64 | 1 << 63).to_be_bytes().to_vec();
     let spans = (0..spans)
         .map(|i| {

@@ -7,7 +7,7 @@
 
 use divan::counter::ItemsCount;
 use spanbridge_gateway::convert::convert;
-use spanbridge_gateway::sample::{genai_request, genai_request_with};
+use spanbridge_gateway::sample::{START_NS, genai_request, genai_request_with};
 use spanbridge_proto::EventBatch;
 use spanbridge_sink::assemble::{Assembler, AssemblySettings};
 use spanbridge_sink::enrich::{StoredRow, enrich, now_us};
@@ -74,7 +74,7 @@ fn sqlite_write(bencher: divan::Bencher) {
 /// Spans start after the assembler was made, so every trace is new to it (no read-back).
 fn request_batches(seed: u64, spans_per_trace: usize) -> Vec<EventBatch> {
     let converted = convert(&genai_request_with(seed, 100, spans_per_trace), 0);
-    let shift = now_us() + 3_600_000_000 - 1_786_003_200_000_000;
+    let shift = now_us() + 3_600_000_000 - (START_NS / 1_000) as i64;
     converted
         .traces
         .into_iter()

@@ -23,13 +23,8 @@ fi
 
 cargo build --quiet --bin spanbridge
 dir=$(mktemp -d)
-# Three distinct free ports, held open together while they are chosen (the admin port too: its
-# default, 9464, may be taken on a shared machine).
-read -r http_port grpc_port admin_port < <(python3 -c '
-import socket
-held = [socket.socket() for _ in range(3)]
-for s in held: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in held))')
+# Three distinct free ports (the admin port too: its default, 9464, may be taken).
+read -r http_port grpc_port admin_port < <(python3 deploy/dev/free_ports.py 3)
 pk="pk-lf-clients-$(date +%s)"; sk="sk-lf-clients-$RANDOM$RANDOM"
 SPANBRIDGE_EMBEDDED__PATH="$dir/spanbridge.db" SPANBRIDGE_INIT_PUBLIC_KEY="$pk" SPANBRIDGE_INIT_SECRET_KEY="$sk" \
   SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http_port" SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc_port" \
