@@ -107,6 +107,10 @@ const METRICS: &[(&str, &str)] = &[
         "spanbridge_kafka_inflight_messages",
         "Kafka messages waiting for broker acknowledgement",
     ),
+    (
+        "spanbridge_kafka_topic_partitions",
+        "Partitions of the events topic the gateway groups a request's traces by",
+    ),
     ("spanbridge_sink_batch_rows", "Rows per store write"),
     (
         "spanbridge_sink_batch_duration_seconds",

@@ -180,6 +180,69 @@ async fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() ->
     }
 }
 
+/// A Collector's batch: one request holding many traces. The gateway sends it as one message
+/// per partition (each an `EventBatches` of the traces whose ids choose that partition), not
+/// one per trace, and every span of every trace lands once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_of_many_traces_is_one_message_per_partition_and_every_span_lands() {
+    if !available("grouped messages") {
+        return;
+    }
+    let _serial = serial().await;
+    let stack = Stack::start(&[]);
+    let mut sink = stack.sink(&[]);
+    let gateway = stack.gateway();
+    let brokers = stack.broker.bootstrap();
+
+    // The first request makes the gateway ask the topic's partition count (2 here).
+    let first = trace_id(9, 0);
+    assert_eq!(post_trace(&gateway, &first).await.0, 200);
+    let admin = format!("http://127.0.0.1:{}", gateway.admin_port);
+    let mut scrape = String::new();
+    for _ in 0..40 {
+        scrape = scrape_metrics(&admin).await;
+        if scrape.contains("spanbridge_kafka_topic_partitions 2") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        scrape.contains("spanbridge_kafka_topic_partitions 2"),
+        "the gateway learns the topic's partitions"
+    );
+
+    let traces: Vec<String> = (1..=20).map(|i| trace_id(9, i)).collect();
+    let spans = traces
+        .iter()
+        .flat_map(|t| {
+            genai_trace(t).resource_spans[0].scope_spans[0]
+                .spans
+                .clone()
+        })
+        .collect();
+    let messages_before = end_offsets(&brokers);
+    let response = client()
+        .post(gateway.http_url("/v1/traces"))
+        .header("content-type", "application/x-protobuf")
+        .header("authorization", test_auth())
+        .body(request(spans).encode_to_vec())
+        .send()
+        .await
+        .expect("POST /v1/traces");
+    assert_eq!(response.status(), 200);
+    let messages = end_offsets(&brokers) - messages_before;
+    assert!(
+        (1..=2).contains(&messages),
+        "20 traces on 2 partitions make at most 2 messages, not {messages}"
+    );
+
+    let mut all = vec![first];
+    all.extend(traces);
+    wait_for_rows(&stack.clickhouse, 42, Duration::from_secs(60)).await;
+    assert_exactly(&stack.clickhouse, &all).await;
+    assert!(sink.stop().success(), "the sink exits cleanly on SIGTERM");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_flow_from_gateway_through_kafka_into_clickhouse_with_their_values() {
     if !available("production happy path") {
@@ -526,7 +589,7 @@ async fn undecodable_and_unknown_version_messages_go_to_the_dead_letter_topic() 
         .create()
         .expect("producer");
     let future_version = spanbridge_proto::EventBatch {
-        schema_version: spanbridge_proto::SCHEMA_VERSION + 1,
+        schema_version: spanbridge_proto::GROUPED_SCHEMA_VERSION + 1,
         project_id: "p".into(),
         ..Default::default()
     }

@@ -20,7 +20,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
-use spanbridge_proto::{EventBatch, SCHEMA_VERSION};
+use spanbridge_proto::{EventBatch, EventBatches, GROUPED_SCHEMA_VERSION, SCHEMA_VERSION};
 use tokio::sync::watch;
 
 use crate::assemble::Assembler;
@@ -194,25 +194,16 @@ impl Sink {
     async fn accept(&self, batch: &mut Batch<Consumed>, message: OwnedMessage, until: &RetryUntil) {
         let payload = message.payload().unwrap_or_default();
         let bytes = payload.len();
-        let decoded = match EventBatch::decode(payload) {
-            Err(error) => Err((Reason::Undecodable, error.to_string())),
-            Ok(event_batch) if event_batch.schema_version != SCHEMA_VERSION => Err((
-                Reason::UnknownSchemaVersion,
-                format!("schema version {}", event_batch.schema_version),
-            )),
-            Ok(event_batch) => Ok(event_batch),
-        };
+        let decoded = decode(payload);
         let mut consumed = Consumed {
             partition: message.partition(),
             offset: message.offset(),
             message: None,
         };
         match decoded {
-            Ok(event_batch) => {
+            Ok(event_batches) => {
                 consumed.message = Some(message);
-                self.writer
-                    .add(batch, vec![event_batch], bytes, consumed)
-                    .await;
+                self.writer.add(batch, event_batches, bytes, consumed).await;
             }
             // Retry until it is in the dead-letter topic: skipping it silently is not an
             // option, and its offset is committed only after this.
@@ -294,5 +285,88 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// A message's batches: an `EventBatches` (major version 2) or, from gateways before grouping,
+/// one `EventBatch` (version 1). Field 1 is the major version in both, so the message is read
+/// as `EventBatches` first; for a version-1 message that reads field 1 and skips the rest.
+fn decode(payload: &[u8]) -> Result<Vec<EventBatch>, (Reason, String)> {
+    let undecodable = |error: prost::DecodeError| (Reason::Undecodable, error.to_string());
+    let unknown = |version: u32| {
+        (
+            Reason::UnknownSchemaVersion,
+            format!("schema version {version}"),
+        )
+    };
+    let grouped = EventBatches::decode(payload).map_err(undecodable)?;
+    let batches = match grouped.schema_version {
+        GROUPED_SCHEMA_VERSION => grouped.batches,
+        SCHEMA_VERSION => vec![EventBatch::decode(payload).map_err(undecodable)?],
+        other => return Err(unknown(other)),
+    };
+    match batches.iter().find(|b| b.schema_version != SCHEMA_VERSION) {
+        Some(inner) => Err(unknown(inner.schema_version)),
+        None => Ok(batches),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(trace_id: &str) -> EventBatch {
+        EventBatch {
+            schema_version: SCHEMA_VERSION,
+            project_id: "p".into(),
+            rows: vec![spanbridge_proto::EventRow {
+                trace_id: trace_id.into(),
+                span_id: "a".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn trace_ids(batches: &[EventBatch]) -> Vec<&str> {
+        batches
+            .iter()
+            .map(|b| b.rows[0].trace_id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_grouped_message_gives_its_batches_and_a_single_batch_from_an_older_gateway_one() {
+        let grouped = EventBatches {
+            schema_version: GROUPED_SCHEMA_VERSION,
+            batches: vec![batch("t1"), batch("t2")],
+        };
+        let batches = decode(&grouped.encode_to_vec()).expect("version 2");
+        assert_eq!(trace_ids(&batches), ["t1", "t2"]);
+        let batches = decode(&batch("t3").encode_to_vec()).expect("version 1");
+        assert_eq!(trace_ids(&batches), ["t3"]);
+        assert_eq!(batches[0].project_id, "p");
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_refused_with_their_reason() {
+        let future = EventBatches {
+            schema_version: GROUPED_SCHEMA_VERSION + 1,
+            batches: vec![batch("t1")],
+        };
+        let (reason, detail) = decode(&future.encode_to_vec()).expect_err("version 3");
+        assert!(matches!(reason, Reason::UnknownSchemaVersion));
+        assert_eq!(detail, "schema version 3");
+        let mut inner = batch("t1");
+        inner.schema_version = 7;
+        let wrapped = EventBatches {
+            schema_version: GROUPED_SCHEMA_VERSION,
+            batches: vec![batch("t0"), inner],
+        };
+        let (reason, detail) = decode(&wrapped.encode_to_vec()).expect_err("inner version 7");
+        assert!(matches!(reason, Reason::UnknownSchemaVersion));
+        assert_eq!(detail, "schema version 7");
+        let (reason, _) = decode(b"\xff\xff not a batch").expect_err("garbage");
+        assert!(matches!(reason, Reason::Undecodable));
     }
 }

@@ -2,6 +2,7 @@
 //! client is answered only after `publish` returns Ok, i.e. once the rows are durable.
 
 pub mod kafka;
+pub mod messages;
 
 use async_trait::async_trait;
 use spanbridge_proto::EventBatch;
