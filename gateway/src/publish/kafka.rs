@@ -83,6 +83,9 @@ pub struct KafkaPublisher {
     producer: RwLock<(u64, FutureProducer)>,
     /// The topic's partition count, for grouping a request's traces by partition.
     partitions: Arc<PartitionCount>,
+    /// Whether traces are grouped at all: only under librdkafka's default partitioner, whose
+    /// choice `messages::partition_for` computes.
+    grouping: bool,
 }
 
 /// The topic's partition count as last heard from the broker (0: not yet known), and when it
@@ -99,23 +102,22 @@ impl KafkaPublisher {
             .client_config()
             .create::<FutureProducer>()
             .map_err(|error| format!("cannot create the Kafka producer: {error}"))?;
+        let grouping = !config
+            .options
+            .iter()
+            .any(|(name, value)| name == "partitioner" && value != "consistent_random");
         Ok(Self {
             config,
             producer: RwLock::new((0, producer)),
             partitions: Arc::default(),
+            grouping,
         })
     }
 
-    /// The partition count to group by, if messages are grouped at all: only under librdkafka's
-    /// default partitioner, whose choice `messages::partition_for` computes. Asks the broker
-    /// again in the background when the count is older than [`PARTITIONS_REFRESH`].
+    /// The partition count to group by, if messages are grouped and the count is known. Asks
+    /// the broker again in the background when the count is older than [`PARTITIONS_REFRESH`].
     fn partition_count(&self) -> Option<i32> {
-        let custom_partitioner = self
-            .config
-            .options
-            .iter()
-            .any(|(name, value)| name == "partitioner" && value != "consistent_random");
-        if custom_partitioner {
+        if !self.grouping {
             return None;
         }
         self.refresh_partitions();
@@ -289,5 +291,42 @@ impl KafkaPublisher {
         }
         self.renew(generation);
         PublishError::Unavailable(format!("Kafka did not acknowledge the messages: {error}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(options: &[(&str, &str)]) -> KafkaPublisherConfig {
+        KafkaPublisherConfig {
+            brokers: "127.0.0.1:1".into(),
+            topic: "events".into(),
+            delivery_timeout: Duration::from_secs(1),
+            max_inflight_messages: 10,
+            max_message_bytes: 900_000,
+            options: options
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+
+    /// Grouping computes librdkafka's default partitioner; under another one the gateway
+    /// cannot know where a trace goes, so every trace stays a message of its own.
+    #[tokio::test]
+    async fn only_the_default_partitioner_groups_traces() {
+        let other =
+            KafkaPublisher::new(config(&[("partitioner", "murmur2_random")])).expect("a producer");
+        assert!(!other.grouping);
+        assert_eq!(other.partition_count(), None);
+        let default = KafkaPublisher::new(config(&[("partitioner", "consistent_random")]))
+            .expect("a producer");
+        assert!(default.grouping);
+        assert!(
+            KafkaPublisher::new(config(&[]))
+                .expect("a producer")
+                .grouping
+        );
     }
 }

@@ -153,7 +153,7 @@ fn message_key(batch: &EventBatch) -> &str {
 /// exceeds it has its largest content fields cut (see [`fit_row`]). Whole rows, partial rows
 /// and scores are spread over the messages in order (intakes refuse a score too large for
 /// one message); the trace fields travel in the first one.
-pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
+fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
     let budget = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
     let EventBatch {
         schema_version,
@@ -227,7 +227,7 @@ pub fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
 /// Cuts the largest content fields (input, output, trace I/O, metadata values) of a row that
 /// cannot fit one message, halving the largest each round and marking it, like Langfuse does
 /// for rows ClickHouse refuses.
-pub fn fit_row(row: &mut EventRow, budget: usize) {
+fn fit_row(row: &mut EventRow, budget: usize) {
     for _ in 0..64 {
         if row.encoded_len() + 8 <= budget {
             return;
