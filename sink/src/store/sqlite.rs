@@ -7,7 +7,7 @@
 //! gateway per span (docs/performance.md).
 
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
@@ -200,20 +200,41 @@ const WRITER_CACHE_KIB: i64 = -32_768;
 /// WAL pages (16 KiB each) after which the writer checkpoints by itself: 256 MiB.
 const WAL_BOUND_PAGES: i64 = 16_384;
 
+/// How often the checkpoint thread flushes the database file to disk (see below).
+const DATABASE_SYNC_INTERVAL: Duration = Duration::from_millis(250);
+
 /// Copies the WAL into the database file every 50 ms on a thread of its own, so a commit
 /// never waits for a checkpoint (SQLite's automatic checkpoint runs inside the commit that
 /// crosses the threshold and stalls every client waiting on it). A passive checkpoint does not
-/// block the writer; checkpointing often keeps each checkpoint's fsync small, which shortens
-/// the disk stalls the writer still feels (figures in docs/performance.md). The thread ends when the store is dropped.
+/// block the writer, but under steady writes it rarely copies the last frames, so the WAL still
+/// reaches [`WAL_BOUND_PAGES`] and the writer checkpoints itself, ending with an fsync of the
+/// database file. That fsync flushed every page the passive checkpoints had copied since the
+/// last one (40–50 ms, a stall for every client waiting on the writer). This thread therefore
+/// also flushes the database file every [`DATABASE_SYNC_INTERVAL`], off the writer's path, so
+/// the writer's fsync finds little left (figures in docs/performance.md, fifth pass). The
+/// thread ends when the store is dropped.
 fn checkpoint_in_background(connection: Connection, writer: std::sync::Weak<Mutex<Connection>>) {
+    let database = connection
+        .path()
+        .filter(|path| !path.is_empty())
+        .and_then(|path| std::fs::File::open(path).ok());
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
+            let mut synced = Instant::now();
             while writer.strong_count() > 0 {
                 std::thread::sleep(Duration::from_millis(50));
                 let done = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
                 if let Err(error) = done {
                     tracing::warn!(%error, "SQLite checkpoint failed; retrying");
+                }
+                if let Some(file) = &database
+                    && synced.elapsed() >= DATABASE_SYNC_INTERVAL
+                {
+                    if let Err(error) = file.sync_data() {
+                        tracing::warn!(%error, "cannot flush the SQLite database file; retrying");
+                    }
+                    synced = Instant::now();
                 }
             }
         });
