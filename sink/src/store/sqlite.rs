@@ -217,7 +217,13 @@ fn checkpoint_in_background(connection: Connection, writer: std::sync::Weak<Mute
     let database = connection
         .path()
         .filter(|path| !path.is_empty())
-        .and_then(|path| std::fs::File::open(path).ok());
+        .and_then(|path| match std::fs::File::open(path) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                tracing::warn!(%error, path, "cannot open the SQLite database file to flush it; the writer's own checkpoints will stall longer");
+                None
+            }
+        });
     let spawned = std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
