@@ -7,7 +7,6 @@ mod support;
 
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
 use serde_json::{Value, json};
 use sqlx::Connection;
 use support::*;
@@ -22,15 +21,7 @@ fn generation(span_id: &str, model: &str, mut attributes: Vec<KeyValue>) -> Span
 }
 
 async fn export(server: &Server, spans: Vec<Span>) {
-    let response = client()
-        .post(server.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", test_auth())
-        .body(request(spans).encode_to_vec())
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), 200);
+    support::pieces::export(&server.http_url("/v1/traces"), request(spans)).await;
 }
 
 fn assert_costs(observation: &Value, expected: Value) {

@@ -221,15 +221,7 @@ async fn a_request_of_many_traces_is_one_message_per_partition_and_every_span_la
         })
         .collect();
     let messages_before = end_offsets(&brokers);
-    let response = client()
-        .post(gateway.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", test_auth())
-        .body(request(spans).encode_to_vec())
-        .send()
-        .await
-        .expect("POST /v1/traces");
-    assert_eq!(response.status(), 200);
+    support::pieces::export(&gateway.http_url("/v1/traces"), request(spans)).await;
     let messages = end_offsets(&brokers) - messages_before;
     assert!(
         (1..=2).contains(&messages),

@@ -13,7 +13,8 @@ use spanbridge_proto::{EventBatch, EventBatches, EventRow, GROUPED_SCHEMA_VERSIO
 /// Bytes a batch's envelope (ids, sdk, key) takes besides its rows, with margin.
 const ENVELOPE_BYTES: usize = 1_024;
 
-/// Bytes a batch adds to a message besides its own encoding (field tag and length).
+/// Bytes a nested message (a row in a batch, a batch in a message) adds besides its own
+/// encoding: its field tag and length.
 const NESTING_BYTES: usize = 8;
 
 /// Appended to a field cut to fit one message (Langfuse's marker for oversized fields).
@@ -47,14 +48,16 @@ pub fn messages(
     partitions: Option<i32>,
     max_bytes: usize,
 ) -> Vec<Message> {
-    let budget = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
+    let budget = budget(max_bytes);
     let mut out = Vec::new();
     let mut open: BTreeMap<i32, Group> = BTreeMap::new();
     for batch in batches {
-        for (piece, size) in fitted(batch, max_bytes, budget) {
+        for (piece, size) in fitted(batch, budget) {
             let key = message_key(&piece).to_owned();
             let Some(partition) = partitions.filter(|_| !key.is_empty()) else {
-                out.push(Group::of(key, piece, size).into_message(None));
+                let mut alone = Group::default();
+                alone.add(key, piece, size);
+                out.push(alone.into_message(None));
                 continue;
             };
             let partition = partition_for(&key, partition);
@@ -72,14 +75,19 @@ pub fn messages(
     out
 }
 
+/// The bytes of rows and scores a message of `max_bytes` holds besides its envelope.
+fn budget(max_bytes: usize) -> usize {
+    max_bytes.saturating_sub(ENVELOPE_BYTES).max(1)
+}
+
 /// The batch as pieces under the budget, each with its encoded size (most batches fit whole,
 /// and then their size is computed once).
-fn fitted(batch: EventBatch, max_bytes: usize, budget: usize) -> Vec<(EventBatch, usize)> {
+fn fitted(batch: EventBatch, budget: usize) -> Vec<(EventBatch, usize)> {
     let size = batch.encoded_len() + NESTING_BYTES;
     if size <= budget {
         return vec![(batch, size)];
     }
-    split_batch(batch, max_bytes)
+    split_batch(batch, budget)
         .into_iter()
         .map(|piece| {
             let size = piece.encoded_len() + NESTING_BYTES;
@@ -97,14 +105,6 @@ struct Group {
 }
 
 impl Group {
-    fn of(key: String, batch: EventBatch, bytes: usize) -> Self {
-        Self {
-            key,
-            batches: vec![batch],
-            bytes,
-        }
-    }
-
     fn add(&mut self, key: String, batch: EventBatch, bytes: usize) {
         if self.batches.is_empty() {
             self.key = key;
@@ -149,12 +149,11 @@ fn message_key(batch: &EventBatch) -> &str {
         .unwrap_or_default()
 }
 
-/// Splits a trace's batch so each encoded message stays under `max_bytes`; a row that alone
-/// exceeds it has its largest content fields cut (see [`fit_row`]). Whole rows, partial rows
+/// Splits a trace's batch so each piece's rows and scores stay under `budget` (see [`budget`]);
+/// a row that alone exceeds it has its largest content fields cut (see [`fit_row`]). Whole rows, partial rows
 /// and scores are spread over the messages in order (intakes refuse a score too large for
 /// one message); the trace fields travel in the first one.
-fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
-    let budget = max_bytes.saturating_sub(ENVELOPE_BYTES).max(1);
+fn split_batch(batch: EventBatch, budget: usize) -> Vec<EventBatch> {
     let EventBatch {
         schema_version,
         project_id,
@@ -189,10 +188,10 @@ fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
             (partial.row.unwrap_or_default(), Some(fields))
         }));
     for (mut row, partial) in pieces {
-        let mut size = row.encoded_len() + 8;
+        let mut size = row.encoded_len() + NESTING_BYTES;
         if size > budget {
             fit_row(&mut row, budget);
-            size = row.encoded_len() + 8;
+            size = row.encoded_len() + NESTING_BYTES;
         }
         let empty = current.rows.is_empty() && current.partial_rows.is_empty();
         if !empty && current_bytes + size > budget {
@@ -210,7 +209,7 @@ fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
         }
     }
     for score in scores {
-        let size = score.encoded_len() + 8;
+        let size = score.encoded_len() + NESTING_BYTES;
         let empty =
             current.rows.is_empty() && current.partial_rows.is_empty() && current.scores.is_empty();
         if !empty && current_bytes + size > budget {
@@ -229,7 +228,7 @@ fn split_batch(batch: EventBatch, max_bytes: usize) -> Vec<EventBatch> {
 /// for rows ClickHouse refuses.
 fn fit_row(row: &mut EventRow, budget: usize) {
     for _ in 0..64 {
-        if row.encoded_len() + 8 <= budget {
+        if row.encoded_len() + NESTING_BYTES <= budget {
             return;
         }
         let mut fields: Vec<&mut String> = vec![
@@ -278,7 +277,7 @@ mod tests {
 
     #[test]
     fn small_batches_stay_one_message() {
-        let parts = split_batch(batch(vec![row("a", 100), row("b", 100)]), 900_000);
+        let parts = split_batch(batch(vec![row("a", 100), row("b", 100)]), budget(900_000));
         assert_eq!(parts.len(), 1);
         assert_eq!(parts[0].rows.len(), 2);
     }
@@ -288,7 +287,7 @@ mod tests {
         let rows: Vec<_> = (0..10)
             .map(|i| row(&format!("{i:016x}"), 300_000))
             .collect();
-        let parts = split_batch(batch(rows), 900_000);
+        let parts = split_batch(batch(rows), budget(900_000));
         assert!(parts.len() >= 4, "{} parts", parts.len());
         assert!(parts.iter().all(|p| p.encoded_len() <= 900_000));
         assert_eq!(parts.iter().map(|p| p.rows.len()).sum::<usize>(), 10);
@@ -297,7 +296,7 @@ mod tests {
 
     #[test]
     fn a_row_larger_than_a_message_is_cut_and_marked() {
-        let parts = split_batch(batch(vec![row("a", 3_000_000)]), 900_000);
+        let parts = split_batch(batch(vec![row("a", 3_000_000)]), budget(900_000));
         assert_eq!(parts.len(), 1);
         assert!(parts[0].encoded_len() <= 900_000);
         assert!(parts[0].rows[0].input.ends_with(TRUNCATED_MARKER));
@@ -321,7 +320,7 @@ mod tests {
             name: "helpful".into(),
             ..Default::default()
         }];
-        let parts = split_batch(large, 900_000);
+        let parts = split_batch(large, budget(900_000));
         assert!(parts.len() >= 3, "{} parts", parts.len());
         assert!(parts.iter().all(|p| p.encoded_len() <= 900_000));
         assert_eq!(parts.iter().map(|p| p.rows.len()).sum::<usize>(), 4);
@@ -342,7 +341,7 @@ mod tests {
         };
         let mut scores = batch(Vec::new());
         scores.scores = (0..30).map(score).collect();
-        let parts = split_batch(scores, 900_000);
+        let parts = split_batch(scores, budget(900_000));
         assert!(parts.len() >= 4, "{} parts", parts.len());
         assert!(parts.iter().all(|p| p.encoded_len() <= 900_000));
         let ids: Vec<_> = parts
