@@ -300,6 +300,21 @@ async fn a_request_over_the_rate_limit_is_accepted_once_and_its_debt_is_told_in_
     );
 }
 
+/// The gateway turns transparent huge pages off for itself: partly used huge pages counted whole
+/// in its RSS (docs/performance.md, sixth pass).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_gateway_runs_without_transparent_huge_pages() {
+    let server = Server::start();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+    let thp = status.lines().find(|l| l.starts_with("THP_enabled:"));
+    assert_eq!(
+        thp.and_then(|l| l.split_whitespace().nth(1)),
+        Some("0"),
+        "{status}"
+    );
+}
+
 fn peak_rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     status
