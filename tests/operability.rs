@@ -306,21 +306,24 @@ async fn a_request_over_the_rate_limit_is_accepted_once_and_its_debt_is_told_in_
 #[tokio::test]
 async fn the_gateway_runs_without_transparent_huge_pages() {
     let server = Server::start();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
-    let thp = status.lines().find(|l| l.starts_with("THP_enabled:"));
     assert_eq!(
-        thp.and_then(|l| l.split_whitespace().nth(1)),
-        Some("0"),
-        "{status}"
+        proc_status_field(server.pid(), "THP_enabled").as_deref(),
+        Some("0")
     );
 }
 
-fn peak_rss_kb(pid: u32) -> u64 {
+/// A field of `/proc/PID/status` (its first word: `VmHWM:   123 kB` gives "123").
+fn proc_status_field(pid: u32, name: &str) -> Option<String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .map(str::to_owned)
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    proc_status_field(pid, "VmHWM")
         .and_then(|v| v.parse().ok())
         .expect("VmHWM")
 }

@@ -150,9 +150,9 @@ fn message_key(batch: &EventBatch) -> &str {
 }
 
 /// Splits a trace's batch so each piece's rows and scores stay under `budget` (see [`budget`]);
-/// a row that alone exceeds it has its largest content fields cut (see [`fit_row`]). Whole rows, partial rows
-/// and scores are spread over the messages in order (intakes refuse a score too large for
-/// one message); the trace fields travel in the first one.
+/// a row that alone exceeds it has its largest content fields cut (see [`fit_row`]). Whole
+/// rows, partial rows and scores are spread over the messages in order (intakes refuse a score
+/// too large for one message); the trace fields travel in the first one.
 fn split_batch(batch: EventBatch, budget: usize) -> Vec<EventBatch> {
     let EventBatch {
         schema_version,
