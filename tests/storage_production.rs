@@ -402,3 +402,82 @@ async fn migrate_stops_on_an_existing_table_missing_a_column() {
         "names table and column: {err}"
     );
 }
+
+/// The sum of a counter's samples in a Prometheus scrape whose series start with `series`.
+fn counter(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|line| line.starts_with(series))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// A table retyped after migrate (here `end_time` in milliseconds, as an older schema had it)
+/// would misread the sink's RowBinary: microseconds taken as milliseconds, times a thousand
+/// times too late. The sink checks each table's columns before its first insert, so it holds
+/// the rows instead (transient store errors, nothing dead-lettered, nothing written) until the
+/// table is put back, then writes them with their true times.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_retyped_after_migrate_holds_the_rows_until_it_is_put_back() {
+    if !available("retyped table") {
+        return;
+    }
+    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let trace_id = "16000000000000000000000000000004";
+    let stack = Stack::start(&[("SPANBRIDGE_CLICKHOUSE__TABLES", "events")]);
+    let clickhouse = &stack.clickhouse;
+    clickhouse
+        .query("ALTER TABLE events_full MODIFY COLUMN end_time Nullable(DateTime64(3))")
+        .await;
+    let mut sink = stack.sink(&[("SPANBRIDGE_SINK__MAX_RETRY_BACKOFF_MS", "300")]);
+    let gateway = stack.gateway();
+    send_pieces(&gateway, trace_id).await;
+
+    let admin = format!("http://127.0.0.1:{}", sink.admin_port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let scrape = loop {
+        let scrape = scrape_metrics(&admin).await;
+        if counter(&scrape, "spanbridge_store_errors_total{kind=\"transient\"}") >= 2.0 {
+            break scrape;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no retried write within 60 s: {scrape}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(
+        counter(&scrape, "spanbridge_store_errors_total{kind=\"rejected\"}"),
+        0.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        counter(&scrape, "spanbridge_dead_letter_messages_total"),
+        0.0,
+        "{scrape}"
+    );
+    let rows = format!("SELECT count() FROM events_full WHERE trace_id = '{trace_id}'");
+    assert_eq!(
+        clickhouse.count(&rows).await,
+        0,
+        "nothing written into the retyped table"
+    );
+
+    clickhouse
+        .query("ALTER TABLE events_full MODIFY COLUMN end_time Nullable(DateTime64(6))")
+        .await;
+    wait_count(clickhouse, &format!("{rows} AND is_deleted = 0"), 3).await;
+    let end_ms = clickhouse
+        .rows(&format!(
+            "SELECT DISTINCT toUnixTimestamp64Milli(end_time) AS end_ms FROM events_full FINAL \
+             WHERE trace_id = '{trace_id}'"
+        ))
+        .await;
+    // The spans end 1.5–2.5 s after they start; misread, they would end in the year 58,000.
+    assert!(!end_ms.is_empty());
+    for end in &end_ms {
+        let after_start = number(&end["end_ms"]) - START_MS as f64;
+        assert!((1_500.0..=2_500.0).contains(&after_start), "{end_ms:?}");
+    }
+    assert!(sink.stop().success(), "the sink exits 0");
+}

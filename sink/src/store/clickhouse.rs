@@ -1,14 +1,16 @@
 //! The production event store: Langfuse's ClickHouse tables — v4's `events_full`, v3's
 //! `traces` + `observations` (in [`legacy`]), or both, as `clickhouse.tables` says ([`schema`]);
 //! `scores` (in [`scores`]) always — written with the `clickhouse` crate in RowBinary (one
-//! INSERT per table per batch) and read back with `FINAL`.
+//! INSERT per table per batch) and read back with `FINAL`. RowBinary carries no column types,
+//! so each table's columns are checked once, before its first insert ([`ClickHouseStore::checked`]).
 //!
 //! Re-inserting a row is safe: every table is a ReplacingMergeTree on (event_ts, is_deleted)
 //! whose sorting key identifies the row (`events_full`: span_id, start_time; `observations`:
 //! type, start date, id; `traces`: timestamp's date, id), so a row written twice (a retried
 //! request, a batch replayed after a crash) is one row when read with `FINAL`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -60,6 +62,8 @@ pub struct ClickHouseConfig {
 pub struct ClickHouseStore {
     client: Client,
     config: ClickHouseConfig,
+    /// Tables whose columns were found as Spanbridge writes them (see [`Self::checked`]).
+    checked_tables: Arc<Mutex<HashSet<&'static str>>>,
 }
 
 /// One `events_full` row as inserted: every column ingestion fills (MATERIALIZED and ALIAS
@@ -452,12 +456,17 @@ impl ClickHouseStore {
         Self {
             client: Self::client(&config).with_database(&config.database),
             config,
+            checked_tables: Arc::default(),
         }
     }
 
     fn client(config: &ClickHouseConfig) -> Client {
+        // Plain RowBinary: the crate's own validation checks every field of every row against
+        // the table's types, ~6 % of the sink's CPU (docs/performance.md, seventh pass);
+        // `checked` makes the same check once per table instead.
         let mut client = Client::default()
             .with_url(&config.url)
+            .with_validation(false)
             .with_compression(if config.lz4 {
                 Compression::Lz4
             } else {
@@ -622,25 +631,70 @@ fn unshadowed<'a, K: Eq + std::hash::Hash>(
         .filter(move |s| !s.deleted || !live.contains(&key(s)))
 }
 
-/// One INSERT of `rows` into `table`.
-async fn insert<'a, R, I>(client: &Client, table: &str, rows: I) -> Result<(), StoreError>
-where
-    R: clickhouse::RowWrite + 'a,
-    I: IntoIterator<Item = R::Value<'a>>,
-{
-    let mut rows = rows.into_iter().peekable();
-    if rows.peek().is_none() {
-        return Ok(());
+impl ClickHouseStore {
+    /// One INSERT of `rows` into `table`, after [`Self::checked`].
+    async fn insert<'a, R, I>(&self, table: &'static str, rows: I) -> Result<(), StoreError>
+    where
+        R: clickhouse::RowWrite + 'a,
+        I: IntoIterator<Item = R::Value<'a>>,
+    {
+        let mut rows = rows.into_iter().peekable();
+        if rows.peek().is_none() {
+            return Ok(());
+        }
+        self.checked(table).await?;
+        let mut insert = self
+            .client
+            .insert::<R>(table)
+            .await
+            .map_err(write_error)?
+            .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
+        for row in rows {
+            insert.write(&row).await.map_err(write_error)?;
+        }
+        insert.end().await.map_err(write_error)
     }
-    let mut insert = client
-        .insert::<R>(table)
-        .await
-        .map_err(write_error)?
-        .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
-    for row in rows {
-        insert.write(&row).await.map_err(write_error)?;
+
+    /// Checks, once per table, that it has every column Spanbridge writes with the type it
+    /// writes (what `migrate` checks): RowBinary names the columns but not their types, so a
+    /// table changed since (or never migrated) would misread the rows. A missing table or a
+    /// mismatch is the operator's to fix, not the data's fault: the batch is retried (not
+    /// dead-lettered), and the error names the table and the column.
+    async fn checked(&self, table: &'static str) -> Result<(), StoreError> {
+        let done = |tables: &Mutex<HashSet<&'static str>>| {
+            tables
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(table)
+        };
+        if done(&self.checked_tables) {
+            return Ok(());
+        }
+        let existing = self
+            .columns_of(table)
+            .await
+            .map_err(|error| unavailable(format!("cannot read the columns of {table}: {error}")))?;
+        if existing.is_empty() {
+            return Err(unavailable(format!(
+                "table {}.{table} does not exist: run `spanbridge migrate`",
+                self.config.database
+            )));
+        }
+        let Some(script) = schema::script_of(table) else {
+            return Err(unavailable(format!(
+                "Spanbridge has no DDL for table {table}"
+            )));
+        };
+        let expected = schema::inserted_columns(script.sql);
+        if let Some(problem) = schema::column_mismatch(table, &expected, &existing) {
+            return Err(unavailable(problem));
+        }
+        self.checked_tables
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(table);
+        Ok(())
     }
-    insert.end().await.map_err(write_error)
 }
 
 impl ClickHouseStore {
@@ -678,8 +732,7 @@ impl ClickHouseStore {
     /// `traces` and `observations` for the rows of a batch. A trace whose root is not in the
     /// batch is merged over its stored row, read first (one query for the batch).
     async fn write_legacy(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
-        insert::<legacy::ObservationsRow<'_>, _>(
-            &self.client,
+        self.insert::<legacy::ObservationsRow<'_>, _>(
             "observations",
             unshadowed(rows, legacy::observation_key).map(legacy::observation_row),
         )
@@ -695,7 +748,8 @@ impl ClickHouseStore {
             .iter()
             .filter_map(|(key, rows)| legacy::trace_row(rows, before.get(key)))
             .collect();
-        insert::<legacy::TracesRow, _>(&self.client, "traces", trace_rows).await
+        self.insert::<legacy::TracesRow, _>("traces", trace_rows)
+            .await
     }
 
     /// Every row of one trace rebuilt from `observations` and its `traces` row.
@@ -835,8 +889,7 @@ impl Store for ClickHouseStore {
             return Ok(());
         }
         if self.config.tables.events() {
-            insert::<EventsFullRow<'_>, _>(
-                &self.client,
+            self.insert::<EventsFullRow<'_>, _>(
                 "events_full",
                 unshadowed(rows, |s| {
                     (&s.project_id, &s.row.span_id, s.row.start_time_us)
@@ -852,7 +905,8 @@ impl Store for ClickHouseStore {
     }
 
     async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
-        scores::write(&self.client, scores).await
+        self.insert::<scores::ScoresRow<'_>, _>("scores", scores.iter().map(scores::row_of))
+            .await
     }
 
     /// Deduplicated with `FINAL` (Langfuse's read-back takes the newest version by

@@ -61,6 +61,11 @@ pub(super) fn scripts(tables: TableSet) -> impl Iterator<Item = &'static Script>
     SCRIPTS.iter().filter(move |script| (script.needed)(tables))
 }
 
+/// The script that creates `table`.
+pub(super) fn script_of(table: &str) -> Option<&'static Script> {
+    SCRIPTS.iter().find(|script| script.table == table)
+}
+
 /// The SQL statements of a script: comment lines dropped, split at `;`.
 pub(super) fn statements(script: &str) -> Vec<String> {
     let without_comments: String = script

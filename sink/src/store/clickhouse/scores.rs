@@ -1,19 +1,15 @@
 //! Langfuse's `scores` table in ClickHouse: written in RowBinary (one INSERT per batch), read
 //! back with `FINAL` (ReplacingMergeTree on `event_ts`: a score written again is one row).
 
-use std::time::Duration;
-
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
-use super::write_error;
 use crate::read::ScoreRecord;
 use crate::scores::{StoredScore, metadata_pairs, nullable};
-use crate::store::StoreError;
 
 /// One `scores` row as inserted. Times are DateTime64(3): milliseconds.
 #[derive(Row, Serialize)]
-struct ScoresRow<'a> {
+pub(super) struct ScoresRow<'a> {
     id: &'a str,
     timestamp: i64,
     project_id: &'a str,
@@ -43,7 +39,7 @@ struct ScoresRow<'a> {
     ingestion_sdk_version: &'a str,
 }
 
-fn row_of(stored: &StoredScore) -> ScoresRow<'_> {
+pub(super) fn row_of(stored: &StoredScore) -> ScoresRow<'_> {
     let s = &stored.score;
     let written_ms = stored.event_ts_us.div_euclid(1000);
     ScoresRow {
@@ -79,22 +75,6 @@ fn row_of(stored: &StoredScore) -> ScoresRow<'_> {
         ingestion_sdk_name: &stored.ingestion_sdk_name,
         ingestion_sdk_version: &stored.ingestion_sdk_version,
     }
-}
-
-/// Inserts the scores in one INSERT.
-pub(super) async fn write(client: &Client, scores: &[StoredScore]) -> Result<(), StoreError> {
-    if scores.is_empty() {
-        return Ok(());
-    }
-    let mut insert = client
-        .insert::<ScoresRow<'_>>("scores")
-        .await
-        .map_err(write_error)?
-        .with_timeouts(Some(Duration::from_secs(30)), Some(Duration::from_secs(60)));
-    for stored in scores {
-        insert.write(&row_of(stored)).await.map_err(write_error)?;
-    }
-    insert.end().await.map_err(write_error)
 }
 
 /// The columns the read API needs.
