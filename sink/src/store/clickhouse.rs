@@ -2,7 +2,7 @@
 //! `traces` + `observations` (in [`legacy`]), or both, as `clickhouse.tables` says ([`schema`]);
 //! `scores` (in [`scores`]) always — written with the `clickhouse` crate in RowBinary (one
 //! INSERT per table per batch) and read back with `FINAL`. RowBinary carries no column types,
-//! so each table's columns are checked once, before its first insert ([`ClickHouseStore::checked`]).
+//! so each table's columns are checked once, before its first insert.
 //!
 //! Re-inserting a row is safe: every table is a ReplacingMergeTree on (event_ts, is_deleted)
 //! whose sorting key identifies the row (`events_full`: span_id, start_time; `observations`:
@@ -661,13 +661,12 @@ impl ClickHouseStore {
     /// mismatch is the operator's to fix, not the data's fault: the batch is retried (not
     /// dead-lettered), and the error names the table and the column.
     async fn checked(&self, table: &'static str) -> Result<(), StoreError> {
-        let done = |tables: &Mutex<HashSet<&'static str>>| {
-            tables
+        let checked_tables = || {
+            self.checked_tables
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .contains(table)
         };
-        if done(&self.checked_tables) {
+        if checked_tables().contains(table) {
             return Ok(());
         }
         let existing = self
@@ -689,15 +688,10 @@ impl ClickHouseStore {
         if let Some(problem) = schema::column_mismatch(table, &expected, &existing) {
             return Err(unavailable(problem));
         }
-        self.checked_tables
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(table);
+        checked_tables().insert(table);
         Ok(())
     }
-}
 
-impl ClickHouseStore {
     fn reads_legacy(&self) -> bool {
         self.config.tables.legacy()
     }
