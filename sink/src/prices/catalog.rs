@@ -122,8 +122,7 @@ impl CatalogInner {
     /// of a list waits for the source; a list older than the TTL is served as it is while one
     /// reload runs in the background. Reloading inline made every row that came after the TTL
     /// wait for it, and in embedded mode every client of that group commit with it
-    /// (docs/performance.md, seventh pass).
-    /// Also says whether the list is within its TTL.
+    /// (docs/performance.md, seventh pass). Also says whether the list is within its TTL.
     async fn list(self: &Arc<Self>, project_id: Option<&str>) -> (ModelList, bool) {
         let key = project_id.unwrap_or_default().to_owned();
         {
@@ -137,7 +136,11 @@ impl CatalogInner {
                     loaded.refreshing = true;
                     let (inner, key, project_id) =
                         (self.clone(), key.clone(), project_id.map(str::to_owned));
-                    runtime.spawn(async move { inner.load(key, project_id.as_deref()).await });
+                    // Compiling takes tens of milliseconds: off the runtime's workers.
+                    let handle = runtime.clone();
+                    runtime.spawn_blocking(move || {
+                        handle.block_on(inner.load(key, project_id.as_deref()))
+                    });
                 }
                 return (loaded.list.clone(), fresh);
             }
@@ -149,24 +152,15 @@ impl CatalogInner {
     /// kept and tried again after another TTL; with none, the rows go unpriced and the next
     /// row tries again.
     async fn load(&self, key: String, project_id: Option<&str>) -> ModelList {
-        let loaded = self.source.load_models(project_id).await;
+        let loaded = self.source.load_models(project_id).await.map(compile);
         let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
         match loaded {
-            Ok(mut models) => {
-                order_models(&mut models);
-                let list: ModelList = Arc::new(
-                    models
-                        .iter()
-                        .filter_map(CompiledModel::compile)
-                        .map(Arc::new)
-                        .collect(),
-                );
-                let at = Instant::now();
+            Ok(list) => {
                 lists.insert(
                     key,
                     Loaded {
                         list: list.clone(),
-                        at,
+                        at: Instant::now(),
                         refreshing: false,
                     },
                 );
@@ -184,6 +178,18 @@ impl CatalogInner {
             }
         }
     }
+}
+
+/// The models in matching order, each compiled (a pattern that does not compile is skipped).
+fn compile(mut models: Vec<ModelDefinition>) -> ModelList {
+    order_models(&mut models);
+    Arc::new(
+        models
+            .iter()
+            .filter_map(CompiledModel::compile)
+            .map(Arc::new)
+            .collect(),
+    )
 }
 
 #[cfg(test)]
