@@ -210,7 +210,7 @@ async fn well_known_models_get_the_costs_of_their_price_sheets() {
 
 #[tokio::test]
 async fn prices_import_replaces_a_models_prices() {
-    let server = Server::start();
+    let server = Server::start_with(&[("SPANBRIDGE_META__MODEL_CACHE_TTL_SECS", "1")]);
     let file = server.dir.path().join("prices.json");
     // gpt-4o at $1 / 1M input and $2 / 1M output, same id as the shipped definition.
     std::fs::write(
@@ -234,8 +234,10 @@ async fn prices_import_replaces_a_models_prices() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("Imported 1 models"));
-    // The running server had not priced gpt-4o yet, so the new price applies at once:
+    // The running server loaded the shipped prices at startup and reloads them every
+    // meta.model_cache_ttl_secs (1 s here): within that, the new price applies.
     // 1000 × 1e-6 = 0.001; 100 × 2e-6 = 0.0002
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     export(
         &server,
         vec![generation(

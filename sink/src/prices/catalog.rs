@@ -72,11 +72,36 @@ impl ModelCatalog {
     }
 
     /// Loads the global models now, so the first rows do not wait for them (loading and
-    /// compiling Langfuse's ~170 default models takes tens of milliseconds).
+    /// compiling Langfuse's ~170 default models takes tens of milliseconds), then reloads every
+    /// loaded list once per TTL in the background while the catalog lives: a price change
+    /// applies within about the TTL even to the first row after a quiet hour, and no row
+    /// waits for a reload.
     pub async fn warm(&self) {
-        if let Some(inner) = &self.inner {
-            inner.list(None).await;
-        }
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        inner.list(None).await;
+        let (catalog, ttl) = (Arc::downgrade(inner), inner.ttl);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(ttl).await;
+                let Some(inner) = catalog.upgrade() else {
+                    return;
+                };
+                // A list a row had reloaded since (it found it past the TTL) is left alone.
+                let keys: Vec<String> = inner
+                    .lists
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .iter()
+                    .filter(|(_, loaded)| loaded.at.elapsed() >= ttl / 2)
+                    .map(|(key, _)| key.clone())
+                    .collect();
+                for key in keys {
+                    inner.reload_in_background(key);
+                }
+            }
+        });
     }
 
     /// A catalog without models.
@@ -125,27 +150,42 @@ impl CatalogInner {
     /// (docs/performance.md, seventh pass). Also says whether the list is within its TTL.
     async fn list(self: &Arc<Self>, project_id: Option<&str>) -> (ModelList, bool) {
         let key = project_id.unwrap_or_default().to_owned();
+        let found = {
+            let lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
+            lists
+                .get(&key)
+                .map(|loaded| (loaded.list.clone(), loaded.at.elapsed() < self.ttl))
+        };
+        match found {
+            Some((list, fresh)) => {
+                if !fresh {
+                    self.reload_in_background(key);
+                }
+                (list, fresh)
+            }
+            None => (self.load(key, project_id).await, true),
+        }
+    }
+
+    /// Starts one reload of the list under `key` ("" = global) unless one is under way.
+    /// Compiling takes tens of milliseconds, so it runs on a blocking thread, not on the
+    /// runtime's workers.
+    fn reload_in_background(self: &Arc<Self>, key: String) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         {
             let mut lists = self.lists.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(loaded) = lists.get_mut(&key) {
-                let fresh = loaded.at.elapsed() < self.ttl;
-                if !fresh
-                    && !loaded.refreshing
-                    && let Ok(runtime) = tokio::runtime::Handle::try_current()
-                {
-                    loaded.refreshing = true;
-                    let (inner, key, project_id) =
-                        (self.clone(), key.clone(), project_id.map(str::to_owned));
-                    // Compiling takes tens of milliseconds: off the runtime's workers.
-                    let handle = runtime.clone();
-                    runtime.spawn_blocking(move || {
-                        handle.block_on(inner.load(key, project_id.as_deref()))
-                    });
-                }
-                return (loaded.list.clone(), fresh);
+            match lists.get_mut(&key) {
+                Some(loaded) if !loaded.refreshing => loaded.refreshing = true,
+                _ => return,
             }
         }
-        (self.load(key, project_id).await, true)
+        let (inner, handle) = (self.clone(), runtime.clone());
+        runtime.spawn_blocking(move || {
+            let project_id = (!key.is_empty()).then(|| key.clone());
+            handle.block_on(inner.load(key, project_id.as_deref()))
+        });
     }
 
     /// Loads and compiles a list and keeps it. When the source fails, a list loaded before is
@@ -197,7 +237,10 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// One global model, of the version `version` holds; fails while `down`.
+    const SLOW_LOAD: Duration = Duration::from_millis(400);
+
+    /// One global model, of the version `version` holds (loads of later versions take
+    /// [`SLOW_LOAD`]); fails while `down`.
     struct Source {
         version: Mutex<f64>,
         loads: AtomicUsize,
@@ -218,6 +261,10 @@ mod tests {
                 return Ok(Vec::new());
             }
             let version = *self.version.lock().unwrap_or_else(PoisonError::into_inner);
+            if version > 1.0 {
+                // A slow metadata store, which no row may wait for.
+                tokio::time::sleep(SLOW_LOAD).await;
+            }
             Ok(vec![model("gpt-test", version)])
         }
     }
@@ -239,8 +286,8 @@ mod tests {
         Some(found.id.clone())
     }
 
-    #[tokio::test]
-    async fn an_old_list_is_served_while_it_reloads_and_kept_when_the_reload_fails() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lists_reload_in_the_background_and_stay_when_the_reload_fails() {
         let source = Arc::new(Source {
             version: Mutex::new(1.0),
             loads: AtomicUsize::new(0),
@@ -256,31 +303,35 @@ mod tests {
         );
         assert_eq!(matched_id(&catalog).await.as_deref(), Some("gpt-test-1"));
 
-        // Past the TTL, the models changed: the row that finds the list old is answered from
-        // it at once, and the reload behind it brings the new model.
+        // The models change while no row comes: the catalog reloads by itself, so the first
+        // row after the quiet spell already finds the new model (an inline or on-use reload
+        // would have served it the old list).
         *source
             .version
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = 2.0;
-        tokio::time::sleep(ttl * 2).await;
-        assert_eq!(matched_id(&catalog).await.as_deref(), Some("gpt-test-1"));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while matched_id(&catalog).await.as_deref() != Some("gpt-test-2") {
-            assert!(Instant::now() < deadline, "the reload never landed");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        tokio::time::sleep(ttl + SLOW_LOAD + ttl).await;
+        let asked = Instant::now();
+        assert_eq!(matched_id(&catalog).await.as_deref(), Some("gpt-test-2"));
+        assert!(
+            asked.elapsed() < SLOW_LOAD / 2,
+            "the row waited for a reload"
+        );
 
-        // The source goes down: the last list stays, and is tried again only after a TTL.
+        // The source goes down: the last list stays, and each list (the global one and
+        // project p's) is tried again once per TTL, not once per row.
         source.down.store(true, Ordering::SeqCst);
         tokio::time::sleep(ttl * 2).await;
-        let before = source.loads.load(Ordering::SeqCst);
-        for _ in 0..20 {
+        let (before, started) = (source.loads.load(Ordering::SeqCst), Instant::now());
+        for _ in 0..40 {
             assert_eq!(matched_id(&catalog).await.as_deref(), Some("gpt-test-2"));
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let ttls = started.elapsed().as_millis() / ttl.as_millis() + 1;
+        let loads = source.loads.load(Ordering::SeqCst) - before;
         assert!(
-            source.loads.load(Ordering::SeqCst) - before <= 2,
-            "one failed reload per TTL, not one per row"
+            loads as u128 <= 2 * ttls,
+            "{loads} loads in {ttls} TTLs for 40 rows"
         );
     }
 }
