@@ -25,18 +25,6 @@ async fn metrics_text(server: &Server) -> String {
     response.text().await.expect("metrics body")
 }
 
-/// Sum of every sample of `name` whose labels contain all of `labels` (`key="value"` pairs).
-fn sample_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter(|line| {
-            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
-        })
-        .filter(|line| labels.iter().all(|label| line.contains(label)))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 fn trace_id(prefix: u32, n: u32) -> String {
     format!("{prefix:08x}{n:024x}")
 }

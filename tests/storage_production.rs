@@ -403,15 +403,6 @@ async fn migrate_stops_on_an_existing_table_missing_a_column() {
     );
 }
 
-/// The sum of a counter's samples in a Prometheus scrape whose series start with `series`.
-fn counter(scrape: &str, series: &str) -> f64 {
-    scrape
-        .lines()
-        .filter(|line| line.starts_with(series))
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// A table retyped after migrate (here `end_time` in milliseconds, as an older schema had it)
 /// would misread the sink's RowBinary: microseconds taken as milliseconds, times a thousand
 /// times too late. The sink checks each table's columns before its first insert, so it holds
@@ -437,7 +428,12 @@ async fn a_table_retyped_after_migrate_holds_the_rows_until_it_is_put_back() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let scrape = loop {
         let scrape = scrape_metrics(&admin).await;
-        if counter(&scrape, "spanbridge_store_errors_total{kind=\"transient\"}") >= 2.0 {
+        if sample_sum(
+            &scrape,
+            "spanbridge_store_errors_total",
+            &["kind=\"transient\""],
+        ) >= 2.0
+        {
             break scrape;
         }
         assert!(
@@ -447,12 +443,16 @@ async fn a_table_retyped_after_migrate_holds_the_rows_until_it_is_put_back() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(
-        counter(&scrape, "spanbridge_store_errors_total{kind=\"rejected\"}"),
+        sample_sum(
+            &scrape,
+            "spanbridge_store_errors_total",
+            &["kind=\"rejected\""]
+        ),
         0.0,
         "{scrape}"
     );
     assert_eq!(
-        counter(&scrape, "spanbridge_dead_letter_messages_total"),
+        sample_sum(&scrape, "spanbridge_dead_letter_messages_total", &[]),
         0.0,
         "{scrape}"
     );

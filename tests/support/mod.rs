@@ -415,6 +415,18 @@ pub async fn scrape_metrics(admin_url: &str) -> String {
     response.text().await.expect("metrics body")
 }
 
+/// Sum of every sample of `name` whose labels contain all of `labels` (`key="value"` pairs).
+pub fn sample_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter(|line| {
+            line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} "))
+        })
+        .filter(|line| labels.iter().all(|label| line.contains(label)))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 /// The names of the samples in a Prometheus text scrape (a histogram shows up as its
 /// `_bucket`, `_sum` and `_count` series).
 pub fn sample_names(scrape: &str) -> std::collections::BTreeSet<String> {
