@@ -17,7 +17,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
 use spanbridge_proto::{EventBatch, EventBatches, GROUPED_SCHEMA_VERSION, SCHEMA_VERSION};
@@ -85,11 +85,13 @@ impl ConsumerContext for SinkContext {
 
 /// One consumed message as an input of the write driver: settled by committing its offset.
 /// `message` is kept while its rows are unwritten, for the dead-letter topic if they are
-/// refused; a message already dead-lettered carries none.
-struct Consumed {
+/// refused; a message already dead-lettered carries none. It is librdkafka's own message, not
+/// a copy: copying every payload (`detach`) was 6–9 % of the sink's CPU, its page faults
+/// included (docs/performance.md, eighth pass).
+struct Consumed<'a> {
     partition: i32,
     offset: i64,
-    message: Option<OwnedMessage>,
+    message: Option<BorrowedMessage<'a>>,
 }
 
 /// librdkafka prefetches up to 64 MiB of messages by default; 32 MiB keeps the sink's pace
@@ -165,7 +167,7 @@ impl Sink {
                     continue;
                 }
                 received = self.consumer.recv() => match received {
-                    Ok(message) => self.accept(&mut batch, message.detach(), &until_stopped).await,
+                    Ok(message) => self.accept(&mut batch, message, &until_stopped).await,
                     Err(error) => {
                         tracing::warn!(%error, "Kafka consumer error");
                         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -191,7 +193,12 @@ impl Sink {
 
     /// Decodes one message into the batch, or dead-letters it (and then only its offset
     /// joins the batch, to be committed with it).
-    async fn accept(&self, batch: &mut Batch<Consumed>, message: OwnedMessage, until: &RetryUntil) {
+    async fn accept<'a>(
+        &self,
+        batch: &mut Batch<Consumed<'a>>,
+        message: BorrowedMessage<'a>,
+        until: &RetryUntil,
+    ) {
         let payload = message.payload().unwrap_or_default();
         let bytes = payload.len();
         let decoded = decode(payload);
@@ -218,7 +225,7 @@ impl Sink {
     /// Writes the batch, dead-letters the messages whose rows the store refused, and commits.
     /// Returns whether all of that happened; if not, nothing is committed (the batch is kept
     /// when the write itself did not succeed).
-    async fn flush(&self, batch: &mut Batch<Consumed>, until: &RetryUntil) -> bool {
+    async fn flush(&self, batch: &mut Batch<Consumed<'_>>, until: &RetryUntil) -> bool {
         let settled = match self.writer.flush(batch, until).await {
             Ok(settled) => settled,
             Err(_) => return false,
@@ -243,7 +250,7 @@ impl Sink {
 
     async fn dead_letter(
         &self,
-        message: &OwnedMessage,
+        message: &BorrowedMessage<'_>,
         reason: Reason,
         detail: &str,
         until: &RetryUntil,
