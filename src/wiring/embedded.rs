@@ -37,7 +37,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
     let (queue, queue_rx) = LocalQueue::new(settings.embedded.queue_capacity);
     let pipeline = tokio::spawn(queue::run(
         queue_rx,
-        writer(&settings, &events, &meta),
+        writer(&settings, &events, &meta).await,
         settings.embedded.max_batch_rows,
     ));
     let gateway = super::gateway(

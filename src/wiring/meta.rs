@@ -143,7 +143,6 @@ pub(crate) async fn open_services(settings: &Settings) -> Result<MetaServices, S
         Arc::new(MetaModels(meta.clone())),
         Duration::from_secs(settings.meta.model_cache_ttl_secs),
     );
-    catalog.warm().await;
     let prompts = PromptIds::new(
         meta.clone(),
         Duration::from_secs(settings.meta.model_cache_ttl_secs),

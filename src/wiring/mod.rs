@@ -99,12 +99,15 @@ pub(crate) fn clickhouse_config(settings: &Settings) -> ClickHouseConfig {
     }
 }
 
-/// The sink's write driver over the event store, pricing with the metadata store's catalog.
-pub(crate) fn writer(
+/// The sink's write driver over the event store, pricing with the metadata store's catalog,
+/// which it warms first (loaded now, reloaded in the background): only a process that writes
+/// rows prices them, so a Kafka-mode gateway loads no prices.
+pub(crate) async fn writer(
     settings: &Settings,
     events: &EventStore,
     meta: &meta::MetaServices,
 ) -> Writer {
+    meta.catalog.warm().await;
     let writer = Writer::new(
         events.store.clone(),
         meta.catalog.clone(),

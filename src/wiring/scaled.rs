@@ -135,7 +135,7 @@ pub async fn sink(settings: Settings, metrics: PrometheusHandle) -> Result<(), S
     );
     let result = consume::run(
         consumer_config(&settings),
-        writer(&settings, &events, &meta),
+        writer(&settings, &events, &meta).await,
         shutdown_signal(),
     )
     .await;
@@ -154,7 +154,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
     let (stop_sink, sink_stopped) = oneshot::channel::<()>();
     let sink = tokio::spawn(consume::run(
         consumer_config(&settings),
-        writer(&settings, &events, &meta),
+        writer(&settings, &events, &meta).await,
         async move {
             let _ = sink_stopped.await;
         },
