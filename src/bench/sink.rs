@@ -122,6 +122,7 @@ pub async fn run(
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
+    ends_with_this_process(&mut command);
     let mut sink = command
         .arg("sink")
         .env("SPANBRIDGE_KAFKA__BROKERS", &brokers)
@@ -139,6 +140,27 @@ pub async fn run(
     drop(cluster);
     report(&args, &fill, messages, &measured, stored);
     Ok(())
+}
+
+/// The child is killed when this process ends, however it ends: a bench interrupted by Ctrl-C
+/// or a timeout left a sink consuming and skewing the next run's figures (Linux only).
+fn ends_with_this_process(command: &mut std::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the forked child before exec and only makes one
+        // async-signal-safe system call with integer arguments.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
 }
 
 /// What filling the topic produced.
