@@ -221,19 +221,20 @@ fn start_server(settings: &Settings) -> Result<PrometheusHandle, String> {
 /// its lz4 compressor; with glibc's defaults those buffers came from memory just returned to
 /// the kernel (an arena trimmed after 128 KiB free at its top, or a separate mapping), so
 /// every copy page-faulted on new pages: 4 % of the Kafka-mode gateway's CPU. With these
-/// thresholds the Kafka-mode gateway did 10–15 % more spans per CPU-second with one span per
+/// thresholds the Kafka-mode gateway did 7–15 % more spans per CPU-second with one span per
 /// trace, for the same peak RSS (docs/performance.md, eighth pass). Memory is still given
 /// back once 256 MiB are free at the top of an arena; Rust's own allocations use mimalloc.
 fn keep_c_heap_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt takes integer arguments only and touches no memory of ours.
-    let set = unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
-            && libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20) == 1
-    };
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if !set {
-        tracing::warn!("could not set glibc's malloc thresholds; C libraries may use more CPU");
+    {
+        // SAFETY: mallopt takes integer arguments only and touches no memory of ours.
+        let set = unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20) == 1
+        };
+        if !set {
+            tracing::warn!("could not set glibc's malloc thresholds; C libraries may use more CPU");
+        }
     }
 }
 

@@ -86,7 +86,7 @@ impl ConsumerContext for SinkContext {
 /// One consumed message as an input of the write driver: settled by committing its offset.
 /// `message` is kept while its rows are unwritten, for the dead-letter topic if they are
 /// refused; a message already dead-lettered carries none. It is librdkafka's own message, not
-/// a copy: copying every payload (`detach`) was 6–9 % of the sink's CPU, its page faults
+/// a copy: copying every payload (`detach`) was 6.6 % of the sink's CPU, its page faults
 /// included (docs/performance.md, eighth pass).
 struct Consumed<'a> {
     partition: i32,
