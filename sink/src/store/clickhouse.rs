@@ -511,11 +511,10 @@ impl ClickHouseStore {
                     script.table
                 )
             })?;
-            if !existing.is_empty() {
-                let expected = schema::inserted_columns(script.sql);
-                if let Some(problem) = schema::column_mismatch(script.table, &expected, &existing) {
-                    return Err(problem);
-                }
+            if !existing.is_empty()
+                && let Some(problem) = script.mismatch(&existing)
+            {
+                return Err(problem);
             }
             for statement in schema::statements(script.sql) {
                 let statement = match cluster {
@@ -684,8 +683,7 @@ impl ClickHouseStore {
                 "Spanbridge has no DDL for table {table}"
             )));
         };
-        let expected = schema::inserted_columns(script.sql);
-        if let Some(problem) = schema::column_mismatch(table, &expected, &existing) {
+        if let Some(problem) = script.mismatch(&existing) {
             return Err(unavailable(problem));
         }
         checked_tables().insert(table);

@@ -32,6 +32,15 @@ pub(super) struct Script {
     pub needed: fn(TableSet) -> bool,
 }
 
+impl Script {
+    /// What in an existing table's columns (name, type) differs from what Spanbridge writes
+    /// into it, as the operator should read it: the check `migrate` and the sink's first
+    /// insert both make.
+    pub(super) fn mismatch(&self, existing: &[(String, String)]) -> Option<String> {
+        column_mismatch(self.table, &inserted_columns(self.sql), existing)
+    }
+}
+
 /// Every script, in creation order (the events MV after its tables).
 pub(super) const SCRIPTS: &[Script] = &[
     Script {
