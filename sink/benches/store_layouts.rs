@@ -5,8 +5,9 @@
 //! embedded mode can reach on a machine with a given layout (docs/performance.md, "Issue 18,
 //! ninth pass").
 //!
-//! `cargo bench -p spanbridge-sink --bench store_layouts [-- ROWS]` (default 153,600 rows per
-//! layout, in 800-row commits as 8 connections of 100-span requests make them).
+//! `cargo bench -p spanbridge-sink --bench store_layouts [-- ROWS [COMMIT_ROWS]]`: by default
+//! 153,600 rows per layout in 800-row commits, as 8 connections of 100-span requests make them
+//! (the writer commits what is waiting, up to `embedded.max_batch_rows`).
 
 use spanbridge_gateway::convert::convert;
 use spanbridge_gateway::sample::{SplitMix64, genai_request_with};
@@ -21,9 +22,8 @@ use spanbridge_sink::store::sqlite::SqliteStore;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const COMMIT_ROWS: usize = 800;
-/// Commits between two reported figures (51,200 rows).
-const REPORT_COMMITS: usize = 64;
+/// Rows between two reported figures.
+const REPORT_ROWS: usize = 51_200;
 
 /// A layout: its name and the SQL that turns the migrated `events` table into it.
 const LAYOUTS: [(&str, &str); 4] = [
@@ -50,26 +50,28 @@ const LAYOUTS: [(&str, &str); 4] = [
 ];
 
 fn main() {
-    let rows: usize = std::env::args()
+    // cargo passes `--bench` too; the numbers are ours.
+    let numbers: Vec<usize> = std::env::args()
         .skip(1)
-        .find_map(|arg| arg.parse().ok())
-        .unwrap_or(153_600);
+        .filter_map(|arg| arg.parse().ok())
+        .collect();
+    let rows = numbers.first().copied().unwrap_or(153_600);
+    let commit_rows = numbers.get(1).copied().unwrap_or(800).max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     for spans_per_trace in [1, 10] {
-        let templates = templates(&runtime, spans_per_trace);
+        let templates = templates(&runtime, spans_per_trace, commit_rows);
         println!(
             "store layouts, {spans_per_trace} span(s) per trace: {rows} rows each, \
-             {COMMIT_ROWS}-row commits, CPU µs per row"
+             {commit_rows}-row commits, CPU µs per row"
         );
         for (name, sql) in LAYOUTS {
-            let commits = commits(&templates, rows, spans_per_trace);
+            let commits = commits(&templates, rows / commit_rows, spans_per_trace);
             let (mean, steps) = measure(&runtime, sql, &commits);
             println!(
-                "{mean:6.1} mean | per {} rows: {} | {name}",
-                REPORT_COMMITS * COMMIT_ROWS,
+                "{mean:6.1} mean | per {REPORT_ROWS} rows: {} | {name}",
                 steps.join(" ")
             );
         }
@@ -77,7 +79,7 @@ fn main() {
 }
 
 /// Writes `commits` into a new database of the given layout: the mean CPU µs per row, and
-/// the mean of each [`REPORT_COMMITS`] commits (the cost grows with the table).
+/// the mean of about each [`REPORT_ROWS`] rows (the cost grows with the table).
 fn measure(
     runtime: &tokio::runtime::Runtime,
     layout_sql: &str,
@@ -92,27 +94,32 @@ fn measure(
             .expect("layout");
         SqliteStore::open(pool).expect("store")
     });
+    let per_row = |seconds: f64, rows: usize| seconds / rows.max(1) as f64 * 1e6;
     let start = cpu_seconds();
-    let mut mark = start;
+    let (mut mark, mut rows_since, mut rows) = (start, 0, 0);
     let mut steps = Vec::new();
-    for (i, commit) in commits.iter().enumerate() {
+    for commit in commits {
         runtime.block_on(store.write(commit)).expect("write");
-        if (i + 1) % REPORT_COMMITS == 0 {
+        rows_since += commit.len();
+        rows += commit.len();
+        if rows_since >= REPORT_ROWS {
             let now = cpu_seconds();
-            let rows = (REPORT_COMMITS * COMMIT_ROWS) as f64;
-            steps.push(format!("{:.1}", (now - mark) / rows * 1e6));
-            mark = now;
+            steps.push(format!("{:.1}", per_row(now - mark, rows_since)));
+            (mark, rows_since) = (now, 0);
         }
     }
-    let mean = (cpu_seconds() - start) / (commits.len() * COMMIT_ROWS) as f64 * 1e6;
-    (mean, steps)
+    (per_row(cpu_seconds() - start, rows), steps)
 }
 
-/// Twenty enriched 800-span requests, as the gateway would store them.
-fn templates(runtime: &tokio::runtime::Runtime, spans_per_trace: usize) -> Vec<Vec<StoredRow>> {
+/// Twenty enriched commits of `commit_rows` spans, as the gateway would store them.
+fn templates(
+    runtime: &tokio::runtime::Runtime,
+    spans_per_trace: usize,
+    commit_rows: usize,
+) -> Vec<Vec<StoredRow>> {
     (1..=20)
         .map(|seed| {
-            let converted = convert(&genai_request_with(seed, COMMIT_ROWS, spans_per_trace), 0);
+            let converted = convert(&genai_request_with(seed, commit_rows, spans_per_trace), 0);
             let batch = EventBatch {
                 project_id: "5f0c8a2e-6b1d-4c3e-9a7f-2d4b6e8f0a1c".into(),
                 rows: converted.traces.into_iter().flat_map(|(_, r)| r).collect(),
@@ -133,11 +140,11 @@ fn templates(runtime: &tokio::runtime::Runtime, spans_per_trace: usize) -> Vec<V
 /// request, which would insert each commit at one place of the index).
 fn commits(
     templates: &[Vec<StoredRow>],
-    rows: usize,
+    count: usize,
     spans_per_trace: usize,
 ) -> Vec<Vec<StoredRow>> {
     let mut random = SplitMix64::new(7);
-    (0..rows / COMMIT_ROWS)
+    (0..count)
         .map(|i| {
             let mut commit = templates[i % templates.len()].clone();
             for trace in commit.chunks_mut(spans_per_trace) {
