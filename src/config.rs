@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use spanbridge_gateway::privacy::{PrivacySettings, SamplingSettings};
+use spanbridge_gateway::upstream::UpstreamSettings;
 
 /// Environment variables with our prefix that are not settings (headless setup, the config
 /// file path): a strict parser must not reject them.
@@ -35,6 +36,8 @@ pub struct Settings {
     /// Rules applied at the door (the types and their checks live in the gateway's `privacy`).
     pub privacy: PrivacySettings,
     pub sampling: SamplingSettings,
+    /// The team's Langfuse, which gets every HTTP request Spanbridge does not serve itself.
+    pub upstream: UpstreamSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -637,6 +640,7 @@ impl Settings {
         self.clickhouse.validate()?;
         self.meta.validate()?;
         self.sink.validate()?;
+        self.upstream.validate()?;
         // Privacy and sampling: compiling is the check (unknown action or pattern, bad regex,
         // rates), and names the key.
         spanbridge_gateway::privacy::Privacy::compile(&self.privacy, &self.sampling).map(|_| ())

@@ -2,7 +2,8 @@
 //! spans into `EventRow`s, and publishing to the sink (Kafka or in-process).
 //!
 //! Request path, in folder order: `receive/` → `auth` → `convert/` → `publish/`; `api` is the
-//! read API over the store's `TraceReader`.
+//! read API over the store's `TraceReader`; `upstream` passes every other HTTP request through
+//! to the team's Langfuse.
 
 pub mod api;
 pub mod auth;
@@ -15,5 +16,6 @@ pub mod privacy;
 pub mod publish;
 pub mod receive;
 pub mod sample;
+pub mod upstream;
 
 pub use ingest::{Gateway, Limits, SdkInfo};

@@ -23,6 +23,7 @@ use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
 use spanbridge_gateway::privacy::Privacy;
 use spanbridge_gateway::publish::Publisher;
+use spanbridge_gateway::upstream::Upstream;
 use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_sink::assemble::Assembler;
 use spanbridge_sink::query::{Cursor, ObservationQuery};
@@ -262,7 +263,7 @@ pub(crate) fn gateway(
     }))
 }
 
-/// Serves OTLP/HTTP (+ read API), OTLP/gRPC (+ gRPC health) and the admin port until SIGTERM /
+/// Serves OTLP/HTTP (+ read API and the front door to the upstream), OTLP/gRPC (+ gRPC health) and the admin port until SIGTERM /
 /// SIGINT, then stops accepting and lets in-flight requests finish within the deadline. When
 /// this returns, the gateway (and so every publisher handle) has been dropped.
 pub(crate) async fn serve_gateway(
@@ -296,9 +297,18 @@ pub(crate) async fn serve_gateway(
         .set_serving::<LogsServiceServer<spanbridge_gateway::receive::grpc::GrpcReceiver>>()
         .await;
     let shutdown = CancellationToken::new();
+    let upstream = if settings.upstream.is_configured() {
+        let upstream = Upstream::new(&settings.upstream)?;
+        tracing::info!(upstream = upstream.name(), "passing requests Spanbridge does not serve to the upstream Langfuse");
+        Some(Arc::new(upstream))
+    } else {
+        None
+    };
+    let router = spanbridge_gateway::receive::http::router(gateway.clone(), reader, upstream);
+    // The peer address is the pass-through's `X-Forwarded-For`.
     let http = axum::serve(
         http_listener,
-        spanbridge_gateway::receive::http::router(gateway.clone(), reader),
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grpc = tonic::transport::Server::builder()

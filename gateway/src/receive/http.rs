@@ -1,6 +1,7 @@
 //! OTLP/HTTP receiver (`POST /v1/traces`, `/v1/logs` and their `/api/public/otel` twins) and
 //! `GET /health`; Langfuse's `POST /api/public/scores` ([`scores`]) and the read API
-//! ([`crate::api`]) share the port. One handler, generic over the
+//! ([`crate::api`]) share the port; every other request goes to the front door
+//! ([`crate::upstream`]). One handler, generic over the
 //! [`Signal`], serves every signal. Replies in the request's encoding; errors
 //! carry a `google.rpc.Status` body as the OTLP/HTTP spec asks, and `Retry-After` when the
 //! client should retry.
@@ -28,6 +29,7 @@ use crate::receive::decode::{Encoding, decode_request, decompress};
 use crate::receive::legacy;
 use crate::receive::scores;
 use crate::receive::signal::{Logs, Signal, Traces};
+use crate::upstream::{self, Upstream};
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
 #[derive(Clone, PartialEq, Message)]
@@ -38,9 +40,14 @@ struct RpcStatus {
     message: String,
 }
 
-/// All HTTP routes of the gateway port: OTLP, health, and the read API over `reader`.
-pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
-    Router::new()
+/// All HTTP routes of the gateway port: OTLP, health, and the read API over `reader`; what
+/// none of them serves goes to `upstream` (the team's Langfuse), or is a 404 naming the setting.
+pub fn router(
+    gateway: Arc<Gateway>,
+    reader: Arc<dyn TraceReader>,
+    upstream: Option<Arc<Upstream>>,
+) -> Router {
+    let local = Router::new()
         .route("/v1/traces", post(export_signal::<Traces>))
         .route("/api/public/otel/v1/traces", post(export_signal::<Traces>))
         .route("/v1/logs", post(export_signal::<Logs>))
@@ -49,7 +56,8 @@ pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
         .route("/health", get(|| async { "ok" }))
         .merge(legacy::routes())
         .with_state(gateway.clone())
-        .merge(api::routes(ReadApi { gateway, reader }))
+        .merge(api::routes(ReadApi { gateway, reader }));
+    upstream::front_door(local, upstream)
 }
 
 pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
