@@ -5,6 +5,7 @@
 pub mod legacy;
 pub mod pieces;
 pub mod services;
+pub mod upstream;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
