@@ -173,6 +173,22 @@ const METRICS: &[(&str, &str)] = &[
         "Values masked by privacy rules, by rule index, action and pattern",
     ),
     (
+        "spanbridge_upstream_requests_total",
+        "Requests passed through to the upstream Langfuse, by route family (prompts, datasets, media, ui, other) and the answer's status class",
+    ),
+    (
+        "spanbridge_upstream_request_duration_seconds",
+        "Time from a proxied request's arrival to the upstream's answer headers, by route family",
+    ),
+    (
+        "spanbridge_upstream_errors_total",
+        "Proxied requests that failed, by kind (unreachable, broken, timeout, body_too_large, overloaded)",
+    ),
+    (
+        "spanbridge_upstream_inflight_requests",
+        "Proxied requests in flight (at most upstream.max_concurrent)",
+    ),
+    (
         "spanbridge_spans_sampled_out_total",
         "Spans and partial observations dropped by trace sampling (answered as accepted)",
     ),

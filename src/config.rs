@@ -734,6 +734,10 @@ mod tests {
             ("sink.assembly.max_bytes", 1_000, "at least 1048576"),
             ("sink.assembly.idle_secs", 0, "at least 1"),
             ("sink.assembly.max_rewrite_rows", 0, "at least 1"),
+            ("upstream.timeout_secs", 0, "at least 1"),
+            ("upstream.connect_timeout_secs", 0, "at least 1"),
+            ("upstream.max_concurrent", 0, "at least 1"),
+            ("upstream.max_body_bytes", 0, "at least 1"),
         ] {
             assert_eq!(
                 load_with(&[(key, value)]).expect_err(key),

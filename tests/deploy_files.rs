@@ -207,6 +207,16 @@ fn settings_below_their_minimum_are_refused_at_load_naming_the_key() {
             "gateway.max_inflight_requests must be at least 1 (got 0)",
         ),
         (
+            "SPANBRIDGE_UPSTREAM__MAX_CONCURRENT",
+            "0",
+            "upstream.max_concurrent must be at least 1 (got 0)",
+        ),
+        (
+            "SPANBRIDGE_UPSTREAM__URL",
+            "langfuse.internal:3000",
+            "upstream.url must start with http:// or https://",
+        ),
+        (
             "SPANBRIDGE_EMBEDDED__QUEUE_CAPACITY",
             "0",
             "embedded.queue_capacity must be at least 1 (got 0)",
@@ -393,9 +403,30 @@ async fn scrape_until(
 }
 
 /// Embedded mode after the traffic every panel plots: accepted spans, a rejected span, a
-/// refused key, a failed store write.
+/// refused key, a failed store write, a request passed through to the upstream and one refused.
 async fn embedded_scrape(wanted: &BTreeSet<&str>) -> BTreeSet<String> {
-    let server = Server::start_with(&[("SPANBRIDGE_GATEWAY__REQUEST_TIMEOUT_SECS", "3")]);
+    let upstream = support::upstream::TestUpstream::start();
+    let upstream_url = upstream.url();
+    let server = Server::start_with(&[
+        ("SPANBRIDGE_GATEWAY__REQUEST_TIMEOUT_SECS", "3"),
+        ("SPANBRIDGE_UPSTREAM__URL", upstream_url.as_str()),
+        ("SPANBRIDGE_UPSTREAM__MAX_BODY_BYTES", "1024"),
+    ]);
+    // The front door: one request passed through, one refused for its size.
+    let prompt = client()
+        .get(server.http_url("/api/public/v2/prompts/movie-critic"))
+        .header("authorization", test_auth())
+        .send()
+        .await
+        .expect("GET a prompt through the front door");
+    assert_eq!(prompt.status(), 200);
+    let too_large = client()
+        .post(server.http_url("/api/public/media"))
+        .body(vec![b'x'; 2048])
+        .send()
+        .await
+        .expect("POST too large a body through the front door");
+    assert_eq!(too_large.status(), 413);
     let traces = server.http_url("/v1/traces");
     let accepted =
         export_genai_trace(&traces, "0000000a000000000000000000000001", &test_auth()).await;

@@ -50,7 +50,10 @@ async fn what_spanbridge_does_not_serve_reaches_the_upstream_and_its_own_routes_
     let (status, health) = get_json(&server, "/api/public/health", &auth).await;
     assert_eq!((status, health["status"].as_str()), (200, Some("OK")));
     let (status, scores) = get_json(&server, "/api/public/scores?page=1", &auth).await;
-    assert_eq!(status, 200, "GET /api/public/scores goes upstream: {scores}");
+    assert_eq!(
+        status, 200,
+        "GET /api/public/scores goes upstream: {scores}"
+    );
     let created = client()
         .post(server.http_url("/api/public/v2/datasets"))
         .header("authorization", &auth)
@@ -60,7 +63,9 @@ async fn what_spanbridge_does_not_serve_reaches_the_upstream_and_its_own_routes_
         .expect("POST dataset");
     assert_eq!(created.status(), 200);
 
-    let seen = upstream.received("/api/public/v2/prompts/movie-critic").await;
+    let seen = upstream
+        .received("/api/public/v2/prompts/movie-critic")
+        .await;
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(header(&seen[0], "authorization"), Some(auth.as_str()));
     assert_eq!(
@@ -83,7 +88,11 @@ async fn what_spanbridge_does_not_serve_reaches_the_upstream_and_its_own_routes_
     let (status, projects) = get_json(&server, "/api/public/projects", &auth).await;
     assert_eq!(status, 200);
     assert_eq!(projects["data"][0]["name"], "e2e");
-    let local_health = client().get(server.http_url("/health")).send().await.unwrap();
+    let local_health = client()
+        .get(server.http_url("/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(local_health.text().await.unwrap(), "ok");
     let score = client()
         .post(server.http_url("/api/public/scores"))
@@ -321,7 +330,10 @@ async fn hop_by_hop_headers_are_dropped_and_forwarded_headers_added() {
     ] {
         assert_eq!(header(entry, dropped), None, "{dropped} was forwarded");
     }
-    assert_ne!(header(entry, "connection"), Some("keep-alive, x-client-hop"));
+    assert_ne!(
+        header(entry, "connection"),
+        Some("keep-alive, x-client-hop")
+    );
     assert_eq!(header(entry, "x-custom"), Some("kept"));
     assert_eq!(
         header(entry, "x-forwarded-for"),
@@ -461,12 +473,7 @@ async fn ingestion_answers_at_once_while_150_proxied_requests_hang() {
             let url = server.http_url("/__hang?secs=30");
             tokio::spawn(async move {
                 let response = reqwest::Client::new().get(url).send().await;
-                response.map(|r| {
-                    (
-                        r.status().as_u16(),
-                        r.headers().contains_key("retry-after"),
-                    )
-                })
+                response.map(|r| (r.status().as_u16(), r.headers().contains_key("retry-after")))
             })
         })
         .collect();
@@ -483,8 +490,8 @@ async fn ingestion_answers_at_once_while_150_proxied_requests_hang() {
     for n in 0..5 {
         let started = Instant::now();
         let trace_id = format!("0e00000000000000000000000000000{n}");
-        let exported = export_genai_trace(&server.http_url("/v1/traces"), &trace_id, &test_auth())
-            .await;
+        let exported =
+            export_genai_trace(&server.http_url("/v1/traces"), &trace_id, &test_auth()).await;
         let took = started.elapsed();
         assert_eq!(exported.status(), 200);
         assert!(took < Duration::from_millis(500), "ingestion took {took:?}");
@@ -527,7 +534,10 @@ async fn without_an_upstream_unknown_routes_answer_a_404_naming_the_setting() {
     assert!(output.status.success());
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
         .arg("config")
-        .env("SPANBRIDGE_UPSTREAM__URL", "http://pk-lf-1:sk-lf-2@langfuse")
+        .env(
+            "SPANBRIDGE_UPSTREAM__URL",
+            "http://pk-lf-1:sk-lf-2@langfuse",
+        )
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&refused.stderr);

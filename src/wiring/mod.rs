@@ -299,7 +299,10 @@ pub(crate) async fn serve_gateway(
     let shutdown = CancellationToken::new();
     let upstream = if settings.upstream.is_configured() {
         let upstream = Upstream::new(&settings.upstream)?;
-        tracing::info!(upstream = upstream.name(), "passing requests Spanbridge does not serve to the upstream Langfuse");
+        tracing::info!(
+            upstream = upstream.name(),
+            "passing requests Spanbridge does not serve to the upstream Langfuse"
+        );
         Some(Arc::new(upstream))
     } else {
         None

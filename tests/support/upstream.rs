@@ -17,14 +17,22 @@ pub struct TestUpstream {
 impl TestUpstream {
     pub fn start() -> Self {
         let port = free_port();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/langfuse_upstream.py");
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/support/langfuse_upstream.py"
+        );
         let mut child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
             .stdout(Stdio::null())
             .spawn()
             .expect("start the test upstream (python3)");
-        wait_for_port(port, &mut child, "the test upstream", Duration::from_secs(10));
+        wait_for_port(
+            port,
+            &mut child,
+            "the test upstream",
+            Duration::from_secs(10),
+        );
         Self { child, port }
     }
 
@@ -47,7 +55,12 @@ impl TestUpstream {
         self.recorded()
             .await
             .into_iter()
-            .filter(|entry| entry["target"].as_str().unwrap_or_default().starts_with(prefix))
+            .filter(|entry| {
+                entry["target"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with(prefix)
+            })
             .collect()
     }
 }

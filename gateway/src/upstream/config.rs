@@ -87,7 +87,9 @@ impl UpstreamSettings {
         }
         let ca_file = self.ca_file.trim();
         if !ca_file.is_empty() && !Path::new(ca_file).is_file() {
-            return Err(format!("upstream.ca_file {ca_file:?} is not a readable file"));
+            return Err(format!(
+                "upstream.ca_file {ca_file:?} is not a readable file"
+            ));
         }
         Ok(())
     }

@@ -19,7 +19,9 @@ pub enum UpstreamError {
     Timeout { origin: String, secs: u64 },
     #[error("request body exceeds upstream.max_body_bytes ({limit} bytes)")]
     BodyTooLarge { limit: usize },
-    #[error("too many requests to the upstream Langfuse in flight (upstream.max_concurrent), retry later")]
+    #[error(
+        "too many requests to the upstream Langfuse in flight (upstream.max_concurrent), retry later"
+    )]
     Overloaded,
 }
 

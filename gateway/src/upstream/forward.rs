@@ -222,7 +222,10 @@ impl Upstream {
 
 /// The TLS settings for an `https` upstream: the system's roots plus `ca_file`'s certificates.
 /// A plain `http` upstream reads neither.
-fn tls_config(settings: &UpstreamSettings, origin: &Origin) -> Result<rustls::ClientConfig, String> {
+fn tls_config(
+    settings: &UpstreamSettings,
+    origin: &Origin,
+) -> Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     if origin.scheme == http::uri::Scheme::HTTPS {
         let native = rustls_native_certs::load_native_certs();
@@ -355,8 +358,13 @@ impl HttpBody for Streamed {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         if self.deadline.as_mut().poll(cx).is_ready() {
             metrics::counter!("spanbridge_upstream_errors_total", "kind" => "timeout").increment(1);
-            tracing::warn!(family = self.family, "proxied answer cut at upstream.timeout_secs");
-            return Poll::Ready(Some(Err("the upstream answer exceeded upstream.timeout_secs".into())));
+            tracing::warn!(
+                family = self.family,
+                "proxied answer cut at upstream.timeout_secs"
+            );
+            return Poll::Ready(Some(Err(
+                "the upstream answer exceeded upstream.timeout_secs".into(),
+            )));
         }
         match Pin::new(&mut self.inner).poll_frame(cx) {
             Poll::Ready(Some(Err(error))) => {
