@@ -5,7 +5,10 @@
 # API. Client libraries are installed from PyPI
 # and npm once into ~/.cache/spanbridge-clients and reused. The legacy ingestion API
 # (/api/public/ingestion) is checked with the Langfuse Python SDK 2.60.10 (low-level client,
-# decorators, LangChain callback; its own venv) and the Langfuse JS SDK 3.x.
+# decorators, LangChain callback; its own venv) and the Langfuse JS SDK 3.x. The front door
+# (`[upstream] url` = tests/support/langfuse_upstream.py, a recording stand-in for the team's
+# Langfuse) is checked with the Langfuse Python SDK 5.x, SDK 2.60.10 and `@langfuse/client`:
+# prompts, datasets and media go upstream while spans land in Spanbridge.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache="${SB_CLIENTS_CACHE:-$HOME/.cache/spanbridge-clients}"
@@ -23,15 +26,18 @@ fi
 
 cargo build --quiet --bin spanbridge
 dir=$(mktemp -d)
-# Three distinct free ports (the admin port too: its default, 9464, may be taken).
-read -r http_port grpc_port admin_port < <(python3 deploy/dev/free_ports.py 3)
+# Distinct free ports (the admin port too: its default, 9464, may be taken) and the test upstream's.
+read -r http_port grpc_port admin_port upstream_port < <(python3 deploy/dev/free_ports.py 4)
+upstream_url="http://127.0.0.1:$upstream_port"
+python3 tests/support/langfuse_upstream.py "$upstream_port" >/dev/null &
+upstream=$!
 pk="pk-lf-clients-$(date +%s)"; sk="sk-lf-clients-$RANDOM$RANDOM"
 SPANBRIDGE_EMBEDDED__PATH="$dir/spanbridge.db" SPANBRIDGE_INIT_PUBLIC_KEY="$pk" SPANBRIDGE_INIT_SECRET_KEY="$sk" \
   SPANBRIDGE_GATEWAY__HTTP_ADDR="127.0.0.1:$http_port" SPANBRIDGE_GATEWAY__GRPC_ADDR="127.0.0.1:$grpc_port" \
-  SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin_port" \
+  SPANBRIDGE_ADMIN__ADDR="127.0.0.1:$admin_port" SPANBRIDGE_UPSTREAM__URL="$upstream_url" \
   SPANBRIDGE_LOG__LEVEL=warn "${CARGO_TARGET_DIR:-target}/debug/spanbridge" serve &
 server=$!
-trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill $server $upstream 2>/dev/null; wait $server 2>/dev/null; rm -rf "$dir"' EXIT
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$http_port/health" >/dev/null 2>&1 && break
   sleep 0.1
@@ -66,4 +72,13 @@ if [ ! -d "$cache/node-langfuse/node_modules/langfuse" ]; then
   (cd "$cache/node-langfuse" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund langfuse@3)
 fi
 NODE_PATH="$cache/node-langfuse/node_modules" node tests/clients/langfuse_js.mjs "http://127.0.0.1:$http_port" "$pk" "$sk"
-echo "real clients: 8 passed, 0 failed"
+# The front door: Langfuse Python SDK 5.x (the venv above: newest langfuse), SDK 2.60.10 and the
+# JS SDK's prompt client, through Spanbridge to the test upstream.
+"$cache/venv/bin/python" tests/clients/langfuse_front_door.py "http://127.0.0.1:$http_port" "$upstream_url" "$pk" "$sk"
+"$langfuse_v2_venv/bin/python" tests/clients/langfuse_v2_front_door.py "http://127.0.0.1:$http_port" "$upstream_url" "$pk" "$sk"
+if [ ! -d "$cache/node-langfuse-client/node_modules/@langfuse/client" ]; then
+  mkdir -p "$cache/node-langfuse-client"
+  (cd "$cache/node-langfuse-client" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund @langfuse/client)
+fi
+NODE_PATH="$cache/node-langfuse-client/node_modules" node tests/clients/langfuse_front_door.mjs "http://127.0.0.1:$http_port" "$upstream_url" "$pk" "$sk"
+echo "real clients: 11 passed, 0 failed"
