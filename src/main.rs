@@ -70,6 +70,10 @@ enum Command {
     /// environment), and report rows per sink CPU-second, CPU-µs per span and peak RSS of the
     /// sink alone (see deploy/dev/bench-sink.sh).
     BenchSink(bench::sink::SinkBenchArgs),
+    /// Benchmark the front door: serve a small upstream, load it directly and through a
+    /// running gateway whose upstream.url points at it, and report the latency the hop adds
+    /// (p50/p99) and the gateway's CPU per proxied request (see deploy/dev/bench-proxy.sh).
+    BenchProxy(bench::proxy::ProxyBenchArgs),
 }
 
 /// CLI flags that override the settings file and the environment.
@@ -163,6 +167,9 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Command::Bench(args) = command {
         return bench::run(args).await;
     }
+    if let Command::BenchProxy(args) = command {
+        return bench::proxy::run(args).await;
+    }
     let overrides = match &command {
         Command::Serve(args) | Command::Gateway(args) => args.overrides(),
         _ => Figment::new(),
@@ -205,6 +212,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Keys(keys_command) => commands::manage_keys(&settings, keys_command).await,
         // Answered before the settings are loaded (see above).
         Command::Bench(args) => bench::run(args).await,
+        Command::BenchProxy(args) => bench::proxy::run(args).await,
     }
 }
 

@@ -8,6 +8,7 @@
 //! spans as legacy ingestion batches ([`legacy`]).
 
 mod legacy;
+pub mod proxy;
 pub mod sink;
 
 use std::sync::Arc;
@@ -207,7 +208,7 @@ fn add_pii(request: &mut ExportTraceServiceRequest) {
 }
 
 /// CPU seconds (user + system) of a process so far.
-fn cpu_seconds(pid: u32) -> Option<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
