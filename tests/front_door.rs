@@ -547,3 +547,53 @@ async fn without_an_upstream_unknown_routes_answer_a_404_naming_the_setting() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn an_https_upstream_with_a_private_ca_is_trusted_only_with_upstream_ca_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let upstream = TestUpstream::start_tls(&cert, &key);
+    let url = format!("https://localhost:{}", upstream.port);
+    let ca_file = cert.display().to_string();
+
+    let trusted = Server::start_with(&[
+        ("SPANBRIDGE_UPSTREAM__URL", url.as_str()),
+        ("SPANBRIDGE_UPSTREAM__CA_FILE", ca_file.as_str()),
+    ]);
+    let (status, health) = get_json(&trusted, "/api/public/health", &test_auth()).await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (200, Some("OK")),
+        "{health}"
+    );
+
+    let untrusted = Server::start_with(&[("SPANBRIDGE_UPSTREAM__URL", url.as_str())]);
+    let (status, body) = get_json(&untrusted, "/api/public/health", &test_auth()).await;
+    assert_eq!(
+        status, 502,
+        "a certificate of an unknown CA is refused: {body}"
+    );
+    assert!(body["message"].as_str().unwrap().contains(&url), "{body}");
+}

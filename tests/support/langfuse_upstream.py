@@ -6,7 +6,8 @@ and dataset items, media (POST, the PUT to the upload URL it hands out, PATCH), 
 UI routes, plus test routes (echo, large and gzip bodies, SSE, a hang, a redirect, hop-by-hop
 answer headers).
 
-Usage: python3 langfuse_upstream.py PORT   (prints "listening PORT" once it accepts)
+Usage: python3 langfuse_upstream.py PORT [CERT_PEM KEY_PEM]   (prints "listening PORT" once it
+accepts; with a certificate and key it speaks HTTPS)
 GET /__recorded returns the recorded requests as JSON (not itself recorded).
 """
 
@@ -281,5 +282,11 @@ class Server(ThreadingHTTPServer):
 
 if __name__ == "__main__":
     server = Server(("127.0.0.1", int(sys.argv[1])), Handler)
+    if len(sys.argv) > 3:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(sys.argv[2], sys.argv[3])
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     print(f"listening {server.server_address[1]}", flush=True)
     server.serve_forever()

@@ -2,6 +2,7 @@
 //! the team's Langfuse, which cannot run here), started on a free port; it records what it
 //! receives, read back with [`TestUpstream::recorded`].
 
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -16,6 +17,15 @@ pub struct TestUpstream {
 
 impl TestUpstream {
     pub fn start() -> Self {
+        Self::spawn(&[])
+    }
+
+    /// Speaking HTTPS with the given PEM certificate and key.
+    pub fn start_tls(cert: &Path, key: &Path) -> Self {
+        Self::spawn(&[cert, key])
+    }
+
+    fn spawn(tls: &[&Path]) -> Self {
         let port = free_port();
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -24,6 +34,7 @@ impl TestUpstream {
         let mut child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
+            .args(tls)
             .stdout(Stdio::null())
             .spawn()
             .expect("start the test upstream (python3)");

@@ -100,7 +100,9 @@ impl Upstream {
                     UpstreamError::Overloaded | UpstreamError::BodyTooLarge { .. } => {
                         tracing::debug!(upstream = %self.name, family, %method, kind = error.kind(), "proxied request refused")
                     }
-                    _ => {
+                    // Logged with their cause where they are classified.
+                    UpstreamError::Unreachable { .. } | UpstreamError::Broken { .. } => {}
+                    UpstreamError::Timeout { .. } => {
                         tracing::warn!(upstream = %self.name, family, %method, kind = error.kind(), %error, "proxied request failed")
                     }
                 }
@@ -210,13 +212,16 @@ impl Upstream {
             }
             source = cause.source();
         }
-        tracing::debug!(upstream = %self.name, error = %error_chain(error), "upstream exchange failed");
         let origin = self.name.clone();
-        if error.is_connect() {
+        let failure = if error.is_connect() {
             UpstreamError::Unreachable { origin }
         } else {
             UpstreamError::Broken { origin }
-        }
+        };
+        // The cause (refused, DNS, a certificate problem) is what an operator needs; hyper's
+        // errors carry no header or body.
+        tracing::warn!(upstream = %self.name, kind = failure.kind(), cause = %error_chain(error), "proxied request failed");
+        failure
     }
 }
 
