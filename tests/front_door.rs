@@ -449,6 +449,16 @@ async fn an_unreachable_upstream_is_a_502_and_a_silent_one_a_504_both_naming_it(
         .await
         .unwrap();
     assert_eq!(too_large.status(), 413);
+    // Chunked, with no length to check up front: cut off at the limit, still a 413.
+    let chunk = "y".repeat(1000);
+    let chunked = raw_request(
+        server.http_port,
+        &format!(
+            "POST /__echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             3e8\r\n{chunk}\r\n3e8\r\n{chunk}\r\n0\r\n\r\n"
+        ),
+    );
+    assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
     let scrape = scrape_metrics(&server.admin_url("")).await;
     assert_eq!(
         sample_sum(
