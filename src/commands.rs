@@ -92,7 +92,7 @@ pub(crate) async fn migrate(settings: &Settings) -> Result<(), String> {
     for line in wiring::meta::migrate_meta(settings).await? {
         println!("{line}");
     }
-    for line in wiring::scaled::migrate(settings).await? {
+    for line in wiring::kafka::migrate(settings).await? {
         println!("{line}");
     }
     Ok(())

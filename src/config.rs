@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use spanbridge_gateway::convert::logs::LogOptions;
+#[cfg(test)]
+use spanbridge_gateway::convert::logs::OtherRecords;
 use spanbridge_gateway::privacy::{PrivacySettings, SamplingSettings};
+pub use spanbridge_sink::store::clickhouse::TableSet;
 
 /// Environment variables with our prefix that are not settings (headless setup, the config
 /// file path): a strict parser must not reject them.
@@ -27,7 +31,10 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
-    pub logs: LogsSettings,
+    pub otlp_logs: LogOptions,
+    /// `[logs]`, the old name of `[otlp_logs]`: still read, with a deprecation warning.
+    #[serde(skip_serializing)]
+    pub logs: Option<LogOptions>,
     pub kafka: KafkaSettings,
     pub clickhouse: ClickHouseSettings,
     pub meta: MetaSettings,
@@ -35,6 +42,9 @@ pub struct Settings {
     /// Rules applied at the door (the types and their checks live in the gateway's `privacy`).
     pub privacy: PrivacySettings,
     pub sampling: SamplingSettings,
+    /// Deprecated names the loaded settings used, one warning each, logged once logging is up.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -151,25 +161,6 @@ impl Default for LogSettings {
 pub enum LogFormat {
     Text,
     Json,
-}
-
-/// OTLP log records (`/v1/logs`, LogsService): GenAI content and evaluations are always used;
-/// this section says what becomes of the other records.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogsSettings {
-    pub other_records: OtherLogRecords,
-}
-
-/// What becomes of log records that are neither GenAI content nor evaluation results.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OtherLogRecords {
-    /// Counted (`spanbridge_log_records_other_total`), not stored.
-    #[default]
-    Count,
-    /// Stored as EVENT observations under the span the record names.
-    Event,
 }
 
 /// The Kafka hop between gateway and sink. Empty `brokers` = embedded mode (no Kafka).
@@ -319,7 +310,7 @@ pub struct ClickHouseSettings {
     pub password: String,
     pub compression: ClickHouseCompression,
     /// Which Langfuse tables the sink writes, so the Langfuse UI the team runs shows it.
-    pub tables: ClickHouseTables,
+    pub tables: TableSet,
     /// A ClickHouse cluster name: `spanbridge migrate` then creates the tables `ON CLUSTER`
     /// with Replicated engines (Langfuse's clustered migrations). Empty = a single server.
     pub cluster: String,
@@ -333,7 +324,7 @@ impl Default for ClickHouseSettings {
             user: "default".into(),
             password: String::new(),
             compression: ClickHouseCompression::Lz4,
-            tables: ClickHouseTables::Events,
+            tables: TableSet::Events,
             cluster: String::new(),
         }
     }
@@ -353,17 +344,6 @@ impl ClickHouseSettings {
         }
         Ok(())
     }
-}
-
-/// `clickhouse.tables`: Langfuse v4 `events_only` reads `events_full`; Langfuse v3 and v4 in
-/// `legacy` mode read `traces` + `observations`; v4 `dual` reads both (DESIGN.md "Storage
-/// targets for every Langfuse deployment"). `scores` is written in every mode.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ClickHouseTables {
-    Events,
-    Legacy,
-    Both,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -605,7 +585,7 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment
+        let figment = figment
             .merge(
                 Env::prefixed("SPANBRIDGE_")
                     .filter(|key| {
@@ -615,10 +595,32 @@ impl Settings {
                     })
                     .split("__"),
             )
-            .merge(overrides)
+            .merge(overrides);
+        let mut settings = figment
             .extract::<Settings>()
-            .map_err(|error| format!("invalid configuration: {error}"))?
-            .validated()
+            .map_err(|error| format!("invalid configuration: {error}"))?;
+        settings.resolve_deprecated_names(&figment);
+        settings.validated()
+    }
+
+    /// Old names still accepted, each with a warning: `clickhouse.tables = "legacy"` (now
+    /// `"v3"`) and the section `[logs]` (now `[otlp_logs]`, beside `[log]`, the process's logging).
+    fn resolve_deprecated_names(&mut self, figment: &Figment) {
+        let tables = figment.find_value("clickhouse.tables").ok();
+        if tables.as_ref().and_then(|value| value.as_str()) == Some("legacy") {
+            self.deprecations.push(
+                "clickhouse.tables = \"legacy\" is deprecated: write \"v3\" (Langfuse v3's traces + observations tables)".into(),
+            );
+        }
+        if let Some(logs) = self.logs.take() {
+            self.deprecations.push(
+                "the [logs] section is deprecated: write [otlp_logs] (SPANBRIDGE_OTLP_LOGS__…)"
+                    .into(),
+            );
+            if self.otlp_logs == LogOptions::default() {
+                self.otlp_logs = logs;
+            }
+        }
     }
 
     /// Checks every minimum and invariant once, at load, naming the key of the first that
@@ -690,15 +692,16 @@ mod tests {
 
     #[test]
     fn clickhouse_tables_and_cluster_are_checked_with_a_clear_error() {
-        let legacy = load_with(&[("clickhouse.tables", "legacy")]).unwrap();
-        assert_eq!(legacy.clickhouse.tables, ClickHouseTables::Legacy);
+        let v3 = load_with(&[("clickhouse.tables", "v3")]).unwrap();
+        assert_eq!(v3.clickhouse.tables, TableSet::V3);
+        assert!(v3.deprecations.is_empty());
         let both = load_with(&[("clickhouse.tables", "both")]).unwrap();
-        assert_eq!(both.clickhouse.tables, ClickHouseTables::Both);
-        let error = load_with(&[("clickhouse.tables", "v3")]).unwrap_err();
+        assert_eq!(both.clickhouse.tables, TableSet::Both);
+        let error = load_with(&[("clickhouse.tables", "v4")]).unwrap_err();
         assert!(
             error.contains("tables")
                 && error.contains("events")
-                && error.contains("legacy")
+                && error.contains("v3")
                 && error.contains("both"),
             "{error}"
         );
@@ -706,6 +709,27 @@ mod tests {
         assert_eq!(clustered.clickhouse.cluster, "prod_cluster");
         let error = load_with(&[("clickhouse.cluster", "a; DROP TABLE x")]).unwrap_err();
         assert!(error.contains("clickhouse.cluster"), "{error}");
+    }
+
+    #[test]
+    fn old_names_are_read_with_a_deprecation_warning() {
+        let old = load_with(&[("clickhouse.tables", "legacy")]).unwrap();
+        assert_eq!(old.clickhouse.tables, TableSet::V3);
+        assert!(
+            old.deprecations[0].contains("\"v3\""),
+            "{:?}",
+            old.deprecations
+        );
+        let old = load_with(&[("logs.other_records", "event")]).unwrap();
+        assert_eq!(old.otlp_logs.other_records, OtherRecords::Event);
+        assert!(
+            old.deprecations[0].contains("[otlp_logs]"),
+            "{:?}",
+            old.deprecations
+        );
+        let new = load_with(&[("otlp_logs.other_records", "event")]).unwrap();
+        assert_eq!(new.otlp_logs.other_records, OtherRecords::Event);
+        assert!(new.deprecations.is_empty());
     }
 
     #[test]

@@ -154,6 +154,9 @@ fn init_logging(settings: &Settings) -> Result<(), String> {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    for deprecation in &settings.deprecations {
+        tracing::warn!("{deprecation}");
+    }
     Ok(())
 }
 
@@ -175,7 +178,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve(_) if settings.kafka.is_configured() => {
             let metrics = start_server(&settings)?;
-            wiring::scaled::serve(settings, metrics).await
+            wiring::kafka::serve(settings, metrics).await
         }
         Command::Serve(_) => {
             let metrics = start_server(&settings)?;
@@ -185,11 +188,11 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Gateway(_) => {
             let metrics = start_server(&settings)?;
             without_transparent_huge_pages();
-            wiring::scaled::gateway(settings, metrics).await
+            wiring::kafka::gateway(settings, metrics).await
         }
         Command::Sink => {
             let metrics = start_server(&settings)?;
-            wiring::scaled::sink(settings, metrics).await
+            wiring::kafka::sink(settings, metrics).await
         }
         Command::Migrate => {
             init_logging(&settings)?;

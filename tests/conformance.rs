@@ -493,7 +493,7 @@ async fn the_suite_passes_through_clickhouse_events_full() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_passes_through_clickhouse_v3_tables() {
-    run_suite_on_clickhouse("legacy").await;
+    run_suite_on_clickhouse("v3").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ use support::*;
 /// Langfuse deployment").
 const MODES: &[(&str, &[&str])] = &[
     ("events", &["events"]),
-    ("legacy", &["legacy"]),
+    ("v3", &["legacy"]),
     ("both", &["events", "legacy"]),
 ];
 

@@ -9,7 +9,7 @@ mod support;
 use std::io::Write;
 
 use serde_json::{Value, json};
-use support::legacy::*;
+use support::batch_api::*;
 use support::*;
 
 #[tokio::test]

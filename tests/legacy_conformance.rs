@@ -8,7 +8,7 @@ mod support;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use support::legacy::*;
+use support::batch_api::*;
 use support::*;
 
 fn cases() -> Vec<(String, Value)> {

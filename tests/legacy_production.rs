@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::legacy::*;
+use support::batch_api::*;
 use support::services::{Stack, available};
 use support::*;
 

@@ -381,7 +381,7 @@ fn named<'a>(trace: &'a Value, name: &str) -> &'a Value {
 #[tokio::test]
 async fn legacy_events_are_masked_at_the_door_too() {
     use serde_json::json;
-    use support::legacy::{INGESTION, post_all_accepted};
+    use support::batch_api::{INGESTION, post_all_accepted};
     let config_dir = tempfile::tempdir().expect("temp dir");
     let path = settings_file(&config_dir, LEGACY_RULES);
     let server = Server::start_with(&[
@@ -459,7 +459,7 @@ async fn legacy_events_are_masked_at_the_door_too() {
 async fn sampling_keeps_whole_legacy_traces_sent_in_pieces() {
     use serde_json::json;
     use spanbridge_gateway::privacy::sampling;
-    use support::legacy::{INGESTION, post_all_accepted};
+    use support::batch_api::{INGESTION, post_all_accepted};
     let server = Server::start_with(&[("SPANBRIDGE_SAMPLING__RATE", "0.5")]);
     let url = server.http_url(INGESTION);
     let traces: Vec<String> = (0..100).map(|i| format!("legacy-sampled-{i}")).collect();

@@ -304,7 +304,7 @@ async fn run_mode(mode: &str, trace_id: &str) {
     for table in ["traces", "observations", "events_full", "scores"] {
         let wanted = match table {
             "traces" | "observations" => mode != "events",
-            "events_full" => mode != "legacy",
+            "events_full" => mode != "v3",
             _ => true,
         };
         assert_eq!(
@@ -331,7 +331,7 @@ async fn run_mode(mode: &str, trace_id: &str) {
         check_v3_tables(clickhouse, trace_id).await;
     }
     match mode {
-        "legacy" => assert!(
+        "v3" => assert!(
             !table_exists(clickhouse, "events_full").await,
             "legacy mode writes no events_full"
         ),
@@ -361,7 +361,7 @@ async fn legacy_mode_writes_v3_traces_and_observations_and_no_events_full() {
         return;
     }
     let _serial = ONE_STACK_AT_A_TIME.lock().await;
-    run_mode("legacy", "16000000000000000000000000000001").await;
+    run_mode("v3", "16000000000000000000000000000001").await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -389,7 +389,7 @@ async fn migrate_stops_on_an_existing_table_missing_a_column() {
         return;
     }
     let _serial = ONE_STACK_AT_A_TIME.lock().await;
-    let stack = Stack::start(&[("SPANBRIDGE_CLICKHOUSE__TABLES", "legacy")]);
+    let stack = Stack::start(&[("SPANBRIDGE_CLICKHOUSE__TABLES", "v3")]);
     stack
         .clickhouse
         .query("ALTER TABLE observations DROP COLUMN tool_call_names")

@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use spanbridge_proto::{EventBatch, SCHEMA_VERSION, Score};
 
 use crate::auth::{Authenticator, Project};
+use crate::convert::batch_api::{Outcome, convert_batch};
 use crate::convert::convert;
-use crate::convert::legacy::{Outcome, convert_batch};
 use crate::convert::logs::{LogOptions, convert_logs};
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
@@ -184,7 +184,7 @@ impl Gateway {
     /// every valid event becomes a piece of its trace, every invalid one an error in the
     /// answer. Returns only after the accepted events are durable; an outage is an error for
     /// the whole request (the SDK retries it), never a success for data that is then lost.
-    pub async fn ingest_legacy(
+    pub async fn ingest_batch(
         &self,
         project: &Project,
         sdk: &SdkInfo,

@@ -14,6 +14,5 @@ pub mod observe;
 pub mod privacy;
 pub mod publish;
 pub mod receive;
-pub mod sample;
 
 pub use ingest::{Gateway, Limits, SdkInfo};

@@ -1,5 +1,6 @@
-//! The contract between gateway and sink (`spanbridge.v1`): prost types generated from
-//! `proto/spanbridge/v1/events.proto`. Nothing else is shared between the two halves.
+//! The contract between gateway and sink, and the one home of every type both halves need:
+//! the Kafka message (`spanbridge.v1`, prost types generated from
+//! `proto/spanbridge/v1/events.proto`), the key record ([`keys`]) and the read side ([`read`]).
 
 /// Major version written into every [`v1::EventBatch`]; sinks reject other majors.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -12,4 +13,9 @@ pub mod v1 {
     include!(concat!(env!("OUT_DIR"), "/spanbridge.v1.rs"));
 }
 
+pub mod keys;
+pub mod read;
+
+pub use keys::{KeyRecord, UnhashedKeyRecord};
+pub use read::{Cursor, ObservationQuery, StoreError, StoredRow, StoredScore, TraceReader};
 pub use v1::{EventBatch, EventBatches, EventRow, PartialRow, Score, TraceFields};

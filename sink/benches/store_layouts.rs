@@ -10,13 +10,14 @@
 //! (the writer commits what is waiting, up to `embedded.max_batch_rows`).
 
 use spanbridge_gateway::convert::convert;
-use spanbridge_gateway::sample::{SplitMix64, genai_request_with};
 use spanbridge_proto::EventBatch;
-use spanbridge_sink::enrich::{StoredRow, enrich};
+use spanbridge_proto::StoredRow;
+use spanbridge_sink::enrich::enrich;
 use spanbridge_sink::meta::PromptIds;
 use spanbridge_sink::prices::ModelCatalog;
 use spanbridge_sink::store::Store;
 use spanbridge_sink::store::sqlite::SqliteStore;
+use spanbridge_workload::{SplitMix64, genai_request_with};
 
 /// The allocator of the `spanbridge` binary, so the rows are built and bound as there.
 #[global_allocator]
@@ -141,7 +142,7 @@ fn templates(
 }
 
 /// The commits to write, built before the timing: the templates' rows with a random trace id,
-/// user and session per trace (a real tracer's ids are random; the sample's share a prefix per
+/// user and session per trace (a real tracer's ids are random; the workload's share a prefix per
 /// request, which would insert each commit at one place of the index).
 fn commits(
     templates: &[Vec<StoredRow>],

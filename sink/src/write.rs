@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use spanbridge_proto::EventBatch;
 
 use crate::assemble::Assembler;
-use crate::enrich::{StoredRow, enrich, now_us};
+use crate::enrich::{enrich, now_us};
 use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
 use crate::retry::{Backoff, RetryUntil};
-use crate::scores::{StoredScore, take_scores};
-use crate::store::{Store, StoreError};
+use crate::scores::take_scores;
+use crate::store::{Store, StoreError, StoredRow, StoredScore};
 
 /// When a batch is written: whichever limit is reached first.
 #[derive(Debug, Clone)]
@@ -342,6 +342,47 @@ mod tests {
         refused_span: Option<&'static str>,
         transient_failures: Mutex<usize>,
         written: Mutex<Vec<String>>,
+        rows: Mutex<Vec<StoredRow>>,
+    }
+
+    #[async_trait]
+    impl crate::store::TraceReader for FaultyStore {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+
+        fn describe(&self) -> &'static str {
+            "test store"
+        }
+
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn rows_of_trace(
+            &self,
+            project_id: &str,
+            trace_id: &str,
+        ) -> Result<Vec<StoredRow>, StoreError> {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .iter()
+                .filter(|r| r.project_id == project_id && r.row.trace_id == trace_id)
+                .cloned()
+                .collect())
+        }
+
+        async fn scores_of_trace(&self, _: &str, _: &str) -> Result<Vec<StoredScore>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn list_observations(
+            &self,
+            _: &str,
+            _: &spanbridge_proto::ObservationQuery,
+        ) -> Result<Vec<StoredRow>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     #[async_trait]
@@ -368,6 +409,7 @@ mod tests {
             }
             let mut written = self.written.lock().unwrap();
             written.extend(rows.iter().map(|r| r.row.span_id.clone()));
+            self.rows.lock().unwrap().extend(rows.iter().cloned());
             Ok(())
         }
 

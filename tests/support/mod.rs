@@ -2,7 +2,7 @@
 //! ports with its own SQLite file, talk to it over the network, stop it like an operator would.
 #![allow(dead_code)]
 
-pub mod legacy;
+pub mod batch_api;
 pub mod pieces;
 pub mod services;
 

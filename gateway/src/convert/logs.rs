@@ -33,7 +33,8 @@ use super::{hex, valid_id};
 pub const UNPARSED_BODY_KEY: &str = "spanbridge.unparsed_log_body";
 
 /// What becomes of log records that are neither GenAI content nor evaluations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OtherRecords {
     /// Counted (`spanbridge_log_records_other_total`), not stored.
     #[default]
@@ -42,8 +43,10 @@ pub enum OtherRecords {
     Event,
 }
 
-/// The gateway's `[logs]` settings that conversion needs.
-#[derive(Debug, Clone, Default)]
+/// `[otlp_logs]`: what conversion does with OTLP log records (GenAI content and evaluations
+/// are always used; this says what becomes of the other records).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogOptions {
     pub other_records: OtherRecords,
 }

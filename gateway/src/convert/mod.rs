@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! mod.rs (convert: validate ids, group by trace), logs (log records → pieces of their spans),
-//! score (a Langfuse score body → a score; shared by the scores endpoint and legacy ingestion)
+//! score (a Langfuse score body → a score; shared by the scores endpoint and the batch API)
 //!   → row (one span → one row), trace (reconcile trace fields across a request)
 //!       row → trace (TraceHints)
 //!   → fields/ (one rule table per output field)
@@ -26,9 +26,9 @@
 //! Every layer may use any layer below it (`row` uses `family::langfuse` and `vocab/`
 //! directly); no module uses one above it.
 
+pub mod batch_api;
 mod family;
 mod fields;
-pub mod legacy;
 pub mod logs;
 mod row;
 pub mod score;

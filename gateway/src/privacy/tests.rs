@@ -519,7 +519,7 @@ fn privacy_cost_on_the_bench_workload() {
             })
             .collect()
     };
-    let request = crate::sample::genai_request(1, 100);
+    let request = spanbridge_workload::genai_request(1, 100);
     let rounds = 300;
     let started = Instant::now();
     for _ in 0..rounds {

@@ -19,13 +19,15 @@ use serde_json::json;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::api::{self, ReadApi, TraceReader};
+use spanbridge_proto::TraceReader;
+
+use crate::api::{self, ReadApi};
 use crate::auth::Project;
 use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
+use crate::receive::batch_api;
 use crate::receive::decode::{Encoding, decode_request, decompress};
-use crate::receive::legacy;
 use crate::receive::scores;
 use crate::receive::signal::{Logs, Signal, Traces};
 
@@ -47,7 +49,7 @@ pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
         .route("/api/public/otel/v1/logs", post(export_signal::<Logs>))
         .route("/api/public/scores", post(scores::post_scores))
         .route("/health", get(|| async { "ok" }))
-        .merge(legacy::routes())
+        .merge(batch_api::routes())
         .with_state(gateway.clone())
         .merge(api::routes(ReadApi { gateway, reader }))
 }

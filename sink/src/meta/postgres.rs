@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::models::{ModelRow, ModelTables, PriceRow, TierRow, assemble_models, upsert_models};
 use super::{
-    KeyRecord, KeyRow, KeySummary, LegacyKeyRecord, MetaError, MetaStore, NewApiKey, UsageCount,
+    KeyRecord, KeyRow, KeySummary, MetaError, MetaStore, NewApiKey, UnhashedKeyRecord, UsageCount,
     new_id, read_only_error,
 };
 use crate::prices::{ModelDefinition, PriceFileModel};
@@ -265,10 +265,10 @@ impl MetaStore for PostgresMeta {
         Ok(row.map(KeyRow::record))
     }
 
-    async fn find_legacy_key(
+    async fn find_key_without_fast_hash(
         &self,
         public_key: &str,
-    ) -> Result<Option<LegacyKeyRecord>, MetaError> {
+    ) -> Result<Option<UnhashedKeyRecord>, MetaError> {
         let row: Option<KeyRow> = sqlx::query_as(AssertSqlSafe(
             self.key_query("k.public_key = $1 AND k.fast_hashed_secret_key IS NULL"),
         ))
@@ -278,7 +278,7 @@ impl MetaStore for PostgresMeta {
         .map_err(MetaError::during(
             "looking up a key without fast hash by its public key",
         ))?;
-        Ok(row.map(KeyRow::legacy))
+        Ok(row.map(KeyRow::unhashed))
     }
 
     async fn project_count(&self) -> Result<i64, MetaError> {

@@ -120,7 +120,7 @@ pub fn message_events_io(view: &SpanView) -> Option<Io> {
 /// Rule 7: legacy `gen_ai.content.prompt` / `gen_ai.content.completion` events (Semantic
 /// Kernel, OpenLIT) carry `gen_ai.prompt` / `gen_ai.completion`; an event without that key
 /// contributes its whole attribute object, as Langfuse's recursive extraction does.
-pub fn legacy_content_events_io(view: &SpanView) -> Option<Io> {
+pub fn deprecated_content_events_io(view: &SpanView) -> Option<Io> {
     let find = |name: &str, key: &str| {
         let event = view.events.iter().find(|e| e.name == name)?;
         event.attrs.present(key).or_else(|| {

@@ -20,7 +20,7 @@ pub const IO: &[IoRule] = &[
     Derived(flue::io),
     Derived(genai::operation_details_event_io),
     Derived(genai::message_events_io),
-    Derived(genai::legacy_content_events_io),
+    Derived(genai::deprecated_content_events_io),
     Derived(google_adk::io),
     Pair("prompt", "all_messages_events"), // Logfire (legacy)
     Derived(livekit::io),

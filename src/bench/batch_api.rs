@@ -7,14 +7,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use serde_json::{Map, Value, json};
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// ISO-8601 UTC with milliseconds, as the SDKs send times.
 fn iso(unix_nanos: u64) -> String {
     let micros = i64::try_from(unix_nanos / 1_000).unwrap_or_default();
-    match spanbridge_sink::read::iso_time(micros) {
+    match spanbridge_gateway::api::shape::iso_time(micros) {
         Value::String(text) => text,
         _ => String::new(),
     }
@@ -43,7 +39,7 @@ fn int(attributes: &[KeyValue], key: &str) -> Option<i64> {
 }
 
 /// One legacy batch body (`{"batch": [...]}`) with the request's spans as events.
-pub fn legacy_batch(request: &ExportTraceServiceRequest) -> Value {
+pub fn batch_api_body(request: &ExportTraceServiceRequest) -> Value {
     let mut events = Vec::new();
     let spans = request
         .resource_spans
@@ -51,10 +47,10 @@ pub fn legacy_batch(request: &ExportTraceServiceRequest) -> Value {
         .flat_map(|r| &r.scope_spans)
         .flat_map(|s| &s.spans);
     for span in spans {
-        let (trace_id, span_id) = (hex(&span.trace_id), hex(&span.span_id));
+        let (trace_id, span_id) = (hex::encode(&span.trace_id), hex::encode(&span.span_id));
         let (start, end) = (iso(span.start_time_unix_nano), iso(span.end_time_unix_nano));
         let attrs = &span.attributes;
-        let parent = (!span.parent_span_id.is_empty()).then(|| hex(&span.parent_span_id));
+        let parent = (!span.parent_span_id.is_empty()).then(|| hex::encode(&span.parent_span_id));
         if parent.is_none() {
             events.push(json!({
                 "id": format!("{trace_id}-trace"), "type": "trace-create", "timestamp": start,
@@ -103,8 +99,8 @@ mod tests {
 
     #[test]
     fn every_span_becomes_an_observation_event_and_every_root_a_trace() {
-        let request = spanbridge_gateway::sample::genai_request(1, 20);
-        let batch = legacy_batch(&request);
+        let request = spanbridge_workload::genai_request(1, 20);
+        let batch = batch_api_body(&request);
         let events = batch["batch"].as_array().unwrap();
         let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
         assert_eq!(count("trace-create"), 2);
@@ -125,12 +121,12 @@ mod tests {
         );
         assert!(generation["body"]["input"].is_array());
         assert!(generation["timestamp"].as_str().unwrap().ends_with('Z'));
-        let converted = spanbridge_gateway::convert::legacy::convert_batch(events);
+        let converted = spanbridge_gateway::convert::batch_api::convert_batch(events);
         assert!(
             converted
                 .outcomes
                 .iter()
-                .all(|(_, o)| *o == spanbridge_gateway::convert::legacy::Outcome::Accepted)
+                .all(|(_, o)| *o == spanbridge_gateway::convert::batch_api::Outcome::Accepted)
         );
     }
 }

@@ -15,9 +15,9 @@ pub enum BodyKind {
     Event,
     /// Span fields plus model, usage, cost, prompt and completion start.
     Generation,
-    /// `observation-create/-update`: the observation type is `body.type`; no environment and
-    /// no prompt fields.
-    Legacy,
+    /// `observation-create/-update` (Langfuse's generic, deprecated observation events): the
+    /// observation type is `body.type`; no environment and no prompt fields.
+    Observation,
 }
 
 /// What an event is about.
@@ -89,7 +89,7 @@ pub const EVENT_TYPES: &[(&str, Kind)] = &[
         "observation-create",
         Kind::Observation {
             observation_type: None,
-            body: BodyKind::Legacy,
+            body: BodyKind::Observation,
             update: false,
         },
     ),
@@ -97,7 +97,7 @@ pub const EVENT_TYPES: &[(&str, Kind)] = &[
         "observation-update",
         Kind::Observation {
             observation_type: None,
-            body: BodyKind::Legacy,
+            body: BodyKind::Observation,
             update: true,
         },
     ),

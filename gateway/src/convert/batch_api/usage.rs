@@ -12,7 +12,7 @@ use crate::convert::fields::usage::openai_shape;
 use crate::convert::vocab::value;
 
 /// `usage` keys and the provided-usage bucket each fills, legacy shape.
-const LEGACY_TOKENS: &[(&str, &str)] =
+const LANGFUSE_TOKENS: &[(&str, &str)] =
     &[("input", "input"), ("output", "output"), ("total", "total")];
 /// The OpenAI shape: any of these keys present (even `null`) makes the whole object read this
 /// way, and the legacy keys (costs included) are ignored, as Langfuse does.
@@ -22,7 +22,7 @@ const OPENAI_TOKENS: &[(&str, &str)] = &[
     ("totalTokens", "total"),
 ];
 /// `usage` cost keys and the provided-cost bucket each fills.
-const LEGACY_COSTS: &[(&str, &str)] = &[
+const LANGFUSE_COSTS: &[(&str, &str)] = &[
     ("inputCost", "input"),
     ("outputCost", "output"),
     ("totalCost", "total"),
@@ -88,15 +88,19 @@ pub fn usage_and_cost(
 /// are accepted and dropped, as Langfuse drops them when pricing.
 fn mixed_usage(usage: &Map<String, Value>, out: &mut UsageCost) -> Result<(), Invalid> {
     let openai = OPENAI_TOKENS.iter().any(|(k, _)| usage.contains_key(*k));
-    let tokens = if openai { OPENAI_TOKENS } else { LEGACY_TOKENS };
-    for (key, _) in LEGACY_TOKENS.iter().chain(OPENAI_TOKENS) {
+    let tokens = if openai {
+        OPENAI_TOKENS
+    } else {
+        LANGFUSE_TOKENS
+    };
+    for (key, _) in LANGFUSE_TOKENS.iter().chain(OPENAI_TOKENS) {
         match usage.get(*key) {
             None | Some(Value::Null) => {}
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {}
             Some(_) => return Err(Invalid(format!("body.usage.{key}: expected an integer"))),
         }
     }
-    for (key, _) in LEGACY_COSTS {
+    for (key, _) in LANGFUSE_COSTS {
         match usage.get(*key) {
             None | Some(Value::Null) | Some(Value::Number(_)) => {}
             Some(_) => return Err(Invalid(format!("body.usage.{key}: expected a number"))),
@@ -118,7 +122,7 @@ fn mixed_usage(usage: &Map<String, Value>, out: &mut UsageCost) -> Result<(), In
         }
     }
     if !openai {
-        for (key, bucket) in LEGACY_COSTS {
+        for (key, bucket) in LANGFUSE_COSTS {
             if let Some(n) = usage
                 .get(*key)
                 .and_then(Value::as_f64)

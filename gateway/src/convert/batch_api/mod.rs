@@ -64,7 +64,7 @@ pub struct TraceGroup {
 
 /// One converted batch.
 #[derive(Debug, Default, PartialEq)]
-pub struct LegacyConverted {
+pub struct BatchConverted {
     /// Per event, in request order: the envelope id (`"unknown"` when it has none) and what
     /// became of the event.
     pub outcomes: Vec<(String, Outcome)>,
@@ -82,8 +82,8 @@ enum Piece {
 }
 
 /// Converts one batch (the `batch` array of the request body).
-pub fn convert_batch(batch: &[Value]) -> LegacyConverted {
-    let mut out = LegacyConverted::default();
+pub fn convert_batch(batch: &[Value]) -> BatchConverted {
+    let mut out = BatchConverted::default();
     // (envelope time, creates first on ties, request order) as Langfuse sorts an entity's events.
     let mut pieces: Vec<((i64, bool, usize), Piece)> = Vec::new();
     for (index, event) in batch.iter().enumerate() {

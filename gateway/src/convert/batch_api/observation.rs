@@ -48,7 +48,7 @@ const MODEL_FIELDS: &[(&str, &str, SetText)] = &[("model", "provided_model_name"
 /// Observation levels (`level`), default DEFAULT.
 const LEVELS: &[&str] = &["DEBUG", "DEFAULT", "WARNING", "ERROR"];
 /// `observation-*` bodies name their type.
-const LEGACY_TYPES: &[&str] = &["GENERATION", "SPAN", "EVENT"];
+const OBSERVATION_TYPES: &[&str] = &["GENERATION", "SPAN", "EVENT"];
 
 /// Converts one observation event. `observation_type` comes from the event type (`None` for
 /// `observation-*`).
@@ -62,7 +62,7 @@ pub fn observation(
     let observation_type = match observation_type {
         Some(t) => t,
         None => body
-            .one_of("type", LEGACY_TYPES)?
+            .one_of("type", OBSERVATION_TYPES)?
             .ok_or_else(|| Invalid::field("type", "one of GENERATION, SPAN, EVENT"))?,
     };
     // A create without `body.id` takes its envelope id (stable across the SDK's retries);
@@ -99,7 +99,7 @@ pub fn observation(
         row.level = level.to_owned();
         named.push("level");
     }
-    if kind != BodyKind::Legacy
+    if kind != BodyKind::Observation
         && let Some(environment) = body.environment()
     {
         row.environment = environment;
@@ -134,7 +134,7 @@ pub fn observation(
         (row.metadata_names, row.metadata_values) = flatten(metadata_record(metadata));
         named.push("metadata_names");
     }
-    if matches!(kind, BodyKind::Generation | BodyKind::Legacy) {
+    if matches!(kind, BodyKind::Generation | BodyKind::Observation) {
         set_text(&body, MODEL_FIELDS, &mut row, &mut named)?;
         generation_fields(&body, kind, &mut row, &mut named)?;
     }
@@ -251,8 +251,12 @@ fn model_parameters(
         let valid = match raw {
             Value::Null => continue,
             Value::String(_) | Value::Number(_) | Value::Bool(_) => true,
-            Value::Array(items) => kind != BodyKind::Legacy && items.iter().all(Value::is_string),
-            Value::Object(map) => kind != BodyKind::Legacy && map.values().all(Value::is_string),
+            Value::Array(items) => {
+                kind != BodyKind::Observation && items.iter().all(Value::is_string)
+            }
+            Value::Object(map) => {
+                kind != BodyKind::Observation && map.values().all(Value::is_string)
+            }
         };
         if !valid {
             return Err(Invalid(format!(

@@ -14,10 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::convert::legacy::Outcome;
+use crate::convert::batch_api::Outcome;
 use crate::error::IngestError;
 use crate::ingest::{Gateway, with_timeout};
-use crate::observe::{LEGACY_EVENTS, RequestMetrics};
+use crate::observe::{BATCH_API_EVENTS, RequestMetrics};
 use crate::receive::http::{admit_then_read, header_str, sdk_info};
 
 /// The legacy routes (state: the gateway).
@@ -32,7 +32,7 @@ async fn ingestion(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let mut metrics = RequestMetrics::start(LEGACY_EVENTS, "http", "json");
+    let mut metrics = RequestMetrics::start(BATCH_API_EVENTS, "http", "json");
     let result = with_timeout(
         &gateway.limits,
         ingest(&gateway, &headers, body, &mut metrics),
@@ -47,7 +47,7 @@ async fn ingestion(
     match result {
         Ok(outcomes) => (StatusCode::MULTI_STATUS, axum::Json(answer(&outcomes))).into_response(),
         Err(error) => {
-            tracing::info!(signal = "ingestion", protocol = "http", reason = error.reason(), %error, "ingestion batch rejected");
+            tracing::info!(signal = "batch_api", protocol = "http", reason = error.reason(), %error, "batch API request rejected");
             error_response(&error)
         }
     }
@@ -66,7 +66,7 @@ async fn ingest(
     drop(plain);
     admitted.drop_body();
     gateway
-        .ingest_legacy(&admitted.project, &sdk_info(headers), &batch)
+        .ingest_batch(&admitted.project, &sdk_info(headers), &batch)
         .await
 }
 

@@ -13,8 +13,8 @@ use serde_json::Value;
 use spanbridge_proto::EventRow;
 
 use super::{cost_ticks, costs, counts, from_ticks};
-use crate::enrich::StoredRow;
 use crate::scores::nullable;
+use spanbridge_proto::StoredRow;
 
 fn millis(us: i64) -> i64 {
     us.div_euclid(1000)
@@ -27,7 +27,7 @@ fn or_default<'a>(text: &'a str, default: &'a str) -> &'a str {
 /// Langfuse's metadata map (`convertRecordValuesToString`): the flattened dot-paths rebuilt
 /// into an object, then each top-level value kept if a string, else JSON text.
 pub(super) fn metadata_map(names: &[String], values: &[String]) -> Vec<(String, String)> {
-    match crate::read::metadata(names, values) {
+    match spanbridge_proto::read::metadata(names, values) {
         Value::Object(object) => object
             .into_iter()
             .map(|(key, value)| match value {

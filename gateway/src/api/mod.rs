@@ -1,12 +1,13 @@
 //! The read API, for checking what landed: `GET /api/public/traces/{id}`,
 //! `GET /api/public/observations?traceId=` and v4's `GET /api/public/v2/observations` (its
 //! filters, field groups and cursor pagination: reference langfuse-legacy.md §6.1), in
-//! Langfuse's public API shapes, always scoped to the key's project. The store answers through
-//! the [`TraceReader`] seam, from whichever tables it writes.
+//! Langfuse's public API shapes ([`shape`]), always scoped to the key's project. Every store
+//! answers through the contract's [`TraceReader`], from whichever tables it writes.
+
+pub mod shape;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -15,54 +16,16 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use spanbridge_proto::{Cursor, ObservationQuery, StoreError, TraceReader};
+
 use crate::auth::Project;
-use crate::error::BackendUnavailable;
 use crate::ingest::Gateway;
 
-/// Queries the event store, always scoped to one project.
-#[async_trait]
-pub trait TraceReader: Send + Sync + 'static {
-    /// The trace with its `observations`, or None when the project has no such trace.
-    async fn trace(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Option<Value>, BackendUnavailable>;
-    /// The observations of one trace, ordered by start time.
-    async fn observations(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Vec<Value>, BackendUnavailable>;
-    /// Up to `query.limit` observations in v2 shape, newest first (start time, trace id, id
-    /// descending), after `query.after`.
-    async fn observations_v2(
-        &self,
-        project_id: &str,
-        query: &ObservationsV2,
-    ) -> Result<Vec<Value>, BackendUnavailable>;
-}
-
-/// `GET /api/public/v2/observations`, parsed: filters (None = any), the page and the field
-/// groups.
+/// `GET /api/public/v2/observations`, parsed: the store's query and the field groups the
+/// answer shows (`core` is always returned).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ObservationsV2 {
-    pub trace_id: Option<String>,
-    pub r#type: Option<String>,
-    pub name: Option<String>,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub level: Option<String>,
-    pub version: Option<String>,
-    pub parent_observation_id: Option<String>,
-    pub is_root: Option<bool>,
-    pub environments: Vec<String>,
-    pub from_start_time_us: Option<i64>,
-    pub to_start_time_us: Option<i64>,
-    /// The last row of the previous page: (start time µs, trace id, id).
-    pub after: Option<(i64, String, String)>,
-    pub limit: usize,
-    /// Field groups (`core` is always returned).
+    pub query: ObservationQuery,
     pub fields: Vec<String>,
 }
 
@@ -73,9 +36,9 @@ const V2_MAX_LIMIT: usize = 1000;
 impl ObservationsV2 {
     /// Parses the query string pairs; the error is the 400 message.
     pub fn parse(pairs: &[(String, String)]) -> Result<Self, String> {
-        let mut query = ObservationsV2 {
+        let mut fields = vec!["core".to_owned(), "basic".to_owned()];
+        let mut query = ObservationQuery {
             limit: V2_DEFAULT_LIMIT,
-            fields: vec!["core".into(), "basic".into()],
             ..Default::default()
         };
         let time = |name: &str, value: &str| {
@@ -122,7 +85,7 @@ impl ObservationsV2 {
                     query.after = Some(decode_cursor(value).ok_or("Invalid cursor format")?)
                 }
                 "fields" => {
-                    query.fields = value
+                    fields = value
                         .split(',')
                         .map(|group| group.trim().to_owned())
                         .filter(|group| !group.is_empty())
@@ -138,7 +101,7 @@ impl ObservationsV2 {
                 _ => {}
             }
         }
-        Ok(query)
+        Ok(ObservationsV2 { query, fields })
     }
 }
 
@@ -149,7 +112,7 @@ fn encode_cursor(start_time_iso: &str, trace_id: &str, id: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(json.to_string())
 }
 
-fn decode_cursor(cursor: &str) -> Option<(i64, String, String)> {
+fn decode_cursor(cursor: &str) -> Option<Cursor> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(cursor.trim())
@@ -158,11 +121,11 @@ fn decode_cursor(cursor: &str) -> Option<(i64, String, String)> {
     let value: Value = serde_json::from_slice(&bytes).ok()?;
     let start =
         crate::convert::vocab::value::parse_timestamp_us(value["lastStartTimeTo"].as_str()?)?;
-    Some((
-        start,
-        value["lastTraceId"].as_str()?.to_owned(),
-        value["lastId"].as_str()?.to_owned(),
-    ))
+    Some(Cursor {
+        start_time_us: start,
+        trace_id: value["lastTraceId"].as_str()?.to_owned(),
+        id: value["lastId"].as_str()?.to_owned(),
+    })
 }
 
 /// What the read routes need: the gateway's authenticator (the same key cache as ingestion)
@@ -210,7 +173,7 @@ async fn read_project(gateway: &Gateway, headers: &HeaderMap) -> Result<Project,
         .map_err(|error| api_error(error.http_status(), &error.to_string()))
 }
 
-fn store_unavailable(error: BackendUnavailable) -> Response {
+fn store_unavailable(error: StoreError) -> Response {
     tracing::warn!(%error, "read query failed");
     api_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -227,12 +190,22 @@ async fn get_trace(
         Ok(project) => project,
         Err(response) => return response,
     };
-    match api.reader.trace(&project.project_id, &trace_id).await {
-        Ok(Some(trace)) => axum::Json(trace).into_response(),
-        Ok(None) => api_error(
+    let project_id = &project.project_id;
+    let rows = match api.reader.rows_of_trace(project_id, &trace_id).await {
+        Ok(rows) => rows,
+        Err(error) => return store_unavailable(error),
+    };
+    let Some(mut trace) = shape::trace(&rows) else {
+        return api_error(
             StatusCode::NOT_FOUND,
             &format!("Trace {trace_id} not found within authorized project"),
-        ),
+        );
+    };
+    match api.reader.scores_of_trace(project_id, &trace_id).await {
+        Ok(scores) => {
+            shape::attach_scores(&mut trace, &rows, &scores);
+            axum::Json(trace).into_response()
+        }
         Err(error) => store_unavailable(error),
     }
 }
@@ -260,10 +233,11 @@ async fn list_observations(
     };
     match api
         .reader
-        .observations(&project.project_id, &trace_id)
+        .rows_of_trace(&project.project_id, &trace_id)
         .await
     {
-        Ok(data) => {
+        Ok(rows) => {
+            let data = shape::observations(&rows);
             let total = data.len();
             axum::Json(json!({
                 "data": data,
@@ -285,8 +259,8 @@ async fn list_observations_v2(
         Ok(project) => project,
         Err(response) => return response,
     };
-    let mut query = match ObservationsV2::parse(&pairs) {
-        Ok(query) => query,
+    let ObservationsV2 { mut query, fields } = match ObservationsV2::parse(&pairs) {
+        Ok(parsed) => parsed,
         Err(message) => return api_error(StatusCode::BAD_REQUEST, &message),
     };
     let page = query.limit;
@@ -294,12 +268,17 @@ async fn list_observations_v2(
     query.limit = page + 1;
     match api
         .reader
-        .observations_v2(&project.project_id, &query)
+        .list_observations(&project.project_id, &query)
         .await
     {
-        Ok(mut data) => {
-            let more = data.len() > page;
-            data.truncate(page);
+        Ok(rows) => {
+            let more = rows.len() > page;
+            let groups: Vec<&str> = fields.iter().map(String::as_str).collect();
+            let data: Vec<Value> = rows
+                .iter()
+                .take(page)
+                .map(|row| shape::observation_v2(row, &groups))
+                .collect();
             let cursor = data.last().filter(|_| more).and_then(|last| {
                 Some(encode_cursor(
                     last["startTime"].as_str()?,
@@ -329,10 +308,10 @@ mod tests {
 
     #[test]
     fn v2_parameters_parse_with_langfuse_defaults() {
-        let query = ObservationsV2::parse(&[]).unwrap();
-        assert_eq!(query.limit, 50);
-        assert_eq!(query.fields, ["core", "basic"]);
-        let query = ObservationsV2::parse(&pairs(&[
+        let parsed = ObservationsV2::parse(&[]).unwrap();
+        assert_eq!(parsed.query.limit, 50);
+        assert_eq!(parsed.fields, ["core", "basic"]);
+        let ObservationsV2 { query, fields } = ObservationsV2::parse(&pairs(&[
             ("traceId", "t"),
             ("environment", "a"),
             ("environment", "b"),
@@ -347,7 +326,7 @@ mod tests {
         assert_eq!(query.is_root, Some(true));
         assert_eq!(query.from_start_time_us, Some(1_786_003_200_123_000));
         assert_eq!(query.limit, 2);
-        assert_eq!(query.fields, ["core", "io"]);
+        assert_eq!(fields, ["core", "io"]);
     }
 
     #[test]
@@ -370,7 +349,11 @@ mod tests {
         let cursor = encode_cursor("2026-08-06T08:00:02.123Z", "t1", "s1");
         assert_eq!(
             decode_cursor(&cursor),
-            Some((1_786_003_202_123_000, "t1".into(), "s1".into()))
+            Some(Cursor {
+                start_time_us: 1_786_003_202_123_000,
+                trace_id: "t1".into(),
+                id: "s1".into(),
+            })
         );
     }
 }

@@ -1,5 +1,6 @@
-//! The read API's answers in Langfuse's public API shape (`GET /api/public/traces/{id}`,
-//! `GET /api/public/observations`), built from stored rows and scores of any store.
+//! The read API's answers in Langfuse's public API shapes (`GET /api/public/traces/{id}`,
+//! `GET /api/public/observations`, v4's `GET /api/public/v2/observations`), built from the
+//! rows and scores any store reads back.
 
 use std::collections::BTreeMap;
 
@@ -7,121 +8,8 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::enrich::StoredRow;
-
-/// One stored row, as the read API needs it.
-#[derive(Debug, Clone, Default)]
-pub struct EventRecord {
-    pub trace_id: String,
-    pub span_id: String,
-    pub parent_span_id: String,
-    pub start_time_us: i64,
-    pub end_time_us: Option<i64>,
-    pub completion_start_time_us: Option<i64>,
-    pub name: String,
-    pub r#type: String,
-    pub environment: String,
-    pub version: String,
-    pub release: String,
-    pub trace_name: String,
-    pub user_id: String,
-    pub session_id: String,
-    pub tags: Vec<String>,
-    pub level: String,
-    pub status_message: String,
-    pub public: bool,
-    pub is_app_root: bool,
-    pub prompt_name: String,
-    pub prompt_version: Option<u32>,
-    pub provided_model_name: String,
-    pub model_id: String,
-    pub model_parameters: String,
-    pub usage_details: BTreeMap<String, u64>,
-    pub cost_details: BTreeMap<String, f64>,
-    pub input: String,
-    pub output: String,
-    pub metadata_names: Vec<String>,
-    pub metadata_values: Vec<String>,
-    pub trace_input: String,
-    pub trace_output: String,
-    pub project_id: String,
-    pub prompt_id: String,
-    pub usage_pricing_tier_id: Option<String>,
-    pub usage_pricing_tier_name: Option<String>,
-    /// When this version was written (µs): `createdAt` / `updatedAt`.
-    pub event_ts_us: i64,
-}
-
-impl From<StoredRow> for EventRecord {
-    /// A whole stored row (as a store reads it back) narrowed to what the read API shows.
-    fn from(stored: StoredRow) -> Self {
-        let row = stored.row;
-        EventRecord {
-            trace_id: row.trace_id,
-            span_id: row.span_id,
-            parent_span_id: row.parent_span_id,
-            start_time_us: row.start_time_us,
-            end_time_us: row.end_time_us,
-            completion_start_time_us: row.completion_start_time_us,
-            name: row.name,
-            r#type: row.r#type,
-            environment: row.environment,
-            version: row.version,
-            release: row.release,
-            trace_name: row.trace_name,
-            user_id: row.user_id,
-            session_id: row.session_id,
-            tags: row.tags,
-            level: row.level,
-            status_message: row.status_message,
-            public: row.public,
-            is_app_root: row.is_app_root,
-            prompt_name: row.prompt_name,
-            prompt_version: row.prompt_version,
-            provided_model_name: row.provided_model_name,
-            model_id: stored.model_id,
-            model_parameters: row.model_parameters,
-            usage_details: stored.usage_details,
-            cost_details: stored.cost_details,
-            input: row.input,
-            output: row.output,
-            metadata_names: row.metadata_names,
-            metadata_values: row.metadata_values,
-            trace_input: row.trace_input,
-            trace_output: row.trace_output,
-            project_id: stored.project_id,
-            prompt_id: stored.prompt_id,
-            usage_pricing_tier_id: stored.usage_pricing_tier_id,
-            usage_pricing_tier_name: stored.usage_pricing_tier_name,
-            event_ts_us: stored.event_ts_us,
-        }
-    }
-}
-
-/// One stored score, as the read API needs it (reference langfuse-legacy.md §4.4).
-#[derive(Debug, Clone, Default)]
-pub struct ScoreRecord {
-    pub id: String,
-    pub project_id: String,
-    pub timestamp_us: i64,
-    pub environment: String,
-    pub trace_id: Option<String>,
-    pub observation_id: Option<String>,
-    pub name: String,
-    pub value: f64,
-    pub source: String,
-    pub comment: Option<String>,
-    /// Flat `{name: value}` pairs (the `metadata` map column).
-    pub metadata: Vec<(String, String)>,
-    pub author_user_id: Option<String>,
-    pub config_id: Option<String>,
-    pub queue_id: Option<String>,
-    pub execution_trace_id: Option<String>,
-    pub data_type: String,
-    pub string_value: Option<String>,
-    pub created_at_us: i64,
-    pub updated_at_us: i64,
-}
+use spanbridge_proto::read::metadata;
+use spanbridge_proto::{StoredRow, StoredScore};
 
 /// Score data types the trace endpoint returns (Langfuse's `getScoresForTraces`).
 const TRACE_SCORE_TYPES: &[&str] = &["NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT"];
@@ -131,39 +19,44 @@ const SCORE_LOOKBACK_US: i64 = 3_600_000_000;
 
 /// One score in the public API shape (`APIScoreSchemaV1`): `value` omitted for TEXT,
 /// `stringValue` null for NUMERIC, metadata values JSON-parsed.
-pub fn score(record: &ScoreRecord) -> Value {
-    let metadata: Map<String, Value> = record
-        .metadata
+pub fn score(stored: &StoredScore) -> Value {
+    let score = &stored.score;
+    let metadata: Map<String, Value> = score
+        .metadata_names
         .iter()
+        .zip(&score.metadata_values)
         .map(|(name, value)| {
             let parsed =
                 serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
             (name.clone(), parsed)
         })
         .collect();
-    let optional = |text: &Option<String>| text.clone().map_or(Value::Null, Value::String);
+    let string_value = match &score.string_value {
+        Some(text) if score.data_type != "NUMERIC" => Value::String(text.clone()),
+        _ => Value::Null,
+    };
     let mut out = json!({
-        "id": record.id,
-        "projectId": record.project_id,
-        "environment": record.environment,
-        "name": record.name,
-        "value": record.value,
-        "source": record.source,
-        "authorUserId": optional(&record.author_user_id),
-        "comment": optional(&record.comment),
+        "id": score.id,
+        "projectId": stored.project_id,
+        "environment": score.environment,
+        "name": score.name,
+        "value": score.value,
+        "source": score.source,
+        "authorUserId": stored.author_user_id,
+        "comment": text_or_null(&score.comment),
         "metadata": metadata,
-        "configId": optional(&record.config_id),
-        "queueId": optional(&record.queue_id),
-        "executionTraceId": optional(&record.execution_trace_id),
-        "createdAt": iso_time(record.created_at_us),
-        "updatedAt": iso_time(record.updated_at_us),
-        "timestamp": iso_time(record.timestamp_us),
-        "traceId": optional(&record.trace_id),
-        "observationId": optional(&record.observation_id),
-        "dataType": record.data_type,
-        "stringValue": if record.data_type == "NUMERIC" { Value::Null } else { optional(&record.string_value) },
+        "configId": text_or_null(&score.config_id),
+        "queueId": text_or_null(&score.queue_id),
+        "executionTraceId": text_or_null(&score.execution_trace_id),
+        "createdAt": iso_time(stored.created_at_us),
+        "updatedAt": iso_time(stored.event_ts_us),
+        "timestamp": iso_time(score.timestamp_us),
+        "traceId": text_or_null(&score.trace_id),
+        "observationId": text_or_null(&score.observation_id),
+        "dataType": score.data_type,
+        "stringValue": string_value,
     });
-    if record.data_type == "TEXT"
+    if score.data_type == "TEXT"
         && let Value::Object(object) = &mut out
     {
         object.remove("value");
@@ -173,11 +66,13 @@ pub fn score(record: &ScoreRecord) -> Value {
 
 /// Adds `scores` to a trace built by [`trace`]: the trace endpoint's data types, not older than
 /// an hour before the trace's timestamp (as Langfuse filters them), by timestamp.
-pub fn attach_scores(trace: &mut Value, records: &[EventRecord], scores: &[ScoreRecord]) {
+pub fn attach_scores(trace: &mut Value, records: &[StoredRow], scores: &[StoredScore]) {
     let since = trace_timestamp_us(records).saturating_sub(SCORE_LOOKBACK_US);
     let scores: Vec<Value> = scores
         .iter()
-        .filter(|s| TRACE_SCORE_TYPES.contains(&s.data_type.as_str()) && s.timestamp_us >= since)
+        .filter(|s| {
+            TRACE_SCORE_TYPES.contains(&s.score.data_type.as_str()) && s.score.timestamp_us >= since
+        })
         .map(score)
         .collect();
     if let Value::Object(object) = trace {
@@ -186,14 +81,14 @@ pub fn attach_scores(trace: &mut Value, records: &[EventRecord], scores: &[Score
 }
 
 /// The trace's timestamp: its root's start, else its earliest start.
-fn trace_timestamp_us(records: &[EventRecord]) -> i64 {
+fn trace_timestamp_us(records: &[StoredRow]) -> i64 {
     let root = records
         .iter()
         .find(|r| is_trace_row(r))
-        .or_else(|| records.iter().find(|r| r.is_app_root))
-        .or_else(|| records.iter().find(|r| r.parent_span_id.is_empty()));
-    root.map(|r| r.start_time_us)
-        .or_else(|| records.iter().map(|r| r.start_time_us).min())
+        .or_else(|| records.iter().find(|r| r.row.is_app_root))
+        .or_else(|| records.iter().find(|r| r.row.parent_span_id.is_empty()));
+    root.map(|r| r.row.start_time_us)
+        .or_else(|| records.iter().map(|r| r.row.start_time_us).min())
         .unwrap_or_default()
 }
 
@@ -223,43 +118,7 @@ pub fn content(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
-/// Rebuilds the metadata object from its flattened dot-paths. A leaf that was a JSON object or
-/// array (stringified on the way in) is returned parsed.
-pub fn metadata(names: &[String], values: &[String]) -> Value {
-    let mut root = Map::new();
-    for (name, value) in names.iter().zip(values) {
-        let leaf = match serde_json::from_str::<Value>(value) {
-            Ok(parsed @ (Value::Object(_) | Value::Array(_))) => parsed,
-            _ => Value::String(value.clone()),
-        };
-        if !insert_path(&mut root, name, leaf.clone()) {
-            // A path that collides with an existing leaf keeps its full name at the top level.
-            root.insert(name.clone(), leaf);
-        }
-    }
-    Value::Object(root)
-}
-
-fn insert_path(map: &mut Map<String, Value>, path: &str, leaf: Value) -> bool {
-    match path.split_once('.') {
-        None => {
-            if map.get(path).is_some_and(Value::is_object) {
-                return false;
-            }
-            map.insert(path.to_owned(), leaf);
-            true
-        }
-        Some((head, rest)) => match map
-            .entry(head.to_owned())
-            .or_insert_with(|| Value::Object(Map::new()))
-        {
-            Value::Object(child) => insert_path(child, rest, leaf),
-            _ => false,
-        },
-    }
-}
-
-fn total_cost(record: &EventRecord) -> Value {
+fn total_cost(record: &StoredRow) -> Value {
     record
         .cost_details
         .get("total")
@@ -268,16 +127,17 @@ fn total_cost(record: &EventRecord) -> Value {
 
 /// Whether a row is a legacy trace's own row (`t-<traceId>`, as Langfuse v4 files a trace sent
 /// through the legacy ingestion API): it is the trace, not one of its observations.
-pub fn is_trace_row(record: &EventRecord) -> bool {
+pub fn is_trace_row(record: &StoredRow) -> bool {
     record
+        .row
         .span_id
         .strip_prefix("t-")
-        .is_some_and(|trace| trace == record.trace_id)
+        .is_some_and(|trace| trace == record.row.trace_id)
 }
 
 /// The observations of a trace in the public API shape (a legacy trace's own row is the
 /// trace, not an observation).
-pub fn observations(records: &[EventRecord]) -> Vec<Value> {
+pub fn observations(records: &[StoredRow]) -> Vec<Value> {
     records
         .iter()
         .filter(|r| !is_trace_row(r))
@@ -287,36 +147,37 @@ pub fn observations(records: &[EventRecord]) -> Vec<Value> {
 
 /// One observation in the public API shape. A top-level observation of a legacy trace hangs
 /// under the trace's row in storage; here, as in Langfuse's v1 API, it has no parent.
-pub fn observation(record: &EventRecord) -> Value {
+pub fn observation(record: &StoredRow) -> Value {
     let parent = record
+        .row
         .parent_span_id
         .strip_prefix("t-")
-        .filter(|trace| *trace == record.trace_id)
-        .map_or(record.parent_span_id.as_str(), |_| "");
+        .filter(|trace| *trace == record.row.trace_id)
+        .map_or(record.row.parent_span_id.as_str(), |_| "");
     json!({
-        "id": record.span_id,
-        "traceId": record.trace_id,
+        "id": record.row.span_id,
+        "traceId": record.row.trace_id,
         "parentObservationId": text_or_null(parent),
-        "type": record.r#type,
-        "name": record.name,
-        "startTime": iso_time(record.start_time_us),
-        "endTime": record.end_time_us.map_or(Value::Null, iso_time),
-        "completionStartTime": record.completion_start_time_us.map_or(Value::Null, iso_time),
-        "level": record.level,
-        "statusMessage": text_or_null(&record.status_message),
-        "environment": record.environment,
-        "version": text_or_null(&record.version),
-        "model": text_or_null(&record.provided_model_name),
+        "type": record.row.r#type,
+        "name": record.row.name,
+        "startTime": iso_time(record.row.start_time_us),
+        "endTime": record.row.end_time_us.map_or(Value::Null, iso_time),
+        "completionStartTime": record.row.completion_start_time_us.map_or(Value::Null, iso_time),
+        "level": record.row.level,
+        "statusMessage": text_or_null(&record.row.status_message),
+        "environment": record.row.environment,
+        "version": text_or_null(&record.row.version),
+        "model": text_or_null(&record.row.provided_model_name),
         "modelId": text_or_null(&record.model_id),
-        "modelParameters": content(&record.model_parameters),
+        "modelParameters": content(&record.row.model_parameters),
         "usageDetails": record.usage_details,
         "costDetails": record.cost_details,
         "totalCost": total_cost(record),
-        "promptName": text_or_null(&record.prompt_name),
-        "promptVersion": record.prompt_version,
-        "input": content(&record.input),
-        "output": content(&record.output),
-        "metadata": metadata(&record.metadata_names, &record.metadata_values),
+        "promptName": text_or_null(&record.row.prompt_name),
+        "promptVersion": record.row.prompt_version,
+        "input": content(&record.row.input),
+        "output": content(&record.row.output),
+        "metadata": metadata(&record.row.metadata_names, &record.row.metadata_values),
     })
 }
 
@@ -399,7 +260,7 @@ fn seconds_between(from_us: i64, to_us: Option<i64>) -> Value {
 
 /// One observation in v4's v2 shape, with the keys of the requested groups (`core` always).
 /// Input/output are the stored text; metadata is flat by dot-joined path, values JSON-parsed.
-pub fn observation_v2(record: &EventRecord, groups: &[&str]) -> Value {
+pub fn observation_v2(record: &StoredRow, groups: &[&str]) -> Value {
     let optional = |text: &str| text_or_null(text);
     let usage_u64: BTreeMap<String, f64> = record
         .usage_details
@@ -407,9 +268,10 @@ pub fn observation_v2(record: &EventRecord, groups: &[&str]) -> Value {
         .map(|(k, v)| (k.clone(), *v as f64))
         .collect();
     let metadata: Map<String, Value> = record
+        .row
         .metadata_names
         .iter()
-        .zip(&record.metadata_values)
+        .zip(&record.row.metadata_values)
         .map(|(name, value)| {
             let parsed =
                 serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.clone()));
@@ -418,48 +280,52 @@ pub fn observation_v2(record: &EventRecord, groups: &[&str]) -> Value {
         .collect();
     let wants_time = groups.contains(&"time") || groups.contains(&"metrics");
     let all: Map<String, Value> = [
-        ("id", json!(record.span_id)),
-        ("traceId", json!(record.trace_id)),
-        ("startTime", json!(iso_time(record.start_time_us))),
+        ("id", json!(record.row.span_id)),
+        ("traceId", json!(record.row.trace_id)),
+        ("startTime", json!(iso_time(record.row.start_time_us))),
         (
             "endTime",
-            json!(record.end_time_us.map_or(Value::Null, iso_time)),
+            json!(record.row.end_time_us.map_or(Value::Null, iso_time)),
         ),
         ("projectId", json!(record.project_id)),
         (
             "parentObservationId",
-            json!(optional(&record.parent_span_id)),
+            json!(optional(&record.row.parent_span_id)),
         ),
-        ("type", json!(record.r#type)),
-        ("name", json!(record.name)),
-        ("level", json!(record.level)),
-        ("statusMessage", json!(optional(&record.status_message))),
-        ("version", json!(optional(&record.version))),
-        ("environment", json!(record.environment)),
+        ("type", json!(record.row.r#type)),
+        ("name", json!(record.row.name)),
+        ("level", json!(record.row.level)),
+        ("statusMessage", json!(optional(&record.row.status_message))),
+        ("version", json!(optional(&record.row.version))),
+        ("environment", json!(record.row.environment)),
         ("bookmarked", json!(false)),
-        ("public", json!(record.public)),
-        ("userId", json!(optional(&record.user_id))),
-        ("sessionId", json!(optional(&record.session_id))),
+        ("public", json!(record.row.public)),
+        ("userId", json!(optional(&record.row.user_id))),
+        ("sessionId", json!(optional(&record.row.session_id))),
         (
             "isRootObservation",
-            json!(record.parent_span_id.is_empty() || record.is_app_root),
+            json!(record.row.parent_span_id.is_empty() || record.row.is_app_root),
         ),
         (
             "completionStartTime",
             json!(
                 record
+                    .row
                     .completion_start_time_us
                     .map_or(Value::Null, iso_time)
             ),
         ),
         ("createdAt", json!(iso_time(record.event_ts_us))),
         ("updatedAt", json!(iso_time(record.event_ts_us))),
-        ("input", json!(optional(&record.input))),
-        ("output", json!(optional(&record.output))),
+        ("input", json!(optional(&record.row.input))),
+        ("output", json!(optional(&record.row.output))),
         ("metadata", json!(metadata)),
-        ("model", json!(optional(&record.provided_model_name))),
+        ("model", json!(optional(&record.row.provided_model_name))),
         ("internalModelId", json!(optional(&record.model_id))),
-        ("modelParameters", json!(content(&record.model_parameters))),
+        (
+            "modelParameters",
+            json!(content(&record.row.model_parameters)),
+        ),
         ("usageDetails", json!(record.usage_details)),
         ("inputUsage", json!(sum_containing(&usage_u64, "input"))),
         ("outputUsage", json!(sum_containing(&usage_u64, "output"))),
@@ -486,23 +352,29 @@ pub fn observation_v2(record: &EventRecord, groups: &[&str]) -> Value {
             json!(record.usage_pricing_tier_name),
         ),
         ("promptId", json!(optional(&record.prompt_id))),
-        ("promptName", json!(optional(&record.prompt_name))),
-        ("promptVersion", json!(record.prompt_version)),
+        ("promptName", json!(optional(&record.row.prompt_name))),
+        ("promptVersion", json!(record.row.prompt_version)),
         (
             "latency",
-            json!(seconds_between(record.start_time_us, record.end_time_us)),
+            json!(seconds_between(
+                record.row.start_time_us,
+                record.row.end_time_us
+            )),
         ),
         (
             "timeToFirstToken",
             json!(if wants_time {
-                seconds_between(record.start_time_us, record.completion_start_time_us)
+                seconds_between(
+                    record.row.start_time_us,
+                    record.row.completion_start_time_us,
+                )
             } else {
                 Value::Null
             }),
         ),
-        ("traceName", json!(optional(&record.trace_name))),
-        ("tags", json!(record.tags)),
-        ("release", json!(optional(&record.release))),
+        ("traceName", json!(optional(&record.row.trace_name))),
+        ("tags", json!(record.row.tags)),
+        ("release", json!(optional(&record.row.release))),
         ("modelId", json!(optional(&record.model_id))),
         ("inputPrice", json!(Value::Null)),
         ("outputPrice", json!(Value::Null)),
@@ -529,60 +401,61 @@ pub fn observation_v2(record: &EventRecord, groups: &[&str]) -> Value {
 
 /// The trace (its fields taken from the root row, trace-level fields from any row, root first)
 /// with all its observations; None when there are no rows.
-pub fn trace(records: &[EventRecord]) -> Option<Value> {
+pub fn trace(records: &[StoredRow]) -> Option<Value> {
     let first = records.first()?;
     let root = records
         .iter()
         .find(|r| is_trace_row(r))
-        .or_else(|| records.iter().find(|r| r.is_app_root))
-        .or_else(|| records.iter().find(|r| r.parent_span_id.is_empty()));
+        .or_else(|| records.iter().find(|r| r.row.is_app_root))
+        .or_else(|| records.iter().find(|r| r.row.parent_span_id.is_empty()));
     // Root first, then the others in start order: the first non-empty value wins.
-    let ordered: Vec<&EventRecord> = root.into_iter().chain(records.iter()).collect();
-    let pick = |field: fn(&EventRecord) -> &str| {
+    let ordered: Vec<&StoredRow> = root.into_iter().chain(records.iter()).collect();
+    let pick = |field: fn(&StoredRow) -> &str| {
         ordered
             .iter()
             .map(|r| field(r))
             .find(|v| !v.is_empty())
             .map_or(Value::Null, |v| Value::String(v.to_owned()))
     };
-    let name = match pick(|r| &r.trace_name) {
-        Value::Null => root.map_or(Value::Null, |r| Value::String(r.name.clone())),
+    let name = match pick(|r| &r.row.trace_name) {
+        Value::Null => root.map_or(Value::Null, |r| Value::String(r.row.name.clone())),
         name => name,
     };
     let tags = ordered
         .iter()
-        .map(|r| &r.tags)
+        .map(|r| &r.row.tags)
         .find(|t| !t.is_empty())
         .cloned()
         .unwrap_or_default();
     let start = records
         .iter()
-        .map(|r| r.start_time_us)
+        .map(|r| r.row.start_time_us)
         .min()
-        .unwrap_or(first.start_time_us);
+        .unwrap_or(first.row.start_time_us);
     let end = records
         .iter()
-        .filter_map(|r| r.end_time_us)
+        .filter_map(|r| r.row.end_time_us)
         .max()
         .unwrap_or(start);
-    let total_cost: f64 = records
+    // A fold from +0.0: an empty f64 sum is -0.0, which a trace without costs must not show.
+    let total_cost = records
         .iter()
         .filter_map(|r| r.cost_details.get("total"))
-        .sum();
+        .fold(0.0, |sum, cost| sum + cost);
     Some(json!({
-        "id": first.trace_id,
+        "id": first.row.trace_id,
         "name": name,
-        "timestamp": iso_time(root.map_or(start, |r| r.start_time_us)),
-        "environment": root.unwrap_or(first).environment,
-        "userId": pick(|r| &r.user_id),
-        "sessionId": pick(|r| &r.session_id),
+        "timestamp": iso_time(root.map_or(start, |r| r.row.start_time_us)),
+        "environment": root.unwrap_or(first).row.environment,
+        "userId": pick(|r| &r.row.user_id),
+        "sessionId": pick(|r| &r.row.session_id),
         "tags": tags,
-        "release": pick(|r| &r.release),
-        "version": pick(|r| &r.version),
-        "public": ordered.iter().any(|r| r.public),
-        "input": trace_content(&ordered, root, |r| &r.trace_input, |r| &r.input),
-        "output": trace_content(&ordered, root, |r| &r.trace_output, |r| &r.output),
-        "metadata": root.map_or_else(|| json!({}), |r| metadata(&r.metadata_names, &r.metadata_values)),
+        "release": pick(|r| &r.row.release),
+        "version": pick(|r| &r.row.version),
+        "public": ordered.iter().any(|r| r.row.public),
+        "input": trace_content(&ordered, root, |r| &r.row.trace_input, |r| &r.row.input),
+        "output": trace_content(&ordered, root, |r| &r.row.trace_output, |r| &r.row.output),
+        "metadata": root.map_or_else(|| json!({}), |r| metadata(&r.row.metadata_names, &r.row.metadata_values)),
         "latency": (end - start) as f64 / 1e6,
         "totalCost": total_cost,
         "observations": observations(records),
@@ -591,10 +464,10 @@ pub fn trace(records: &[EventRecord]) -> Option<Value> {
 
 /// Trace I/O: what a span set explicitly for the trace, else the root observation's I/O.
 fn trace_content(
-    ordered: &[&EventRecord],
-    root: Option<&EventRecord>,
-    explicit: fn(&EventRecord) -> &str,
-    observed: fn(&EventRecord) -> &str,
+    ordered: &[&StoredRow],
+    root: Option<&StoredRow>,
+    explicit: fn(&StoredRow) -> &str,
+    observed: fn(&StoredRow) -> &str,
 ) -> Value {
     match ordered.iter().map(|r| explicit(r)).find(|v| !v.is_empty()) {
         Some(text) => content(text),
@@ -604,7 +477,16 @@ fn trace_content(
 
 #[cfg(test)]
 mod tests {
+    use spanbridge_proto::{EventRow, Score};
+
     use super::*;
+
+    fn stored(row: EventRow) -> StoredRow {
+        StoredRow {
+            row,
+            ..Default::default()
+        }
+    }
 
     #[test]
     fn times_are_iso_milliseconds() {
@@ -633,39 +515,45 @@ mod tests {
 
     #[test]
     fn scores_have_langfuse_shape_and_window() {
-        let root = EventRecord {
+        let root = stored(EventRow {
             trace_id: "t".into(),
             span_id: "a".into(),
             start_time_us: 10_000_000_000,
             ..Default::default()
+        });
+        let score = |score: Score| StoredScore {
+            score,
+            ..Default::default()
         };
-        let numeric = ScoreRecord {
+        let numeric = Score {
             id: "s1".into(),
-            trace_id: Some("t".into()),
+            trace_id: "t".into(),
             name: "relevance".into(),
             value: 0.5,
             data_type: "NUMERIC".into(),
             string_value: Some("ignored".into()),
-            metadata: vec![("k".into(), "[1]".into()), ("s".into(), "x".into())],
+            metadata_names: vec!["k".into(), "s".into()],
+            metadata_values: vec!["[1]".into(), "x".into()],
             timestamp_us: 10_000_000_000,
             ..Default::default()
         };
-        let text = ScoreRecord {
+        let text = score(Score {
             id: "s2".into(),
             data_type: "TEXT".into(),
             string_value: Some("fine".into()),
             ..numeric.clone()
-        };
-        let too_old = ScoreRecord {
+        });
+        let too_old = score(Score {
             id: "s3".into(),
             timestamp_us: 10_000_000_000 - 3_600_000_001,
             ..numeric.clone()
-        };
-        let correction = ScoreRecord {
+        });
+        let correction = score(Score {
             id: "s4".into(),
             data_type: "CORRECTION".into(),
             ..numeric.clone()
-        };
+        });
+        let numeric = score(numeric);
         let mut trace = trace(std::slice::from_ref(&root)).unwrap();
         attach_scores(&mut trace, &[root], &[numeric, text, too_old, correction]);
         let scores = trace["scores"].as_array().unwrap();
@@ -684,24 +572,27 @@ mod tests {
 
     #[test]
     fn v2_observations_have_the_requested_groups() {
-        let record = EventRecord {
-            trace_id: "t".into(),
-            span_id: "g".into(),
-            parent_span_id: "r".into(),
-            start_time_us: 1_000_000,
-            end_time_us: Some(3_500_000),
-            completion_start_time_us: Some(1_500_000),
-            r#type: "GENERATION".into(),
-            provided_model_name: "gpt-4o".into(),
+        let record = StoredRow {
+            row: EventRow {
+                trace_id: "t".into(),
+                span_id: "g".into(),
+                parent_span_id: "r".into(),
+                start_time_us: 1_000_000,
+                end_time_us: Some(3_500_000),
+                completion_start_time_us: Some(1_500_000),
+                r#type: "GENERATION".into(),
+                provided_model_name: "gpt-4o".into(),
+                input: "{\"a\":1}".into(),
+                metadata_names: vec!["resourceAttributes.service.name".into(), "n".into()],
+                metadata_values: vec!["svc".into(), "1".into()],
+                ..Default::default()
+            },
             usage_details: BTreeMap::from([
                 ("input".into(), 10),
                 ("output".into(), 5),
                 ("total".into(), 15),
             ]),
             cost_details: BTreeMap::from([("input".into(), 0.5), ("total".into(), 0.75)]),
-            input: "{\"a\":1}".into(),
-            metadata_names: vec!["resourceAttributes.service.name".into(), "n".into()],
-            metadata_values: vec!["svc".into(), "1".into()],
             ..Default::default()
         };
         let default = observation_v2(&record, &["core", "basic"]);
@@ -728,21 +619,28 @@ mod tests {
 
     #[test]
     fn trace_name_falls_back_to_the_root_span() {
-        let root = EventRecord {
+        let root = EventRow {
             trace_id: "t".into(),
             span_id: "a".into(),
             name: "root".into(),
             ..Default::default()
         };
-        let child = EventRecord {
+        let child = EventRow {
             parent_span_id: "a".into(),
             span_id: "b".into(),
             user_id: "u1".into(),
             ..root.clone()
         };
-        let trace = trace(&[root, child]).unwrap();
+        let trace = trace(&[stored(root), stored(child)]).unwrap();
         assert_eq!(trace["name"], "root");
         assert_eq!(trace["userId"], "u1");
         assert_eq!(trace["observations"].as_array().unwrap().len(), 2);
+        assert!(
+            trace["totalCost"]
+                .as_f64()
+                .is_some_and(|cost| cost == 0.0 && cost.is_sign_positive()),
+            "no costs: 0, not -0: {}",
+            trace["totalCost"]
+        );
     }
 }

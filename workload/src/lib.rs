@@ -1,5 +1,6 @@
-//! Realistic GenAI export requests, shared by the load generator (`spanbridge bench`) and the
-//! micro benchmarks (`cargo bench -p spanbridge-gateway`), so both measure the same payload.
+//! The benchmark workload: realistic GenAI export requests, shared by the load generator
+//! (`spanbridge bench`) and the micro benchmarks (`cargo bench -p spanbridge-gateway`,
+//! `-p spanbridge-sink`), so both measure the same payload.
 //!
 //! Content is varied the way users' traffic is: every chat span has its own prompt and
 //! completion of random length drawn from a vocabulary (no two spans repeat a string, so

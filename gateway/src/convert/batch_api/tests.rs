@@ -14,7 +14,7 @@ fn fixture(name: &str) -> Vec<Value> {
     body["batch"].as_array().unwrap().clone()
 }
 
-fn convert(batch: &[Value]) -> LegacyConverted {
+fn convert(batch: &[Value]) -> BatchConverted {
     convert_batch(batch)
 }
 
