@@ -19,3 +19,12 @@ pub mod read;
 pub use keys::{KeyRecord, UnhashedKeyRecord};
 pub use read::{Cursor, ObservationQuery, StoreError, StoredRow, StoredScore, TraceReader};
 pub use v1::{EventBatch, EventBatches, EventRow, PartialRow, Score, TraceFields};
+
+/// The clock both halves stamp with, in µs since the Unix epoch: a request's receive time in
+/// the gateway, a row's write time in the sink.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}

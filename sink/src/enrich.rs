@@ -12,13 +12,8 @@ use spanbridge_proto::{EventBatch, EventRow, StoredRow};
 use crate::meta::PromptIds;
 use crate::prices::{CompiledModel, ModelCatalog, TierAttributes, price};
 
-/// The write time stamped into `created_at` / `updated_at` / `event_ts`, µs since the epoch.
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}
+/// The write time stamped into `created_at` / `updated_at` / `event_ts`.
+pub use spanbridge_proto::now_us;
 
 /// Enriches every row of the batches, in order. A model lookup that fails falls back to the
 /// catalog's last loaded prices (see `ModelCatalog`), a prompt lookup that fails leaves

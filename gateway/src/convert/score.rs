@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use spanbridge_proto::Score;
 
 use super::family::langfuse::normalize_environment;
-use super::hex;
 use super::vocab::value::parse_timestamp_us;
 
 /// Longest accepted score id (Langfuse's `idSchema`).
@@ -159,7 +158,7 @@ fn generated_id(body: &Value, seed: &str) -> String {
         .chain_update(b"\0")
         .chain_update(body.to_string())
         .finalize();
-    let hex = hex(&digest[..16]);
+    let hex = hex::encode(&digest[..16]);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],
