@@ -163,7 +163,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// The Kafka hop between gateway and sink. Empty `brokers` = embedded mode (no Kafka).
+/// The Kafka hop between gateway and sink. Empty `brokers` = embedded (no Kafka).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
@@ -298,7 +298,7 @@ const PRODUCER_ONLY_OPTIONS: &[&str] = &[
     "partitioner",
 ];
 
-/// The production event store. Empty `url` = events go to the embedded SQLite file.
+/// The Kafka deployment's event store. Empty `url` = events go to the embedded SQLite file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseSettings {

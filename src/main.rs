@@ -23,7 +23,7 @@ use crate::config::{LogFormat, Settings};
 
 /// mimalloc instead of glibc's allocator: rows and messages are built, moved between threads
 /// and freed in large numbers, and glibc's malloc and free paths took ~18 % of the gateway's
-/// CPU in both modes (docs/performance.md).
+/// CPU embedded and in the Kafka deployment (docs/performance.md, "Memory and allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -223,9 +223,9 @@ fn start_server(settings: &Settings) -> Result<PrometheusHandle, String> {
 /// of giving it back at once. librdkafka copies each message into a fresh buffer, and so does
 /// its lz4 compressor; with glibc's defaults those buffers came from memory just returned to
 /// the kernel (an arena trimmed after 128 KiB free at its top, or a separate mapping), so
-/// every copy page-faulted on new pages: 4 % of the Kafka-mode gateway's CPU. With these
-/// thresholds the Kafka-mode gateway did 7–15 % more spans per CPU-second with one span per
-/// trace, for the same peak RSS (docs/performance.md, eighth pass). Memory is still given
+/// every copy page-faulted on new pages: 4 % of the Kafka deployment's gateway CPU. With these
+/// thresholds that gateway did 7–15 % more spans per CPU-second with one span per trace, for
+/// the same peak RSS (docs/performance.md, "Memory and allocator"). Memory is still given
 /// back once 256 MiB are free at the top of an arena; Rust's own allocations use mimalloc.
 fn keep_c_heap_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -241,12 +241,12 @@ fn keep_c_heap_memory() {
     }
 }
 
-/// Transparent huge pages off for this process (Linux; a no-op elsewhere), for the gateway
-/// alone or embedded. mimalloc asks for huge pages on its arenas, and a huge page partly in use
-/// counts whole in RSS: with them off, the gateway's peak RSS fell by 20–45 MB in every
-/// workload of both modes (embedded split traces: 200–235 MB instead of 263–355 MB) for the
-/// same CPU. The sink keeps them: without, it held 15–30 MB less but spent ~8 % more CPU with
-/// one span per trace (docs/performance.md, sixth pass).
+/// Transparent huge pages off for this process (Linux; a no-op elsewhere), for the gateway alone
+/// or embedded. mimalloc asks for huge pages on its arenas, and a huge page partly in use counts
+/// whole in RSS: with them off, the gateway's peak RSS fell by 20–45 MB in every workload,
+/// embedded and in the Kafka deployment (embedded split traces: 200–235 MB instead of 263–355 MB)
+/// for the same CPU. The sink keeps them: without, it held 15–30 MB less but spent ~8 % more CPU
+/// with one span per trace (docs/performance.md, "Memory and allocator").
 fn without_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and touches no memory of ours.

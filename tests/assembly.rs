@@ -1,4 +1,4 @@
-//! Assembly user stories (issue 14, DESIGN.md "Assembly"), embedded mode: the spans of one
+//! Assembly user stories (DESIGN.md "Assembly"), embedded: the spans of one
 //! trace sent in separate requests — children first, root first, and with a restart of the
 //! binary between them — end up with the trace's fields on every row, in the read API and in
 //! the SQLite `events` table.

@@ -1,4 +1,4 @@
-//! Assembly on the production path (issue 14): `spanbridge gateway` and `spanbridge sink`
+//! Assembly in the Kafka deployment: `spanbridge gateway` and `spanbridge sink`
 //! processes, tansu between them, the ClickHouse engine as the store. The spans of a trace
 //! arrive in separate requests; every row in `events_full` read with `FINAL` must carry the
 //! root's trace fields, also when the sink restarts between the pieces (cache lost, read back
@@ -130,8 +130,8 @@ async fn pieces_apart_are_assembled_in_events_full_also_across_a_sink_restart() 
     wait_assembled(&stack.clickhouse, &[first, second], Duration::from_secs(60)).await;
 }
 
-/// Issue 14 item 6: two sinks in one consumer group on a 2-partition topic; one is SIGKILLed
-/// mid-stream and another starts. Every acknowledged piece lands assembled, once.
+/// Sinks scale out and fail: two sinks in one consumer group on a 2-partition topic; one is
+/// SIGKILLed mid-stream and another starts. Every acknowledged piece lands assembled, once.
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sinks_in_one_group_one_killed_mid_stream_every_piece_lands_assembled() {
     if !available("two sinks in one consumer group") {

@@ -12,7 +12,7 @@
 //!
 //! Stores: the suite runs through the embedded SQLite store, and through ClickHouse (the
 //! engine behind deploy/dev/chdb_http.py, one per `clickhouse.tables` mode: `events`,
-//! `legacy`, `both`), the embedded server writing to it directly and the read API answering
+//! `v3`, `both`), the embedded server writing to it directly and the read API answering
 //! from the mode's tables; cases in flight are written together, so each mode costs one
 //! ClickHouse server and a few hundred inserts.
 //!

@@ -348,7 +348,7 @@ fn referenced_metrics() -> BTreeMap<String, BTreeSet<String>> {
 }
 
 /// Metrics that only a process with Kafka configured emits; the embedded scrape cannot show
-/// them, the Kafka-mode scrape must.
+/// them, the Kafka deployment's scrape must.
 const KAFKA_MODE_ONLY: &[(&str, &str)] = &[
     (
         "spanbridge_kafka_produce_duration_seconds_bucket",
@@ -392,7 +392,7 @@ async fn scrape_until(
     }
 }
 
-/// Embedded mode after the traffic every panel plots: accepted spans, a rejected span, a
+/// Embedded, after the traffic every panel plots: accepted spans, a rejected span, a
 /// refused key, a failed store write.
 async fn embedded_scrape(wanted: &BTreeSet<&str>) -> BTreeSet<String> {
     let server = Server::start_with(&[("SPANBRIDGE_GATEWAY__REQUEST_TIMEOUT_SECS", "3")]);

@@ -1,5 +1,5 @@
 //! Langfuse reads our rows as its own: a realistic trace (and an evaluation score of its
-//! generation) goes through the production path (gateway → tansu → sink → ClickHouse), once per
+//! generation) goes through the Kafka deployment (gateway → tansu → sink → ClickHouse), once per
 //! `clickhouse.tables` mode, then every read query Langfuse v4.16 sends to the tables of that
 //! mode (`../shared/langfuse-queries/queries.json`: for `events_full` the v2 observations API
 //! and its cursor pagination, the trace detail view, the trace aggregate, the observations

@@ -1,4 +1,4 @@
-//! Conformance set of the legacy ingestion API (issue 15): every case of
+//! Conformance set of the batch API (Langfuse SDK 2.x): every case of
 //! `tests/conformance/legacy/` (README there) is posted to `POST /api/public/ingestion` of a
 //! running Spanbridge and read back through `GET /api/public/traces/{id}`; every expected
 //! trace, observation and score field must match. Mismatches of all cases are reported together.

@@ -1,4 +1,4 @@
-//! The legacy ingestion API (issue 15) in Kafka + ClickHouse mode: `spanbridge gateway` and
+//! The batch API (Langfuse SDK 2.x) in the Kafka deployment: `spanbridge gateway` and
 //! `spanbridge sink` processes, tansu between them, the ClickHouse engine as the store. The
 //! SDK 2.60.10 stories of tests/legacy.rs read back the same; updates that arrive after a sink
 //! restart are merged into the stored rows (read back from ClickHouse), and a broker outage
@@ -32,7 +32,7 @@ async fn sdk_v2_batches_land_in_clickhouse_and_read_back_whole() {
     langchain_story_event_by_event(&url, &read_url).await;
     mixed_batch_story(&url, &read_url).await;
 
-    // Every observation is one row with FINAL, and every legacy trace has its own row.
+    // Every observation is one row with FINAL, and every batch-API trace has its own row.
     let duplicates = stack
         .clickhouse
         .count(

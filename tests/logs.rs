@@ -119,7 +119,7 @@ async fn get_trace(base_url: &str, trace_id: &str) -> (u16, Value) {
 }
 
 /// Polls the read API until the trace has `scores` scores (the sink writes asynchronously in
-/// scaled mode; in embedded mode the answer came after the write).
+/// the Kafka deployment; embedded, the answer came after the write).
 async fn trace_with_scores(base_url: &str, trace_id: &str, scores: usize) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
@@ -450,7 +450,7 @@ async fn operation_details_content_lands_on_the_generation_whichever_comes_first
     content_lands_on_the_generation("openai-v2-operation-details", false).await;
 }
 
-/// Production path: gateway → Kafka → sink → ClickHouse `scores`, read back by the gateway's
+/// Kafka deployment: gateway → Kafka → sink → ClickHouse `scores`, read back by the gateway's
 /// read API with `FINAL`.
 #[tokio::test(flavor = "multi_thread")]
 async fn scores_land_in_clickhouse_and_are_read_back_with_the_trace() {

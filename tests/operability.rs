@@ -289,7 +289,7 @@ async fn a_request_over_the_rate_limit_is_accepted_once_and_its_debt_is_told_in_
 }
 
 /// The gateway turns transparent huge pages off for itself: partly used huge pages counted whole
-/// in its RSS (docs/performance.md, sixth pass).
+/// in its RSS (docs/performance.md, "Memory and allocator").
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn the_gateway_runs_without_transparent_huge_pages() {

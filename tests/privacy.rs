@@ -260,7 +260,7 @@ async fn sampling_keeps_whole_traces_sent_in_pieces() {
     assert!(scrape.contains(&sampled_out), "{sampled_out} in {scrape}");
 }
 
-/// The same rules on the legacy ingestion API (`POST /api/public/ingestion`, Langfuse SDK 2.x
+/// The same rules on the batch API (`POST /api/public/ingestion`, Langfuse SDK 2.x
 /// events): redact inside JSON values, hash, drop and truncate metadata keys, and a rule for
 /// another project that must not apply here.
 const LEGACY_RULES: &str = r#"
@@ -453,7 +453,7 @@ async fn legacy_events_are_masked_at_the_door_too() {
     assert!(!scrape.contains(r#"rule="4""#), "{scrape}");
 }
 
-/// Rate 0.5 over 100 legacy traces whose generation comes in one request and the
+/// Rate 0.5 over 100 batch-API traces whose generation comes in one request and the
 /// `trace-create` in a later one: each is stored whole or not at all, as the id's hash says.
 #[tokio::test]
 async fn sampling_keeps_whole_legacy_traces_sent_in_pieces() {

@@ -1,4 +1,4 @@
-//! The production path as users run it: `spanbridge gateway` and `spanbridge sink` as separate
+//! The Kafka deployment as users run it: `spanbridge gateway` and `spanbridge sink` as separate
 //! processes, a real Kafka-protocol broker (tansu) between them and the ClickHouse engine as the
 //! store. Spans go in over OTLP; rows are read back from `events_full` (with `FINAL`) and
 //! compared with what was sent, also across faults: the broker down, ClickHouse down, the sink

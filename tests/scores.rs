@@ -477,7 +477,7 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().expect("gzip")
 }
 
-/// Production path: gateway → Kafka → sink → ClickHouse `scores`, read back with the trace.
+/// Kafka deployment: gateway → Kafka → sink → ClickHouse `scores`, read back with the trace.
 #[tokio::test(flavor = "multi_thread")]
 async fn scores_reach_clickhouse_through_kafka() {
     if !available("scores API into ClickHouse") {

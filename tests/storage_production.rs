@@ -1,9 +1,9 @@
-//! Storage for every Langfuse deployment (issue 16) on the production path: `spanbridge
+//! Storage for every Langfuse deployment, in the Kafka deployment: `spanbridge
 //! gateway` and `spanbridge sink` processes, tansu between them, the ClickHouse engine as the
 //! store, once per `clickhouse.tables` mode. The spans of one trace arrive in three requests
 //! (a generation, its root a second later, then a late tool call); afterwards each mode's
 //! tables hold exactly what Langfuse of that version reads, each row once with `FINAL`:
-//! `legacy` one `traces` row with the root's trace fields and one `observations` row per span
+//! `v3` one `traces` row with the root's trace fields and one `observations` row per span
 //! (type, parent, model, usage, cost) and no `events_full`; `both` those and `events_full`;
 //! `events` only `events_full`. The v1 and v2 read APIs answer from the mode's tables.
 
@@ -87,7 +87,7 @@ async fn wait_count(clickhouse: &ClickHouse, sql: &str, expected: u64) {
     }
 }
 
-/// The v3 tables as Langfuse v3 (and v4 legacy/dual) reads them.
+/// The v3 tables as Langfuse v3 (and v4 in its `legacy` and `dual` write modes) reads them.
 async fn check_v3_tables(clickhouse: &ClickHouse, trace_id: &str) {
     // The trace row is written last for the late tool: wait for the tool's observation, then
     // for the trace row that follows it in the same write.

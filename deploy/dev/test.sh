@@ -9,7 +9,7 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
   for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
-# Kafka (tansu) and ClickHouse (chdb) for the production-path tests, installed when missing.
+# Kafka (tansu) and ClickHouse (chdb) for the Kafka-deployment tests, installed when missing.
 source deploy/dev/services.sh
 ensure_test_services
 # promtool (Debian package `prometheus`) checks the /metrics output in tests/operability.rs.

@@ -27,7 +27,7 @@ pub struct Project {
     pub organization_name: String,
 }
 
-/// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres (production).
+/// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     async fn find_by_fast_hash(

@@ -147,7 +147,7 @@ impl Gateway {
     }
 }
 
-// Langfuse scores (issue 19): `POST /api/public/scores` parses them with
+// Langfuse scores: `POST /api/public/scores` parses them with
 // `convert::score::parse_score` and publishes them here.
 impl Gateway {
     /// Publishes already validated scores, one batch per trace (or per session / dataset run
@@ -179,7 +179,7 @@ impl Gateway {
 }
 
 impl Gateway {
-    /// Converts and publishes one legacy ingestion batch (`POST /api/public/ingestion`):
+    /// Converts and publishes one batch-API batch (`POST /api/public/ingestion`):
     /// every valid event becomes a piece of its trace, every invalid one an error in the
     /// answer. Returns only after the accepted events are durable; an outage is an error for
     /// the whole request (the SDK retries it), never a success for data that is then lost.
@@ -231,7 +231,8 @@ fn envelope(project: &Project, sdk: &SdkInfo, received_at_us: i64) -> EventBatch
     }
 }
 
-// Privacy and sampling at the door (issue 17): every intake publishes through here.
+// Privacy and sampling at the door: every intake publishes through here, so no intake can
+// skip them.
 impl Gateway {
     /// The privacy rules and sampling rate for `project`; intakes mask OTLP attribute lists
     /// with it before conversion (`mask_spans`, `mask_logs`).

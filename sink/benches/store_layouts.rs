@@ -2,8 +2,8 @@
 //! whole process (writer and checkpoint thread), on the load generator's rows with one and ten
 //! spans per trace and random trace, user and session ids. A span in embedded mode costs its
 //! decode, conversion, enrichment and HTTP plus its store write, so these figures bound what
-//! embedded mode can reach on a machine with a given layout (docs/performance.md, "Issue 18,
-//! ninth pass").
+//! embedded mode can reach on a machine with a given layout (docs/performance.md, "One core,
+//! no I/O" and "Embedded store (SQLite)").
 //!
 //! `cargo bench -p spanbridge-sink --bench store_layouts [-- ROWS [COMMIT_ROWS]]`: by default
 //! 153,600 rows per layout in 800-row commits, as 8 connections of 100-span requests make them

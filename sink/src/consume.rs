@@ -1,4 +1,4 @@
-//! The production input: a Kafka consumer in a consumer group, feeding the one write driver
+//! The Kafka deployment's input: a Kafka consumer in a consumer group, feeding the one write driver
 //! ([`crate::write`]). Messages are decoded into `EventBatch`es and batched by rows, bytes or
 //! time; a batch is written and only then are its offsets committed, so a crash at any point
 //! replays uncommitted messages (the store's dedup absorbs the replay) and never skips one.
@@ -87,7 +87,7 @@ impl ConsumerContext for SinkContext {
 /// `message` is kept while its rows are unwritten, for the dead-letter topic if they are
 /// refused; a message already dead-lettered carries none. It is librdkafka's own message, not
 /// a copy: copying every payload (`detach`) was 6.6 % of the sink's CPU, its page faults
-/// included (docs/performance.md, eighth pass).
+/// included (docs/performance.md, "ClickHouse writer").
 struct Consumed<'a> {
     partition: i32,
     offset: i64,
@@ -95,8 +95,8 @@ struct Consumed<'a> {
 }
 
 /// librdkafka prefetches up to 64 MiB of messages by default; 32 MiB keeps the sink's pace
-/// (16 MiB cost a fifth of it) and takes ~50 MB off its peak RSS (docs/performance.md, "Issue
-/// 18, second pass"). A pass-through `queued.max.messages.kbytes` overrides it.
+/// (16 MiB cost a fifth of it) and takes ~50 MB off its peak RSS (docs/performance.md,
+/// "ClickHouse writer"). A pass-through `queued.max.messages.kbytes` overrides it.
 const PREFETCH: (&str, &str) = ("queued.max.messages.kbytes", "32768");
 
 /// Runs the consumer until `shutdown` completes, then writes and commits what it holds.

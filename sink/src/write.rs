@@ -1,9 +1,9 @@
-//! The sink's one write path, for both modes (Vector's sink driver): inputs — the embedded
-//! queue's requests (`queue.rs`) or the Kafka consumer's messages (`consume.rs`) —
+//! The sink's one write path, embedded and in the Kafka deployment (Vector's sink driver): inputs
+//! — the embedded queue's requests (`queue.rs`) or the Kafka consumer's messages (`consume.rs`) —
 //! are enriched and gathered into a [`Batch`] by rows, bytes and time; [`Writer::flush`] writes
-//! it with retries (transient vs. permanent is the error's property, [`StoreError`]), counts
-//! it, and hands every input back with its outcome. The feeders only feed and settle (answer
-//! the client / commit the offset).
+//! it with retries (transient vs. permanent is the error's property, [`StoreError`]), counts it,
+//! and hands every input back with its outcome. The feeders only feed and settle (answer the
+//! client / commit the offset).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -483,7 +483,8 @@ mod tests {
         let mut batch = Batch::default();
         writer.add(&mut batch, whole(), 10, ()).await;
         assert!(writer.flush(&mut batch, &RetryUntil::Never).await.is_err());
-        // Embedded mode answers 503 and drops the batch; the client sends the same again.
+        // Embedded, the client gets a 503 and the batch is dropped; the client sends the same
+        // again.
         let mut batch = Batch::default();
         writer.add(&mut batch, whole(), 10, ()).await;
         assert_eq!(
@@ -510,14 +511,14 @@ mod tests {
         let writer = writer(store.clone());
         let mut batch = Batch::default();
         writer.add(&mut batch, input("a"), 10, ()).await;
-        // No retries (embedded mode): the error comes back and nothing is settled.
+        // No retries (embedded): the error comes back and nothing is settled.
         let error = writer
             .flush(&mut batch, &RetryUntil::Never)
             .await
             .unwrap_err();
         assert!(!error.is_permanent());
         assert!(!batch.is_empty());
-        // Retried (Kafka mode): the second failure is waited out and the rows land.
+        // Retried (Kafka deployment): the second failure is waited out and the rows land.
         let until = RetryUntil::Deadline(Instant::now() + Duration::from_secs(5));
         let settled = writer.flush(&mut batch, &until).await.unwrap();
         assert!(settled[0].1.is_ok());

@@ -1,7 +1,7 @@
-//! The bench workload as legacy ingestion batches (`--protocol langfuse-ingestion`): the same
+//! The bench workload as batch-API batches (`--protocol langfuse-ingestion`): the same
 //! spans, written as the Langfuse SDK 2.x writes them — a `trace-create` per root, a
 //! `generation-create` per chat span (model, messages, usage), a `span-create` per tool span —
-//! so the legacy API's figures compare with the OTLP ones on the same content.
+//! so the batch API's figures compare with the OTLP ones on the same content.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
@@ -38,7 +38,7 @@ fn int(attributes: &[KeyValue], key: &str) -> Option<i64> {
     }
 }
 
-/// One legacy batch body (`{"batch": [...]}`) with the request's spans as events.
+/// One batch-API body (`{"batch": [...]}`) with the request's spans as events.
 pub fn batch_api_body(request: &ExportTraceServiceRequest) -> Value {
     let mut events = Vec::new();
     let spans = request

@@ -1,4 +1,4 @@
-//! Embedded mode (`spanbridge serve` without Kafka): gateway and sink in one process, the
+//! Embedded (`spanbridge serve` without Kafka, the default): gateway and sink in one process, the
 //! in-process queue between them; events in the SQLite file (or ClickHouse when
 //! `clickhouse.url` is set), metadata as `[meta]` says.
 

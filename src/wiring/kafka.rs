@@ -1,8 +1,8 @@
-//! Scaled mode (DESIGN.md "Data flow"): Kafka between gateway and sink, ClickHouse as the event
-//! store, like the single-binary `-target` pattern of Tempo and Loki. `spanbridge gateway`
-//! publishes to Kafka; `spanbridge sink` consumes into the event store; `spanbridge serve` with
-//! `[kafka]` configured runs both halves in one process through Kafka; `spanbridge migrate`
-//! creates the topics and the ClickHouse tables.
+//! The Kafka deployment (DESIGN.md "Data flow"): Kafka between gateway and sink, ClickHouse as
+//! the event store, like the single-binary `-target` pattern of Tempo and Loki. `spanbridge
+//! gateway` publishes to Kafka; `spanbridge sink` consumes into the event store; `spanbridge
+//! serve` with `[kafka]` configured runs both halves in one process through Kafka; `spanbridge
+//! migrate` creates the topics and the ClickHouse tables.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -173,7 +173,7 @@ pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), 
     served.and(sunk)
 }
 
-/// `spanbridge migrate`, production part: the Kafka topics (when `kafka.brokers` is set) and
+/// `spanbridge migrate`, Kafka-deployment part: the Kafka topics (when `kafka.brokers` is set) and
 /// Langfuse's ClickHouse event tables (when `clickhouse.url` is set), each created only when
 /// absent. Returns what it did, one line each.
 pub async fn migrate(settings: &Settings) -> Result<Vec<String>, String> {

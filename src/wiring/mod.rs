@@ -1,8 +1,8 @@
-//! The one place that chooses implementations (DESIGN.md "Layout"): `embedded` (gateway and
-//! sink in one process over the in-process queue), `scaled` (gateway / sink / both through
-//! Kafka), `meta` (the metadata store and what it gives the running process). This module
-//! holds what they share: the event store chosen by the settings (whose `TraceReader` the read
-//! API uses as it is), its `/ready` check, the write driver, and the servers.
+//! The one place that chooses implementations (DESIGN.md "Layout"): `embedded` (gateway and sink
+//! in one process over the in-process queue), `kafka` (the Kafka deployment: gateway / sink /
+//! both through Kafka), `meta` (the metadata store and what it gives the running process). This
+//! module holds what they share: the event store chosen by the settings (whose `TraceReader` the
+//! read API uses as it is), its `/ready` check, the write driver, and the servers.
 
 pub(crate) mod embedded;
 pub(crate) mod kafka;
@@ -93,7 +93,7 @@ pub(crate) fn clickhouse_config(settings: &Settings) -> ClickHouseConfig {
 
 /// The sink's write driver over the event store, pricing with the metadata store's catalog,
 /// which it warms first (loaded now, reloaded in the background): only a process that writes
-/// rows prices them, so a Kafka-mode gateway loads no prices.
+/// rows prices them, so the Kafka deployment's gateway loads no prices.
 pub(crate) async fn writer(
     settings: &Settings,
     events: &EventStore,

@@ -3,7 +3,7 @@
 # SDK (HTTP/JSON), the Langfuse Python SDK and the OTel openai-v2 instrumentation (OTLP logs)
 # export to a freshly started `spanbridge serve`, and every trace is read back through the read
 # API. Client libraries are installed from PyPI
-# and npm once into ~/.cache/spanbridge-clients and reused. The legacy ingestion API
+# and npm once into ~/.cache/spanbridge-clients and reused. The batch API
 # (/api/public/ingestion) is checked with the Langfuse Python SDK 2.60.10 (low-level client,
 # decorators, LangChain callback; its own venv) and the Langfuse JS SDK 3.x.
 set -euo pipefail
@@ -52,7 +52,7 @@ OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true \
   "$openai_venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" legacy-events
 OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=EVENT_ONLY \
   "$openai_venv/bin/python" tests/clients/otel_openai_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk" operation-details
-# Langfuse Python SDK 2.x (legacy batch API), pinned to the version users downgrading to v2 pin,
+# Langfuse Python SDK 2.x (batch API), pinned to the version users downgrading to v2 pin,
 # with LangChain for its CallbackHandler, in a venv of its own.
 langfuse_v2_venv="$cache/venv-langfuse-v2"
 if [ ! -x "$langfuse_v2_venv/bin/python" ] || ! "$langfuse_v2_venv/bin/python" -c "import langfuse.callback, langchain_core" 2>/dev/null; then
@@ -60,7 +60,7 @@ if [ ! -x "$langfuse_v2_venv/bin/python" ] || ! "$langfuse_v2_venv/bin/python" -
   "$langfuse_v2_venv/bin/pip" install -q "langfuse==2.60.10" "langchain-core<0.4" "langchain<0.4"
 fi
 "$langfuse_v2_venv/bin/python" tests/clients/langfuse_v2.py "http://127.0.0.1:$http_port" "$pk" "$sk"
-# Langfuse JS SDK 3.x (legacy batch API).
+# Langfuse JS SDK 3.x (batch API).
 if [ ! -d "$cache/node-langfuse/node_modules/langfuse" ]; then
   mkdir -p "$cache/node-langfuse"
   (cd "$cache/node-langfuse" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund langfuse@3)

@@ -1,7 +1,7 @@
-//! Stories of the legacy ingestion API (issue 15), shared by the embedded test
-//! (tests/legacy.rs) and the Kafka + ClickHouse one (tests/legacy_production.rs): post the SDK
+//! Stories of the batch API (Langfuse SDK 2.x), shared by the embedded test
+//! (tests/legacy.rs) and the Kafka-deployment one (tests/legacy_production.rs): post the SDK
 //! 2.60.10 fixture batches, read every field back through the read API (polling, as the
-//! production sink writes after the gateway answered).
+//! Kafka deployment's sink writes after the gateway answered).
 
 use std::time::{Duration, Instant};
 
@@ -62,7 +62,7 @@ pub async fn post_all_accepted(url: &str, events: &[Value]) {
     assert_eq!(accepted, ids);
 }
 
-/// The trace, once `ready` holds for it (rows land after the answer in production mode).
+/// The trace, once `ready` holds for it (rows land after the answer in the Kafka deployment).
 pub async fn read_trace_until(
     read_url: ReadUrl<'_>,
     trace_id: &str,

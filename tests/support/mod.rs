@@ -115,7 +115,7 @@ pub async fn export_genai_trace(traces_url: &str, trace_id: &str, auth: &str) ->
         .expect("POST /v1/traces")
 }
 
-/// A running `spanbridge serve` in embedded mode.
+/// A running `spanbridge serve`, embedded.
 pub struct Server {
     child: Option<Child>,
     pub dir: tempfile::TempDir,

@@ -1,5 +1,5 @@
 //! The spans of one trace as an OTel SDK exports them in separate requests (the assembly
-//! stories of issue 14): a root with explicit trace attributes and a generation without.
+//! stories): a root with explicit trace attributes and a generation without.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;

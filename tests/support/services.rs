@@ -1,4 +1,4 @@
-//! Test services of the production path, started by the tests themselves on free ports
+//! Test services of the Kafka deployment, started by the tests themselves on free ports
 //! (DESIGN.md "Test services on these machines"): a tansu broker process (Kafka protocol), the
 //! ClickHouse engine behind `deploy/dev/chdb_http.py`, and `spanbridge gateway` / `sink`
 //! processes. `deploy/dev/services.sh` installs tansu and chdb when missing and exports where
@@ -227,7 +227,7 @@ impl Drop for ClickHouse {
     }
 }
 
-/// One `spanbridge` process in a production mode (`gateway`, `sink`).
+/// One `spanbridge` process of the Kafka deployment (`gateway`, `sink`).
 pub struct Process {
     child: Option<Child>,
     command: &'static str,
@@ -328,7 +328,7 @@ impl Drop for Process {
     }
 }
 
-/// Everything of the production path: broker, ClickHouse, migrated, and the settings shared by
+/// Everything of the Kafka deployment: broker, ClickHouse, migrated, and the settings shared by
 /// the gateway and sink processes (metadata in a SQLite file of the stack's own).
 pub struct Stack {
     pub broker: Broker,

@@ -125,8 +125,8 @@ fn total_cost(record: &StoredRow) -> Value {
         .map_or(Value::Null, |total| json!(total))
 }
 
-/// Whether a row is a legacy trace's own row (`t-<traceId>`, as Langfuse v4 files a trace sent
-/// through the legacy ingestion API): it is the trace, not one of its observations.
+/// Whether a row is a batch-API trace's own row (`t-<traceId>`, as Langfuse v4 files a trace
+/// sent through the batch API): it is the trace, not one of its observations.
 pub fn is_trace_row(record: &StoredRow) -> bool {
     record
         .row
@@ -135,7 +135,7 @@ pub fn is_trace_row(record: &StoredRow) -> bool {
         .is_some_and(|trace| trace == record.row.trace_id)
 }
 
-/// The observations of a trace in the public API shape (a legacy trace's own row is the
+/// The observations of a trace in the public API shape (a batch-API trace's own row is the
 /// trace, not an observation).
 pub fn observations(records: &[StoredRow]) -> Vec<Value> {
     records
@@ -145,7 +145,7 @@ pub fn observations(records: &[StoredRow]) -> Vec<Value> {
         .collect()
 }
 
-/// One observation in the public API shape. A top-level observation of a legacy trace hangs
+/// One observation in the public API shape. A top-level observation of a batch-API trace hangs
 /// under the trace's row in storage; here, as in Langfuse's v1 API, it has no parent.
 pub fn observation(record: &StoredRow) -> Value {
     let parent = record

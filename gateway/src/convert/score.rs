@@ -2,7 +2,7 @@
 //! randomness (the caller passes the time and the seed of a generated id).
 //!
 //! Shared by every intake that receives Langfuse scores: `POST /api/public/scores` (an object or
-//! an array of them) and the legacy batch's `score-create` events. The rules are Langfuse's API
+//! an array of them) and the batch API's `score-create` events. The rules are Langfuse's API
 //! validation and its worker's inflation (../shared/reference/langfuse-legacy.md §4.1–4.3):
 //!
 //! | field | rule |
@@ -42,9 +42,9 @@ pub struct ScoreContext<'a> {
     pub timestamp_us: i64,
     /// Seeds the id of a score sent without one, so the id is unique per score yet the same
     /// when the same request is converted again: e.g. the request's receive time, key and the
-    /// score's position, or the legacy envelope id.
+    /// score's position, or the batch API's envelope id.
     pub id_seed: &'a str,
-    /// Whether `source: "EVAL"` is accepted: the legacy batch takes it, the public scores
+    /// Whether `source: "EVAL"` is accepted: the batch API takes it, the public scores
     /// endpoint reserves it for Langfuse's own evaluators.
     pub allow_eval_source: bool,
 }

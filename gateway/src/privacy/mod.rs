@@ -5,7 +5,7 @@
 //! Two points of application, both pure:
 //! - [`Scope::apply`] on every `EventBatch` just before publish (`Gateway::publish`): field
 //!   rules and sampling cover every intake that produces batches (OTLP spans, OTLP logs, the
-//!   legacy ingestion API) by construction.
+//!   batch API) by construction.
 //! - [`Scope::mask_attributes`] on OTLP attribute lists before conversion, so a dropped or
 //!   masked attribute appears in no field the converter derives from it (metadata included).
 //!   [`Scope::mask_spans`] walks a trace export; [`Scope::mask_logs`] a logs export.

@@ -498,7 +498,8 @@ fn a_user_id_rule_also_covers_its_copies_in_metadata() {
 }
 
 /// The cost of the built-in patterns on input and output of the bench workload
-/// (`sample::genai_request`), against conversion of the same spans; `docs/performance.md`.
+/// (`spanbridge_workload::genai_request`), against conversion of the same spans;
+/// docs/performance.md, "Relative costs of optional work".
 /// `cargo test --release -p spanbridge-gateway privacy_cost -- --ignored --nocapture`
 #[test]
 #[ignore = "a measurement, run in release"]

@@ -1,9 +1,9 @@
-//! The production publisher: a request's batches grouped into one Kafka message per partition
-//! (`messages.rs`), each on the partition its traces' ids choose, holding a
+//! The Kafka deployment's publisher: a request's batches grouped into one Kafka message per
+//! partition (`messages.rs`), each on the partition its traces' ids choose, holding a
 //! `spanbridge.v1.EventBatches`. Idempotent producer with `acks=all` and lz4; `publish` returns
-//! only after the broker acknowledged every message of the request, so a client's 200 means
-//! its spans are in Kafka. Every failure (broker unreachable, delivery timeout, local queue
-//! full) is a retryable 503 / UNAVAILABLE: OTLP clients drop data on anything else.
+//! only after the broker acknowledged every message of the request, so a client's 200 means its
+//! spans are in Kafka. Every failure (broker unreachable, delivery timeout, local queue full) is
+//! a retryable 503 / UNAVAILABLE: OTLP clients drop data on anything else.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};

@@ -1,4 +1,4 @@
-//! The Langfuse legacy API on the HTTP port (reference langfuse-legacy.md §1, §5), for SDK 2.x,
+//! Langfuse's batch API on the HTTP port (reference langfuse-legacy.md §1, §5), for SDK 2.x,
 //! the JS SDK 3.x, LangChain/LlamaIndex callbacks, Dify and LiteLLM:
 //! `POST /api/public/ingestion` (a batch of typed events, answered 207 with per-event results
 //! once the accepted events are durable) and `GET /api/public/projects` (the SDKs' auth
@@ -20,7 +20,7 @@ use crate::ingest::{Gateway, with_timeout};
 use crate::observe::{BATCH_API_EVENTS, RequestMetrics};
 use crate::receive::http::{admit_then_read, header_str, sdk_info};
 
-/// The legacy routes (state: the gateway).
+/// The batch API's routes (state: the gateway).
 pub fn routes() -> Router<Arc<Gateway>> {
     Router::new()
         .route("/api/public/ingestion", post(ingestion))

@@ -458,7 +458,7 @@ impl ClickHouseStore {
 
     fn client(config: &ClickHouseConfig) -> Client {
         // Plain RowBinary: the crate's own validation checks every field of every row against
-        // the table's types, ~6 % of the sink's CPU (docs/performance.md, seventh pass);
+        // the table's types, ~6 % of the sink's CPU (docs/performance.md, "ClickHouse writer");
         // `checked` makes the same check once per table instead.
         let mut client = Client::default()
             .with_url(&config.url)

@@ -5,7 +5,7 @@
 //! its own (WAL: readers never block the writer); writes go through one dedicated rusqlite
 //! connection with a cached prepared statement, bound straight from the rows (no SQL text per batch, no
 //! intermediate argument buffer): the write is the largest single cost of the embedded
-//! gateway per span (docs/performance.md).
+//! gateway per span (docs/performance.md, "Embedded store (SQLite)").
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
@@ -238,7 +238,8 @@ const DATABASE_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// database file. That fsync flushed every page the passive checkpoints had copied since the
 /// last one (40–50 ms, a stall for every client waiting on the writer). This thread therefore
 /// also flushes the database file every [`DATABASE_SYNC_INTERVAL`], off the writer's path, so
-/// the writer's fsync finds little left (figures in docs/performance.md, fifth pass). The
+/// the writer's fsync finds little left (figures in docs/performance.md, "Embedded store
+/// (SQLite)"). The
 /// thread ends when the store is dropped.
 fn checkpoint_in_background(connection: Connection, writer: std::sync::Weak<Mutex<Connection>>) {
     let database = connection
@@ -308,7 +309,8 @@ impl SqliteStore {
         // A 32 MiB page cache for the writer: new traces insert at random places of the
         // primary-key and user/session indexes, and with SQLite's default 2 MiB most of those
         // pages were read back from the file on every commit. 64 MiB cost more RSS for no
-        // less CPU once the user and session indexes shrank (docs/performance.md).
+        // less CPU once the user and session indexes shrank (docs/performance.md, "Embedded
+        // store (SQLite)").
         connection
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(error)?;

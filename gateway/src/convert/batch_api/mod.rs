@@ -1,4 +1,4 @@
-//! The legacy Langfuse ingestion API (`POST /api/public/ingestion`, reference
+//! Langfuse's batch API (SDK 2.x's `POST /api/public/ingestion`, reference
 //! langfuse-legacy.md §1): a batch of typed events becomes the same pieces the OTLP path
 //! produces — whole rows (`*-create`), partial rows (`*-update`), trace fields with presence
 //! (`trace-create`) and scores — which the sink assembles (its merge is Langfuse's §2 merge).
@@ -34,8 +34,8 @@ pub use read::Invalid;
 /// `source` of the rows this API writes (the OTLP path writes `otel`).
 pub const SOURCE: &str = "ingestion-api";
 
-/// The id of a legacy trace's own row: Langfuse v4's `t-<traceId>` (its dual write files a
-/// legacy trace as a SPAN row with this id, parent of the top-level observations).
+/// The id of a batch-API trace's own row: Langfuse v4's `t-<traceId>` (its dual write files
+/// such a trace as a SPAN row with this id, parent of the top-level observations).
 pub fn root_span_id(trace_id: &str) -> String {
     format!("t-{trace_id}")
 }

@@ -1,6 +1,6 @@
 //! `trace-create` (reference langfuse-legacy.md §1.4 TraceBody, §3.1): the trace fields as a
 //! piece with explicit presence (a repeated `trace-create` with partial fields completes the
-//! trace in the sink), and the trace's own row. Langfuse v4 files a legacy trace as a SPAN row
+//! trace in the sink), and the trace's own row. Langfuse v4 files a batch-API trace as a SPAN row
 //! with id `t-<traceId>` under which top-level observations hang; the same row here carries the
 //! trace's name, input, output, metadata and timestamp.
 

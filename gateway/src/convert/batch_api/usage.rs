@@ -1,6 +1,6 @@
-//! Usage and cost of a legacy observation body (reference langfuse-legacy.md §1.4.1) into the
-//! provided usage/cost maps the OTLP path fills, so the sink prices both alike: `usage` in its
-//! legacy (`input`, `output`, `total`, `*Cost`) or OpenAI (`promptTokens`, …) shape, then
+//! Usage and cost of a batch-API observation body (reference langfuse-legacy.md §1.4.1) into
+//! the provided usage/cost maps the OTLP path fills, so the sink prices both alike: `usage` in
+//! its Langfuse (`input`, `output`, `total`, `*Cost`) or OpenAI (`promptTokens`, …) shape, then
 //! `usageDetails` and `costDetails` overlaid key by key.
 
 use std::collections::BTreeMap;
@@ -11,11 +11,11 @@ use super::read::Invalid;
 use crate::convert::fields::usage::openai_shape;
 use crate::convert::vocab::value;
 
-/// `usage` keys and the provided-usage bucket each fills, legacy shape.
+/// `usage` keys and the provided-usage bucket each fills, Langfuse shape.
 const LANGFUSE_TOKENS: &[(&str, &str)] =
     &[("input", "input"), ("output", "output"), ("total", "total")];
 /// The OpenAI shape: any of these keys present (even `null`) makes the whole object read this
-/// way, and the legacy keys (costs included) are ignored, as Langfuse does.
+/// way, and the Langfuse-shape keys (costs included) are ignored, as Langfuse does.
 const OPENAI_TOKENS: &[(&str, &str)] = &[
     ("promptTokens", "input"),
     ("completionTokens", "output"),
@@ -164,7 +164,7 @@ mod tests {
             &'static [(&'static str, f64)],
         );
         let cases: Vec<Case> = vec![
-            // legacy shape with unit and costs; total derived from the buckets
+            // Langfuse shape with unit and costs; total derived from the buckets
             (
                 json!({"input": 10, "output": 5, "unit": "TOKENS", "inputCost": 0.1, "outputCost": 0.2}),
                 Value::Null,
@@ -180,7 +180,7 @@ mod tests {
                 &[("input", 1), ("output", 2), ("total", 7)],
                 &[("total", 1.5)],
             ),
-            // OpenAI shape wins over legacy keys, costs included
+            // OpenAI shape wins over Langfuse-shape keys, costs included
             (
                 json!({"promptTokens": 3, "completionTokens": 4, "totalTokens": 7, "input": 99, "inputCost": 9.0}),
                 Value::Null,

@@ -22,7 +22,7 @@ pub const IO: &[IoRule] = &[
     Derived(genai::message_events_io),
     Derived(genai::deprecated_content_events_io),
     Derived(google_adk::io),
-    Pair("prompt", "all_messages_events"), // Logfire (legacy)
+    Pair("prompt", "all_messages_events"), // Logfire (older format)
     Derived(livekit::io),
     Derived(logfire::events_io),
     Pair("mlflow.spanInputs", "mlflow.spanOutputs"),

@@ -92,8 +92,8 @@ pub struct Metadata<'a> {
 /// The metadata of one span, before flattening.
 pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata<'a> {
     let mut object = Map::new();
-    // Resource-level trace metadata first, lowest precedence (Langfuse's legacy trace
-    // metadata reads it; the events path forgets it).
+    // Resource-level trace metadata first, lowest precedence (Langfuse's path through
+    // ingestion events into the v3 tables reads it; the events path forgets it).
     user_metadata(
         view.resource,
         "langfuse.trace.metadata",

@@ -18,7 +18,7 @@ use crate::convert::vocab::view::SpanView;
 const GENERIC_PREFIXES: &[&str] = &[
     "gen_ai.usage.",
     "llm.token_count.",
-    "llm.usage.", // beyond Langfuse: OpenLLMetry legacy (`llm.usage.total_tokens`)
+    "llm.usage.", // beyond Langfuse: OpenLLMetry's older keys (`llm.usage.total_tokens`)
 ];
 
 /// Keys under the prefixes that are not token counts.
@@ -157,7 +157,7 @@ fn langfuse_usage_details(
 /// (`prompt_tokens`, `completion_tokens`, `total_tokens`, `*_tokens_details`) or the Responses
 /// one (`input_tokens`, `output_tokens`, …) becomes `input`/`output`/`total` with the details
 /// as `input_<k>` / `output_<k>`, subtracted from input/output. Anything else stays raw.
-/// Also the legacy ingestion API's `usageDetails` rule (legacy.md §1.4.1).
+/// Also the batch API's `usageDetails` rule (reference langfuse-legacy.md §1.4.1).
 pub fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
     let shapes = [
         (

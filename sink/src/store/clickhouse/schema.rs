@@ -10,7 +10,8 @@ pub enum TableSet {
     /// Langfuse v4 `events_only`: `events_full`.
     #[default]
     Events,
-    /// Langfuse v3, and v4 in its `legacy` mode: `traces` + `observations` (the v3 tables).
+    /// Langfuse v3, and v4 with `LANGFUSE_MIGRATION_V4_WRITE_MODE=legacy`: `traces` +
+    /// `observations` (the v3 tables).
     /// `"legacy"` is still read, with a deprecation warning at start.
     #[serde(alias = "legacy")]
     V3,
