@@ -565,10 +565,11 @@ pub fn trace(records: &[EventRecord]) -> Option<Value> {
         .filter_map(|r| r.end_time_us)
         .max()
         .unwrap_or(start);
+    // A fold from 0.0, not `sum()`: an empty f64 sum is -0.0, which JSON shows as `-0.0`.
     let total_cost: f64 = records
         .iter()
         .filter_map(|r| r.cost_details.get("total"))
-        .sum();
+        .fold(0.0, |sum, cost| sum + cost);
     Some(json!({
         "id": first.trace_id,
         "name": name,

@@ -21,6 +21,26 @@ pub const SPAN_KINDS: &[(&str, &str)] = &[
     ("EVALUATOR", "EVALUATOR"),
 ];
 
+/// Span kinds whose token counts are their children's, summed (smolagents puts the run's
+/// `llm.token_count.*` on its AGENT span): counting them again double-counts tokens
+/// (semconv §8.5), so they are kept as roll-up usage in metadata.
+const ROLLUP_KINDS: &[&str] = &["AGENT", "CHAIN"];
+
+/// Whether an OpenInference span's usage is a roll-up of its children's.
+pub fn is_rollup(view: &SpanView) -> bool {
+    view.attrs
+        .str("openinference.span.kind")
+        .is_some_and(|kind| ROLLUP_KINDS.contains(&kind))
+}
+
+/// A TOOL span's `tool.name` names the observation (beyond Langfuse): smolagents names the
+/// span after the tool's class (`SimpleTool`, `FinalAnswerTool`), LlamaIndex after the call.
+pub fn tool_name(view: &SpanView) -> Option<Value> {
+    (view.attrs.str("openinference.span.kind") == Some("TOOL"))
+        .then(|| view.attrs.present("tool.name"))
+        .flatten()
+}
+
 /// Rule 19: `llm.input_messages.N.message.*` / `llm.output_messages.N.message.*` rebuilt into
 /// arrays (the `message` wrapper level is kept, as Langfuse keeps it).
 pub fn indexed_messages_io(view: &SpanView) -> Option<Io> {

@@ -5,7 +5,7 @@
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 use serde_json::{Map, Value};
 
-use crate::convert::family::openllmetry;
+use crate::convert::family::{langfuse, openllmetry};
 use crate::convert::vocab::content::is_content;
 use crate::convert::vocab::section::{ATTRIBUTES, Flat, RESOURCE, SCOPE, Section, walk};
 use crate::convert::vocab::value;
@@ -33,11 +33,13 @@ pub const ROLLUP_USAGE_KEY: &str = "spanbridge.rollup_usage";
 
 /// `extractMetadata(attrs, domain)`: the JSON blob (`langfuse.<domain>.metadata`, else
 /// `langfuse.metadata`) overlaid with the prefixed keys. Values stay as decoded (a
-/// JSON-encoded string stays a string).
+/// JSON-encoded string stays a string), except where the Langfuse SDK says it JSON-encoded
+/// every value (`encoded`, [`langfuse::encodes_metadata_values`]): those are decoded once.
 fn user_metadata(
     attrs: &Attrs,
     blob_key: &str,
     prefixes: &[&str],
+    encoded: bool,
     out: &mut Map<String, Value>,
     warnings: &mut Vec<String>,
 ) {
@@ -52,6 +54,7 @@ fn user_metadata(
             .map(|v| ("langfuse.metadata", v))
     });
     if let Some((key, raw)) = blob {
+        let raw = langfuse::metadata_value(encoded, raw);
         match value::as_object(&raw) {
             Some(object) => out.extend(object),
             None if raw.is_string() => warnings.push(format!("{key} is not a JSON object")),
@@ -63,7 +66,8 @@ fn user_metadata(
             let reserved =
                 *prefix == "ai.telemetry.metadata." && RESERVED_TELEMETRY_KEYS.contains(&key);
             if !reserved && !key.is_empty() {
-                out.insert(key.to_owned(), value::to_json(raw));
+                let decoded = langfuse::metadata_value(encoded, value::to_json(raw));
+                out.insert(key.to_owned(), decoded);
             }
         }
     }
@@ -92,12 +96,14 @@ pub struct Metadata<'a> {
 /// The metadata of one span, before flattening.
 pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata<'a> {
     let mut object = Map::new();
+    // Resource attributes are the application's, not the SDK's: never decoded.
     // Resource-level trace metadata first, lowest precedence (Langfuse's legacy trace
     // metadata reads it; the events path forgets it).
     user_metadata(
         view.resource,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
+        false,
         &mut object,
         warnings,
     );
@@ -119,10 +125,12 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
         user.extend(o);
     }
     user.extend(openllmetry::association_properties(view));
+    let encoded = langfuse::encodes_metadata_values(view);
     user_metadata(
         &view.attrs,
         "langfuse.observation.metadata",
         OBSERVATION_PREFIXES,
+        encoded,
         &mut user,
         warnings,
     );
@@ -130,6 +138,7 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
         &view.attrs,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
+        encoded,
         &mut user,
         warnings,
     );

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
-use crate::convert::family::{genai, genkit, google_adk, logfire, vercel};
+use crate::convert::family::{genai, genkit, google_adk, logfire, openinference, vercel};
 use crate::convert::vocab::value;
 use crate::convert::vocab::view::SpanView;
 
@@ -127,6 +127,7 @@ pub fn is_rollup(view: &SpanView) -> bool {
         .is_some_and(|op| genai::ROLLUP_OPERATIONS.contains(&op))
         || vercel::is_rollup(view)
         || logfire::is_rollup(view)
+        || openinference::is_rollup(view)
 }
 
 /// §3.11 rule 1: `langfuse.observation.usage_details` (JSON object text). Invalid JSON falls
