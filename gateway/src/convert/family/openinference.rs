@@ -41,6 +41,24 @@ pub fn tool_name(view: &SpanView) -> Option<Value> {
         .flatten()
 }
 
+/// An LLM span's indexed messages before its `input.value` / `output.value` (beyond Langfuse,
+/// whose rule 14 reads the values first): those are the framework's rendering of the call,
+/// LlamaIndex's a list of Python reprs in and `"assistant: None"` out for a tool call, while
+/// `llm.input_messages.*` / `llm.output_messages.*` hold the messages and the tool calls. A
+/// side without indexed messages keeps its value.
+pub fn llm_messages_io(view: &SpanView) -> Option<Io> {
+    if view.attrs.str("openinference.span.kind") != Some("LLM") {
+        return None;
+    }
+    let indexed = indexed_messages_io(view)?;
+    Some(Io {
+        input: indexed.input.or_else(|| view.attrs.present("input.value")),
+        output: indexed
+            .output
+            .or_else(|| view.attrs.present("output.value")),
+    })
+}
+
 /// Rule 19: `llm.input_messages.N.message.*` / `llm.output_messages.N.message.*` rebuilt into
 /// arrays (the `message` wrapper level is kept, as Langfuse keeps it).
 pub fn indexed_messages_io(view: &SpanView) -> Option<Io> {

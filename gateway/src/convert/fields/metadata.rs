@@ -5,7 +5,7 @@
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 use serde_json::{Map, Value};
 
-use crate::convert::family::{langfuse, openllmetry};
+use crate::convert::family::{langfuse, mlflow, openllmetry};
 use crate::convert::vocab::content::is_content;
 use crate::convert::vocab::section::{ATTRIBUTES, Flat, RESOURCE, SCOPE, Section, walk};
 use crate::convert::vocab::value;
@@ -89,6 +89,8 @@ fn attributes<'a>(view: &SpanView<'a>) -> Option<Vec<(&'a str, &'a AnyValue)>> {
 pub struct Metadata<'a> {
     object: Map<String, Value>,
     attributes: Option<Vec<(&'a str, &'a AnyValue)>>,
+    /// MLflow JSON-encodes every attribute value: its JSON strings are shown decoded.
+    decode_json_strings: bool,
     resource: Option<&'a Section>,
     scope: Option<&'a Section>,
 }
@@ -145,6 +147,7 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
     let mut metadata = Metadata {
         object,
         attributes,
+        decode_json_strings: mlflow::is_mlflow(view),
         resource: Some(view.resource_metadata),
         scope: view.scope_metadata,
     };
@@ -152,6 +155,14 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
         metadata.insert(key, value);
     }
     metadata
+}
+
+/// Text that is a JSON string literal (`"\"CHAT_MODEL\""`) as the string; anything else as is.
+fn json_string(text: String) -> String {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::String(decoded)) if text.starts_with('"') => decoded,
+        _ => text,
+    }
 }
 
 impl<'a> Metadata<'a> {
@@ -209,7 +220,11 @@ impl<'a> Metadata<'a> {
                         name.push('.');
                         name.push_str(k);
                         out.0.push(name);
-                        out.1.push(value::text_of(v));
+                        let text = value::text_of(v);
+                        out.1.push(match self.decode_json_strings {
+                            true => json_string(text),
+                            false => text,
+                        });
                     }
                 }
                 (RESOURCE, _, Some(section), _) | (SCOPE, _, _, Some(section)) => {

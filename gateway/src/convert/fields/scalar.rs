@@ -30,13 +30,13 @@ pub const MODEL: &[Source] = &[
     Attr("gen_ai.request.model"),
     Attr("llm.response.model"),
     Attr("llm.model_name"),
+    Derived(mlflow::model_name), // beyond Langfuse: MLflow's JSON-encoded model, unquoted
     Attr("model"),
     Derived(genkit::model_name),
     Attr("llm.response.model_name"), // beyond Langfuse
     Attr("llm.request.model_name"),  // beyond Langfuse
     Attr("embedding.model_name"),    // beyond Langfuse: OpenInference embeddings
     Attr("reranker.model_name"),     // beyond Langfuse
-    Derived(mlflow::model_name),     // beyond Langfuse
 ];
 
 /// Environment (§3.7): span attribute, then resource, per key; normalised afterwards by
