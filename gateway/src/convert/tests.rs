@@ -557,7 +557,7 @@ fn openinference_agent_token_counts_are_a_rollup_and_tool_name_names_tools() {
 }
 
 #[test]
-fn openinference_llm_messages_beat_rendered_values() {
+fn llama_index_llm_messages_beat_rendered_values() {
     let llm = span(
         "00f067aa0ba902b7",
         "",
@@ -571,7 +571,12 @@ fn openinference_llm_messages_beat_rendered_values() {
             attr("llm.output_messages.0.message.tool_calls.0.tool_call.function.name", json!("get_weather")),
         ]),
     );
-    let row = &rows(&request(json!([]), json!({}), vec![llm]))[0];
+    let scope = json!({"name": "openinference.instrumentation.llama_index"});
+    let row = &rows(&request(json!([]), scope, vec![llm.clone()]))[0];
     assert!(row.input.contains("\"Hi\""), "{}", row.input);
     assert!(row.output.contains("get_weather"), "{}", row.output);
+    // Other OpenInference instrumentations keep Langfuse's order: the values first.
+    let other = json!({"name": "openinference.instrumentation.openai"});
+    let row = &rows(&request(json!([]), other, vec![llm]))[0];
+    assert_eq!(row.output, "assistant: None");
 }

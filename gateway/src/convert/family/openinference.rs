@@ -41,13 +41,19 @@ pub fn tool_name(view: &SpanView) -> Option<Value> {
         .flatten()
 }
 
-/// An LLM span's indexed messages before its `input.value` / `output.value` (beyond Langfuse,
-/// whose rule 14 reads the values first): those are the framework's rendering of the call,
-/// LlamaIndex's a list of Python reprs in and `"assistant: None"` out for a tool call, while
-/// `llm.input_messages.*` / `llm.output_messages.*` hold the messages and the tool calls. A
-/// side without indexed messages keeps its value.
-pub fn llm_messages_io(view: &SpanView) -> Option<Io> {
-    if view.attrs.str("openinference.span.kind") != Some("LLM") {
+/// The LlamaIndex instrumentation's scope: its LLM spans render the call into `input.value`
+/// / `output.value` (a list of Python reprs in, `"assistant: None"` out for a tool call).
+const LLAMA_INDEX_SCOPE: &str = "openinference.instrumentation.llama_index";
+
+/// LlamaIndex LLM spans: the indexed `llm.input_messages.*` / `llm.output_messages.*` (the
+/// messages and the tool calls) before `input.value` / `output.value` (beyond Langfuse, whose
+/// rule 14 reads the values first). Only that scope: the other OpenInference instrumentations
+/// (OpenAI, LangChain) put the real request and response JSON in the values. A side without
+/// indexed messages keeps its value.
+pub fn llama_index_messages_io(view: &SpanView) -> Option<Io> {
+    if view.scope_name() != LLAMA_INDEX_SCOPE
+        || view.attrs.str("openinference.span.kind") != Some("LLM")
+    {
         return None;
     }
     let indexed = indexed_messages_io(view)?;

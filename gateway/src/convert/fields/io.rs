@@ -27,8 +27,8 @@ pub const IO: &[IoRule] = &[
     Derived(logfire::events_io),
     Pair("mlflow.spanInputs", "mlflow.spanOutputs"),
     Pair("traceloop.entity.input", "traceloop.entity.output"),
-    Derived(openinference::llm_messages_io), // beyond Langfuse: messages before rendered values
-    Pair("input.value", "output.value"),     // OpenInference, smolagents
+    Derived(openinference::llama_index_messages_io), // beyond Langfuse: LlamaIndex's messages
+    Pair("input.value", "output.value"),             // OpenInference, smolagents
     Pair("input", "output"),             // Pydantic, Pipecat
     Derived(logfire::pydantic_ai_io),
     Pair("tool_arguments", "tool_response"),
