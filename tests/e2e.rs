@@ -183,7 +183,12 @@ async fn a_trace_without_any_cost_reads_back_a_total_cost_of_zero() {
     assert_eq!(response.status(), 200);
     let trace = trace(&server, "abcdef0123456789abcdef0123456780").await;
     // An empty f64 sum is -0.0; the API must answer 0.
-    assert_eq!(trace["totalCost"].to_string(), "0.0", "{}", trace["totalCost"]);
+    assert_eq!(
+        trace["totalCost"].to_string(),
+        "0.0",
+        "{}",
+        trace["totalCost"]
+    );
 }
 
 fn compress(encoding: &str, data: &[u8]) -> Vec<u8> {

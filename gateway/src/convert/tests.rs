@@ -415,7 +415,10 @@ fn python_sdk_5_metadata_values_are_json_decoded() {
     assert_eq!(metadata(row, "b").as_deref(), Some("true"));
     assert_eq!(metadata(row, "obj.k").as_deref(), Some("v"));
     assert_eq!(metadata(row, "team").as_deref(), Some("search"));
-    assert_eq!(row.user_id, "u-1", "langfuse_user_id metadata is decoded too");
+    assert_eq!(
+        row.user_id, "u-1",
+        "langfuse_user_id metadata is decoded too"
+    );
 }
 
 #[test]
@@ -434,7 +437,11 @@ fn older_and_other_sdks_metadata_strings_stay_as_sent() {
         let row = &rows[0];
         let case = format!("{language} {scope} {version}");
         assert_eq!(metadata(row, "s").as_deref(), Some("\"abc\""), "{case}");
-        assert_eq!(metadata(row, "team").as_deref(), Some("\"search\""), "{case}");
+        assert_eq!(
+            metadata(row, "team").as_deref(),
+            Some("\"search\""),
+            "{case}"
+        );
         assert_eq!(row.user_id, "\"u-1\"", "{case}");
     }
 }
@@ -462,9 +469,29 @@ fn operation_details_events_merge_in_order() {
         json!([attr("gen_ai.operation.name", json!("chat"))]),
     );
     chat["events"] = json!([
-        event(details, json!([attr("gen_ai.system_instructions", json!(r#"[{"type":"text","content":"Be brief."}]"#))])),
-        event(details, json!([attr("gen_ai.input.messages", json!(r#"[{"role":"user","parts":[{"type":"text","content":"Hi"}]}]"#))])),
-        event(details, json!([attr("gen_ai.output.messages", json!(r#"[{"role":"assistant","parts":[{"type":"tool_call","name":"get_weather","id":"c1","arguments":{"city":"Paris"}}]}]"#))])),
+        event(
+            details,
+            json!([attr(
+                "gen_ai.system_instructions",
+                json!(r#"[{"type":"text","content":"Be brief."}]"#)
+            )])
+        ),
+        event(
+            details,
+            json!([attr(
+                "gen_ai.input.messages",
+                json!(r#"[{"role":"user","parts":[{"type":"text","content":"Hi"}]}]"#)
+            )])
+        ),
+        event(
+            details,
+            json!([attr(
+                "gen_ai.output.messages",
+                json!(
+                    r#"[{"role":"assistant","parts":[{"type":"tool_call","name":"get_weather","id":"c1","arguments":{"city":"Paris"}}]}]"#
+                )
+            )])
+        ),
     ]);
     let row = &rows(&request(json!([]), json!({}), vec![chat]))[0];
     let input: Value = serde_json::from_str(&row.input).unwrap();
@@ -490,7 +517,10 @@ fn a_tool_span_keeps_its_call_result_over_its_events() {
     );
     tool["events"] = json!([event(
         details,
-        json!([attr("gen_ai.output.messages", json!(r#"[{"role":"tool","parts":[]}]"#))])
+        json!([attr(
+            "gen_ai.output.messages",
+            json!(r#"[{"role":"tool","parts":[]}]"#)
+        )])
     )]);
     let row = &rows(&request(json!([]), json!({}), vec![tool]))[0];
     assert_eq!(row.r#type, "TOOL");
@@ -509,7 +539,10 @@ fn mlflow_model_and_token_usage_are_decoded() {
             json!([
                 attr("mlflow.spanType", json!("\"CHAT_MODEL\"")),
                 attr("model", json!("\"gpt-4o-mini\"")),
-                attr("mlflow.chat.tokenUsage", json!(r#"{"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}"#)),
+                attr(
+                    "mlflow.chat.tokenUsage",
+                    json!(r#"{"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}"#)
+                ),
             ]),
         )],
     ))[0];
@@ -518,7 +551,10 @@ fn mlflow_model_and_token_usage_are_decoded() {
     assert_eq!(row.provided_usage_details.get("input"), Some(&40));
     assert_eq!(row.provided_usage_details.get("output"), Some(&12));
     assert_eq!(row.provided_usage_details.get("total"), Some(&52));
-    assert_eq!(metadata(row, "attributes.mlflow.spanType").as_deref(), Some("CHAT_MODEL"));
+    assert_eq!(
+        metadata(row, "attributes.mlflow.spanType").as_deref(),
+        Some("CHAT_MODEL")
+    );
 }
 
 #[test]
@@ -526,7 +562,11 @@ fn a_model_attribute_of_another_client_keeps_its_quotes() {
     let row = &rows(&request(
         json!([]),
         json!({"name": "my-app"}),
-        vec![span("00f067aa0ba902b7", "", json!([attr("model", json!("\"quoted\""))]))],
+        vec![span(
+            "00f067aa0ba902b7",
+            "",
+            json!([attr("model", json!("\"quoted\""))]),
+        )],
     ))[0];
     assert_eq!(row.provided_model_name, "\"quoted\"");
 }
@@ -551,8 +591,15 @@ fn openinference_agent_token_counts_are_a_rollup_and_tool_name_names_tools() {
         ]),
     );
     let rows = rows(&request(json!([]), json!({}), vec![agent, tool]));
-    assert!(rows[0].provided_usage_details.is_empty(), "{:?}", rows[0].provided_usage_details);
-    assert_eq!(metadata(&rows[0], "spanbridge.rollup_usage.input").as_deref(), Some("80"));
+    assert!(
+        rows[0].provided_usage_details.is_empty(),
+        "{:?}",
+        rows[0].provided_usage_details
+    );
+    assert_eq!(
+        metadata(&rows[0], "spanbridge.rollup_usage.input").as_deref(),
+        Some("80")
+    );
     assert_eq!(rows[1].name, "get_weather");
 }
 
@@ -563,12 +610,18 @@ fn llama_index_llm_messages_beat_rendered_values() {
         "",
         json!([
             attr("openinference.span.kind", json!("LLM")),
-            attr("input.value", json!("{\"messages\": [\"ChatMessage(role=...)\"]}")),
+            attr(
+                "input.value",
+                json!("{\"messages\": [\"ChatMessage(role=...)\"]}")
+            ),
             attr("output.value", json!("assistant: None")),
             attr("llm.input_messages.0.message.role", json!("user")),
             attr("llm.input_messages.0.message.content", json!("Hi")),
             attr("llm.output_messages.0.message.role", json!("assistant")),
-            attr("llm.output_messages.0.message.tool_calls.0.tool_call.function.name", json!("get_weather")),
+            attr(
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+                json!("get_weather")
+            ),
         ]),
     );
     let scope = json!({"name": "openinference.instrumentation.llama_index"});

@@ -116,7 +116,8 @@ pub fn operation_details_event_io(view: &SpanView) -> Option<Io> {
     if tool_call {
         return None;
     }
-    let merged = |key: &str| concat_lists(events.iter().filter_map(|e| e.attrs.present(key)).collect());
+    let merged =
+        |key: &str| concat_lists(events.iter().filter_map(|e| e.attrs.present(key)).collect());
     let instructions = merged("gen_ai.system_instructions")
         .or_else(|| view.attrs.present("gen_ai.system_instructions"));
     messages_io_parts(

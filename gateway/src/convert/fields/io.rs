@@ -29,7 +29,7 @@ pub const IO: &[IoRule] = &[
     Pair("traceloop.entity.input", "traceloop.entity.output"),
     Derived(openinference::llama_index_messages_io), // beyond Langfuse: LlamaIndex's messages
     Pair("input.value", "output.value"),             // OpenInference, smolagents
-    Pair("input", "output"),             // Pydantic, Pipecat
+    Pair("input", "output"),                         // Pydantic, Pipecat
     Derived(logfire::pydantic_ai_io),
     Pair("tool_arguments", "tool_response"),
     Derived(openllmetry::indexed_prompt_io),
