@@ -123,9 +123,8 @@ pub fn definitions_by_name(tools: &[Value]) -> BTreeMap<String, String> {
 
 /// What JSON text holding a tool call must contain (an escape may hide the others). Searched
 /// with finders built once: completions are kilobytes of text.
-static CALL_MARKERS: LazyLock<[Finder<'static>; 5]> = LazyLock::new(|| {
-    ["tool_call", "tool-call", "function", "toolUse", "\\u"].map(Finder::new)
-});
+static CALL_MARKERS: LazyLock<[Finder<'static>; 5]> =
+    LazyLock::new(|| ["tool_call", "tool-call", "function", "toolUse", "\\u"].map(Finder::new));
 
 /// Tool calls the model made, from the output: OpenAI `tool_calls`, GenAI `tool_call` parts,
 /// Vercel `tool-call` items, OpenInference's rebuilt `tool_calls[].tool_call` (LlamaIndex),
