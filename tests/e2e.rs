@@ -133,10 +133,9 @@ async fn json_export_on_the_langfuse_path_is_answered_in_json() {
     .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["content-type"], "application/json");
-    let _: Value = response
-        .json()
-        .await
-        .expect("JSON ExportTraceServiceResponse");
+    // The OTLP/JSON mapping omits absent fields: a full success is `{}`.
+    let text = response.text().await.unwrap();
+    assert_eq!(text, "{}", "a full success omits partialSuccess");
     assert_genai_trace(&trace(&server, trace_id).await, trace_id);
 }
 
@@ -163,6 +162,33 @@ async fn hand_written_otlp_json_with_hex_ids_and_string_ints_is_accepted() {
     let generation = observation(&trace, "00f067aa0ba902b7");
     assert_eq!(generation["model"], "claude-sonnet-4");
     assert_eq!(generation["usageDetails"]["input"], 7);
+}
+
+#[tokio::test]
+async fn a_trace_without_any_cost_reads_back_a_total_cost_of_zero() {
+    let server = Server::start();
+    let body = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "manual"}, "spans": [{
+        "traceId": "abcdef0123456789abcdef0123456780", "spanId": "00f067aa0ba902b8", "name": "no-model",
+        "startTimeUnixNano": "1786003200000000000", "endTimeUnixNano": "1786003201000000000"
+    }]}]}]});
+    let response = post(
+        &server,
+        "/v1/traces",
+        "application/json",
+        None,
+        body.to_string().into_bytes(),
+        &test_auth(),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let trace = trace(&server, "abcdef0123456789abcdef0123456780").await;
+    // An empty f64 sum is -0.0; the API must answer 0.
+    assert_eq!(
+        trace["totalCost"].to_string(),
+        "0.0",
+        "{}",
+        trace["totalCost"]
+    );
 }
 
 fn compress(encoding: &str, data: &[u8]) -> Vec<u8> {

@@ -86,7 +86,7 @@ async fn export_signal<S: Signal>(
         Ok(response) => {
             let bytes = match reply_encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
-                Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+                Encoding::Json => json_reply(&response),
             };
             (
                 [(header::CONTENT_TYPE, reply_encoding.content_type())],
@@ -99,6 +99,16 @@ async fn export_signal<S: Signal>(
             error_response(&error, reply_encoding)
         }
     }
+}
+
+/// An export answer in the OTLP/JSON mapping, which omits absent fields: a full success is
+/// `{}`, not `{"partialSuccess": null}` (prost's serde form writes `None` as `null`).
+fn json_reply<R: serde::Serialize>(response: &R) -> Vec<u8> {
+    let mut value = serde_json::to_value(response).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.retain(|_, v| !v.is_null());
+    }
+    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 async fn export<S: Signal>(

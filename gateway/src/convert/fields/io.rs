@@ -27,8 +27,9 @@ pub const IO: &[IoRule] = &[
     Derived(logfire::events_io),
     Pair("mlflow.spanInputs", "mlflow.spanOutputs"),
     Pair("traceloop.entity.input", "traceloop.entity.output"),
-    Pair("input.value", "output.value"), // OpenInference, smolagents
-    Pair("input", "output"),             // Pydantic, Pipecat
+    Derived(openinference::llama_index_messages_io), // beyond Langfuse: LlamaIndex's messages
+    Pair("input.value", "output.value"),             // OpenInference, smolagents
+    Pair("input", "output"),                         // Pydantic, Pipecat
     Derived(logfire::pydantic_ai_io),
     Pair("tool_arguments", "tool_response"),
     Derived(openllmetry::indexed_prompt_io),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
-use crate::convert::family::{genai, genkit, google_adk, logfire, vercel};
+use crate::convert::family::{genai, genkit, google_adk, logfire, mlflow, openinference, vercel};
 use crate::convert::vocab::value;
 use crate::convert::vocab::view::SpanView;
 
@@ -99,6 +99,7 @@ type Counts<'a> = Vec<(&'a str, f64)>;
 pub fn usage(view: &SpanView, warnings: &mut Vec<String>) -> BTreeMap<String, u64> {
     let raw = langfuse_usage_details(view, warnings)
         .or_else(|| genkit::usage(view).map(|pairs| pairs.into_iter().collect()))
+        .or_else(|| mlflow::usage(view)) // beyond Langfuse
         .or_else(|| (view.scope_name() == vercel::SCOPE).then(|| vercel::usage(view)))
         .unwrap_or_else(|| generic_usage(view));
     let mut usage: BTreeMap<String, u64> = raw
@@ -127,6 +128,7 @@ pub fn is_rollup(view: &SpanView) -> bool {
         .is_some_and(|op| genai::ROLLUP_OPERATIONS.contains(&op))
         || vercel::is_rollup(view)
         || logfire::is_rollup(view)
+        || openinference::is_rollup(view)
 }
 
 /// §3.11 rule 1: `langfuse.observation.usage_details` (JSON object text). Invalid JSON falls
