@@ -57,6 +57,13 @@ pub fn available(test: &str) -> bool {
     false
 }
 
+/// Held by every test that starts a [`Stack`] (or a ClickHouse engine alone): one stack at a
+/// time per test binary, as the machines have two cores and a stack's timeouts assume them.
+pub async fn one_stack_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_STACK_AT_A_TIME.lock().await
+}
+
 /// A tansu broker with in-memory storage: killed, its log and groups are gone.
 pub struct Broker {
     child: Option<Child>,
