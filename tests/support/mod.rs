@@ -80,6 +80,14 @@ pub(crate) fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: D
     }
 }
 
+/// SIGKILL and reap `child`, if there is one: what a test leaves running is gone.
+pub(crate) fn kill(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// SIGTERM, then the exit status; fails the test if `what` is still running after `within`.
 pub(crate) fn terminate(
     mut child: Child,
@@ -291,10 +299,7 @@ impl Drop for Server {
         if std::thread::panicking() {
             eprintln!("--- spanbridge log ---\n{}--- end of log ---", self.logs());
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 }
 
