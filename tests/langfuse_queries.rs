@@ -308,19 +308,6 @@ async fn run_query(
         .collect()
 }
 
-/// A number that JSON may carry as a number or (64-bit integers, decimals) as a string.
-fn number(value: &Value) -> f64 {
-    match value {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("a number: {value}")),
-        _ => panic!("a number: {value}"),
-    }
-}
-
-fn close(actual: f64, expected: f64) -> bool {
-    (actual - expected).abs() < 1e-9
-}
-
 /// Text that is JSON compares as the value it parses to (whitespace and key order aside).
 fn same_content(actual: &Value, expected: &str) -> bool {
     let actual = actual.as_str().unwrap_or_default();
@@ -882,7 +869,7 @@ async fn page_with_limit_1(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn langfuse_read_queries_return_what_was_sent_through_the_production_path() {
+async fn langfuse_read_queries_return_what_was_sent_through_the_kafka_deployment() {
     if !available("Langfuse read queries") {
         return;
     }
@@ -901,23 +888,23 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
         let gateway = stack.gateway();
 
         let request = request(all.iter().map(otlp_span).collect());
-        let response = client()
-            .post(gateway.http_url("/v1/traces"))
-            .header("content-type", "application/x-protobuf")
-            .header("authorization", test_auth())
-            .body(prost::Message::encode_to_vec(&request))
-            .send()
-            .await
-            .expect("POST /v1/traces");
+        let response = post(
+            gateway.http_url("/v1/traces"),
+            "application/x-protobuf",
+            None,
+            prost::Message::encode_to_vec(&request),
+            &test_auth(),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{mode}: the trace is accepted");
-        let response = client()
-            .post(gateway.http_url("/v1/logs"))
-            .header("content-type", "application/x-protobuf")
-            .header("authorization", test_auth())
-            .body(prost::Message::encode_to_vec(&evaluation_logs()))
-            .send()
-            .await
-            .expect("POST /v1/logs");
+        let response = post(
+            gateway.http_url("/v1/logs"),
+            "application/x-protobuf",
+            None,
+            prost::Message::encode_to_vec(&evaluation_logs()),
+            &test_auth(),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{mode}: the score is accepted");
 
         let clickhouse = &stack.clickhouse;

@@ -1,5 +1,5 @@
-//! Stories of the batch API (Langfuse SDK 2.x), shared by the embedded test
-//! (tests/legacy.rs) and the Kafka-deployment one (tests/legacy_production.rs): post the SDK
+//! Stories of the SDK-2.x batch API, shared by the embedded test (tests/batch_api/ingestion.rs)
+//! and the Kafka deployment's (tests/kafka_deployment/batch_api.rs): post the SDK
 //! 2.60.10 fixture batches, read every field back through the read API (polling, as the
 //! Kafka deployment's sink writes after the gateway answered).
 

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use super::{PUBLIC_KEY, SECRET_KEY, free_port, spanbridge_command, terminate, wait_for_port};
+use super::{
+    PUBLIC_KEY, SECRET_KEY, free_port, kill, spanbridge_command, terminate, wait_for_port,
+};
 
 fn home() -> PathBuf {
     PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
@@ -57,6 +59,13 @@ pub fn available(test: &str) -> bool {
     false
 }
 
+/// Held by every test that starts a [`Stack`] (or a ClickHouse engine alone): one stack at a
+/// time per test binary, as the machines have two cores and a stack's timeouts assume them.
+pub async fn one_stack_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_STACK_AT_A_TIME.lock().await
+}
+
 /// A tansu broker with in-memory storage: killed, its log and groups are gone.
 pub struct Broker {
     child: Option<Child>,
@@ -94,10 +103,7 @@ impl Broker {
 
     /// SIGKILL: the broker is gone (and, in memory, so is everything it held).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     /// SIGSTOP: the broker stops answering (connections hang, as with a network partition or a
@@ -170,10 +176,7 @@ impl ClickHouse {
 
     /// SIGKILL: ClickHouse is unreachable until `restart`.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     /// Starts again on the same port and data.
@@ -304,10 +307,7 @@ impl Process {
 
     /// SIGKILL: no chance to flush or commit.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     pub fn start_again(&mut self) {

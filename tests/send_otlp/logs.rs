@@ -7,7 +7,7 @@
 //! Content on the generation is the sink's assembly at work: the log records' partial rows are
 //! merged into the span's row whichever arrives first.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -80,42 +80,6 @@ fn evaluation(trace_id: &str) -> LogRecord {
             string_attr("gen_ai.evaluation.explanation", "on topic"),
         ],
     )
-}
-
-async fn post(
-    url: String,
-    content_type: &str,
-    encoding: Option<&str>,
-    body: Vec<u8>,
-    auth: &str,
-) -> reqwest::Response {
-    let mut request = client()
-        .post(url)
-        .header("content-type", content_type)
-        .header("authorization", auth)
-        .body(body);
-    if let Some(encoding) = encoding {
-        request = request.header("content-encoding", encoding);
-    }
-    request.send().await.expect("POST")
-}
-
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(body).expect("gzip");
-    encoder.finish().expect("gzip")
-}
-
-async fn get_trace(base_url: &str, trace_id: &str) -> (u16, Value) {
-    let response = client()
-        .get(format!("{base_url}/api/public/traces/{trace_id}"))
-        .header("authorization", test_auth())
-        .send()
-        .await
-        .expect("GET trace");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Polls the read API until the trace has `scores` scores (the sink writes asynchronously in

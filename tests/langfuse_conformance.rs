@@ -451,16 +451,13 @@ async fn langfuse_otel_mapping_suite_passes_through_the_endpoint_and_read_api() 
     run_suite("sqlite", Server::start()).await;
 }
 
-/// One ClickHouse run at a time (a server and the engine each): a 2-core machine stays usable.
-static ONE_CLICKHOUSE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// The embedded server over a fresh ClickHouse with the mode's tables (`spanbridge migrate`
 /// first, as users run it).
 async fn run_suite_on_clickhouse(mode: &str) {
     if !available(&format!("conformance through ClickHouse ({mode})")) {
         return;
     }
-    let _serial = ONE_CLICKHOUSE_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let clickhouse = ClickHouse::start();
     let url = clickhouse.url();
     let settings = [

@@ -4,7 +4,7 @@
 //! root's trace fields, also when the sink restarts between the pieces (cache lost, read back
 //! from ClickHouse) and when two sinks share the partitions and one is killed mid-stream.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -12,13 +12,6 @@ use std::time::{Duration, Instant};
 use support::pieces::*;
 use support::services::{ClickHouse, Process, Stack, available};
 use support::*;
-
-/// One stack at a time on a 2-core machine.
-static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn trace_id(test: u8, i: usize) -> String {
-    format!("{test:02x}{:030x}", i + 1)
-}
 
 async fn send(
     gateway: &Process,
@@ -91,7 +84,7 @@ async fn pieces_apart_are_assembled_in_events_full_also_across_a_sink_restart() 
     if !available("assembly on the production path") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     let mut sink = stack.sink(&[]);
     let gateway = stack.gateway();
@@ -137,7 +130,7 @@ async fn two_sinks_in_one_group_one_killed_mid_stream_every_piece_lands_assemble
     if !available("two sinks in one consumer group") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     let mut first_sink = stack.sink(&[]);
     let _second_sink = stack.sink(&[]);

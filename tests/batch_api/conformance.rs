@@ -1,9 +1,9 @@
-//! Conformance set of the batch API (Langfuse SDK 2.x): every case of
+//! Conformance set of the SDK-2.x batch API: every case of
 //! `tests/conformance/legacy/` (README there) is posted to `POST /api/public/ingestion` of a
 //! running Spanbridge and read back through `GET /api/public/traces/{id}`; every expected
 //! trace, observation and score field must match. Mismatches of all cases are reported together.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 
@@ -97,7 +97,7 @@ fn find<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {
 }
 
 #[tokio::test]
-async fn legacy_conformance_set() {
+async fn every_batch_api_conformance_case_reads_back_as_expected() {
     let server = Server::start();
     let url = server.http_url(INGESTION);
     let read_url = |path: &str| server.http_url(path);

@@ -1,9 +1,7 @@
 //! End-to-end user stories: start the `spanbridge` binary, export spans with real OTLP
 //! encodings over the network, read them back through the read API.
 
-mod support;
-
-use std::io::Write;
+use crate::support;
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -11,7 +9,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use support::*;
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
@@ -23,45 +20,8 @@ struct RpcStatus {
     message: String,
 }
 
-async fn post(
-    server: &Server,
-    path: &str,
-    content_type: &str,
-    encoding: Option<&str>,
-    body: Vec<u8>,
-    auth: &str,
-) -> reqwest::Response {
-    let mut request = client()
-        .post(server.http_url(path))
-        .header("content-type", content_type)
-        .header("authorization", auth)
-        .body(body);
-    if let Some(encoding) = encoding {
-        request = request.header("content-encoding", encoding);
-    }
-    request.send().await.expect("POST")
-}
-
 async fn post_protobuf(server: &Server, trace_id: &str) -> reqwest::Response {
     export_genai_trace(&server.http_url("/v1/traces"), trace_id, &test_auth()).await
-}
-
-async fn trace(server: &Server, trace_id: &str) -> Value {
-    let (status, body) = get_json(
-        server,
-        &format!("/api/public/traces/{trace_id}"),
-        &test_auth(),
-    )
-    .await;
-    assert_eq!(status, 200, "trace {trace_id} not readable: {body}");
-    body
-}
-
-fn observation<'a>(trace: &'a Value, id: &str) -> &'a Value {
-    trace["observations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|o| o["id"] == id))
-        .unwrap_or_else(|| panic!("observation {id} missing in {trace}"))
 }
 
 /// The fields every story checks: ids, parent link, names, types, times, user, session,
@@ -72,12 +32,12 @@ fn assert_genai_trace(trace: &Value, trace_id: &str) {
     assert_eq!(trace["userId"], "user-42");
     assert_eq!(trace["sessionId"], "session-7");
     assert_eq!(trace["observations"].as_array().map(Vec::len), Some(2));
-    let root = observation(trace, "1111111111111111");
+    let root = observation_with_id(trace, "1111111111111111");
     assert_eq!(root["parentObservationId"], Value::Null);
     assert_eq!(root["name"], "agent-run");
     assert_eq!(root["startTime"], "2026-08-06T08:00:00.123Z");
     assert_eq!(root["endTime"], "2026-08-06T08:00:01.623Z");
-    let generation = observation(trace, "2222222222222222");
+    let generation = observation_with_id(trace, "2222222222222222");
     assert_eq!(generation["traceId"], trace_id);
     assert_eq!(generation["parentObservationId"], "1111111111111111");
     assert_eq!(generation["type"], "GENERATION");
@@ -123,8 +83,7 @@ async fn json_export_on_the_langfuse_path_is_answered_in_json() {
     let trace_id = "5b8efff798038103d269b633813fc60c";
     let body = serde_json::to_vec(&genai_trace(trace_id)).unwrap();
     let response = post(
-        &server,
-        "/api/public/otel/v1/traces",
+        server.http_url("/api/public/otel/v1/traces"),
         "application/json",
         None,
         body,
@@ -149,8 +108,7 @@ async fn hand_written_otlp_json_with_hex_ids_and_string_ints_is_accepted() {
                        {"key": "gen_ai.request.model", "value": {"stringValue": "claude-sonnet-4"}}]
     }]}]}]});
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/json",
         None,
         body.to_string().into_bytes(),
@@ -159,7 +117,7 @@ async fn hand_written_otlp_json_with_hex_ids_and_string_ints_is_accepted() {
     .await;
     assert_eq!(response.status(), 200, "{:?}", response.text().await);
     let trace = trace(&server, "abcdef0123456789abcdef0123456789").await;
-    let generation = observation(&trace, "00f067aa0ba902b7");
+    let generation = observation_with_id(&trace, "00f067aa0ba902b7");
     assert_eq!(generation["model"], "claude-sonnet-4");
     assert_eq!(generation["usageDetails"]["input"], 7);
 }
@@ -172,8 +130,7 @@ async fn a_trace_without_any_cost_reads_back_a_total_cost_of_zero() {
         "startTimeUnixNano": "1786003200000000000", "endTimeUnixNano": "1786003201000000000"
     }]}]}]});
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/json",
         None,
         body.to_string().into_bytes(),
@@ -191,23 +148,6 @@ async fn a_trace_without_any_cost_reads_back_a_total_cost_of_zero() {
     );
 }
 
-fn compress(encoding: &str, data: &[u8]) -> Vec<u8> {
-    match encoding {
-        "gzip" => {
-            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "deflate" => {
-            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-            e.write_all(data).unwrap();
-            e.finish().unwrap()
-        }
-        "zstd" => zstd::encode_all(data, 3).unwrap(),
-        other => panic!("no encoder for {other}"),
-    }
-}
-
 #[tokio::test]
 async fn gzip_zstd_and_deflate_bodies_are_decompressed() {
     let server = Server::start();
@@ -218,8 +158,7 @@ async fn gzip_zstd_and_deflate_bodies_are_decompressed() {
     ] {
         let body = compress(encoding, &genai_trace(trace_id).encode_to_vec());
         let response = post(
-            &server,
-            "/v1/traces",
+            server.http_url("/v1/traces"),
             "application/x-protobuf",
             Some(encoding),
             body,
@@ -230,8 +169,7 @@ async fn gzip_zstd_and_deflate_bodies_are_decompressed() {
         assert_genai_trace(&trace(&server, trace_id).await, trace_id);
     }
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         Some("br"),
         vec![1, 2, 3],
@@ -290,8 +228,7 @@ async fn wrong_keys_get_401_and_projects_cannot_read_each_other() {
         String::new(),
     ] {
         let response = post(
-            &server,
-            "/v1/traces",
+            server.http_url("/v1/traces"),
             "application/x-protobuf",
             None,
             genai_trace(trace_id).encode_to_vec(),
@@ -349,8 +286,7 @@ async fn malformed_body_gets_400_and_nothing_else_is_lost() {
         200
     );
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         None,
         b"\xff\xff\xff not protobuf".to_vec(),
@@ -367,8 +303,7 @@ async fn malformed_body_gets_400_and_nothing_else_is_lost() {
         status.message
     );
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/json",
         None,
         b"{\"resourceSpans\": [".to_vec(),
@@ -385,8 +320,7 @@ async fn malformed_body_gets_400_and_nothing_else_is_lost() {
         "{error}"
     );
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "text/plain",
         None,
         b"hello".to_vec(),
@@ -422,8 +356,7 @@ async fn bodies_over_the_limit_get_413_even_when_compressed() {
     )])
     .encode_to_vec();
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         None,
         big.clone(),
@@ -432,8 +365,7 @@ async fn bodies_over_the_limit_get_413_even_when_compressed() {
     .await;
     assert_eq!(response.status(), 413);
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         Some("gzip"),
         compress("gzip", &big),
@@ -472,8 +404,7 @@ async fn invalid_spans_are_rejected_one_by_one() {
     let mut export = genai_trace(trace_id);
     export.resource_spans[0].scope_spans[0].spans.push(bad);
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         None,
         export.encode_to_vec(),
@@ -502,8 +433,7 @@ async fn keys_cli_creates_lists_and_revokes() {
     let auth = basic_auth(public_key, secret_key);
     let export = genai_trace("70000000000000000000000000000001").encode_to_vec();
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         None,
         export.clone(),
@@ -522,8 +452,7 @@ async fn keys_cli_creates_lists_and_revokes() {
     assert!(revoked.status.success());
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let response = post(
-        &server,
-        "/v1/traces",
+        server.http_url("/v1/traces"),
         "application/x-protobuf",
         None,
         export,
@@ -542,14 +471,7 @@ async fn keys_cli_creates_lists_and_revokes() {
 async fn a_locked_store_gets_503_with_retry_after_and_acknowledged_spans_survive() {
     let server = Server::start_with(&[("SPANBRIDGE_EMBEDDED__QUEUE_CAPACITY", "1")]);
     // Another process holds SQLite's write lock, as a backup tool or a stuck writer would.
-    let mut locker =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
-            .await
-            .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let locker = server.lock_store().await;
 
     let sends = (0..6).map(|i| {
         let server = &server;
@@ -559,7 +481,7 @@ async fn a_locked_store_gets_503_with_retry_after_and_acknowledged_spans_survive
         }
     });
     let results = futures::future::join_all(sends).await;
-    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    locker.release().await;
 
     let mut unavailable = 0;
     for (trace_id, response) in &results {

@@ -1,4 +1,4 @@
-//! Storage for every Langfuse deployment, in the Kafka deployment: `spanbridge
+//! The tables of every Langfuse version, written in the Kafka deployment: `spanbridge
 //! gateway` and `spanbridge sink` processes, tansu between them, the ClickHouse engine as the
 //! store, once per `clickhouse.tables` mode. The spans of one trace arrive in three requests
 //! (a generation, its root a second later, then a late tool call); afterwards each mode's
@@ -7,7 +7,7 @@
 //! (type, parent, model, usage, cost) and no `events_full`; `both` those and `events_full`;
 //! `events` only `events_full`. The v1 and v2 read APIs answer from the mode's tables.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -15,9 +15,6 @@ use serde_json::Value;
 use support::pieces::*;
 use support::services::{ClickHouse, Process, Stack, available};
 use support::*;
-
-/// One stack at a time on a 2-core machine.
-static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const TOOL: &str = "3333333333333333";
 /// `support::span`'s start, floored to the millisecond (every span starts then).
@@ -38,18 +35,6 @@ fn tool(trace_id: &str) -> opentelemetry_proto::tonic::trace::v1::Span {
             string_attr("gen_ai.tool.call.arguments", r#"{"city":"Paris"}"#),
         ],
     )
-}
-
-fn number(value: &Value) -> f64 {
-    match value {
-        Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
-        Value::String(s) => s.parse().unwrap_or(f64::NAN),
-        _ => f64::NAN,
-    }
-}
-
-fn close(actual: &Value, expected: f64) -> bool {
-    (number(actual) - expected).abs() < 1e-9
 }
 
 async fn table_exists(clickhouse: &ClickHouse, table: &str) -> bool {
@@ -176,15 +161,21 @@ async fn check_v3_tables(clickhouse: &ClickHouse, trace_id: &str) {
         "{generation_row}"
     );
     assert!(
-        close(&generation_row["cost_details"]["input"], INPUT_COST),
+        close(number(&generation_row["cost_details"]["input"]), INPUT_COST),
         "{generation_row}"
     );
     assert!(
-        close(&generation_row["cost_details"]["output"], OUTPUT_COST),
+        close(
+            number(&generation_row["cost_details"]["output"]),
+            OUTPUT_COST
+        ),
         "{generation_row}"
     );
     assert!(
-        close(&generation_row["total_cost"], INPUT_COST + OUTPUT_COST),
+        close(
+            number(&generation_row["total_cost"]),
+            INPUT_COST + OUTPUT_COST
+        ),
         "{generation_row}"
     );
     assert_eq!(generation_row["level"], "DEFAULT");
@@ -199,19 +190,8 @@ async fn check_v3_tables(clickhouse: &ClickHouse, trace_id: &str) {
 /// `GET /api/public/traces/{id}`, `/api/public/observations` and `/api/public/v2/observations`
 /// (paged by two with its cursor) answer with the trace as sent.
 async fn check_read_api(gateway: &Process, trace_id: &str) {
-    let get = |path: String| async move {
-        let response = client()
-            .get(gateway.http_url(&path))
-            .header("authorization", test_auth())
-            .send()
-            .await
-            .expect("GET");
-        let status = response.status().as_u16();
-        (
-            status,
-            response.json::<Value>().await.unwrap_or(Value::Null),
-        )
-    };
+    let auth = test_auth();
+    let get = |path: String| get_json_at(gateway.http_url(&path), &auth);
     let (status, trace) = get(format!("/api/public/traces/{trace_id}")).await;
     assert_eq!(status, 200, "{trace}");
     assert_eq!(trace["name"], "support-chat", "{trace}");
@@ -229,7 +209,7 @@ async fn check_read_api(gateway: &Process, trace_id: &str) {
     assert_eq!(generation["model"], "gpt-4o");
     assert_eq!(generation["usageDetails"]["total"], 150);
     assert!(
-        close(&generation["totalCost"], INPUT_COST + OUTPUT_COST),
+        close(number(&generation["totalCost"]), INPUT_COST + OUTPUT_COST),
         "{generation}"
     );
     assert_eq!(generation["parentObservationId"], ROOT);
@@ -356,11 +336,11 @@ async fn run_mode(mode: &str, trace_id: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn legacy_mode_writes_v3_traces_and_observations_and_no_events_full() {
+async fn v3_mode_writes_v3_traces_and_observations_and_no_events_full() {
     if !available("legacy tables") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     run_mode("v3", "16000000000000000000000000000001").await;
 }
 
@@ -369,7 +349,7 @@ async fn both_mode_writes_v3_tables_and_events_full() {
     if !available("both table sets") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     run_mode("both", "16000000000000000000000000000002").await;
 }
 
@@ -378,7 +358,7 @@ async fn events_mode_writes_only_events_full() {
     if !available("events tables") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     run_mode("events", "16000000000000000000000000000003").await;
 }
 
@@ -388,7 +368,7 @@ async fn migrate_stops_on_an_existing_table_missing_a_column() {
     if !available("migrate column check") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[("SPANBRIDGE_CLICKHOUSE__TABLES", "v3")]);
     stack
         .clickhouse
@@ -413,7 +393,7 @@ async fn a_table_retyped_after_migrate_holds_the_rows_until_it_is_put_back() {
     if !available("retyped table") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let trace_id = "16000000000000000000000000000004";
     let stack = Stack::start(&[("SPANBRIDGE_CLICKHOUSE__TABLES", "events")]);
     let clickhouse = &stack.clickhouse;

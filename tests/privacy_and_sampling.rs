@@ -42,36 +42,7 @@ fn settings_file(dir: &tempfile::TempDir, text: &str) -> String {
 }
 
 async fn export(server: &Server, request: &ExportTraceServiceRequest) {
-    let response = client()
-        .post(server.http_url("/v1/traces"))
-        .header("content-type", "application/x-protobuf")
-        .header("authorization", test_auth())
-        .body(prost::Message::encode_to_vec(request))
-        .send()
-        .await
-        .expect("POST /v1/traces");
-    assert_eq!(response.status(), 200, "{:?}", response.text().await);
-}
-
-async fn read_trace(server: &Server, trace_id: &str) -> Option<Value> {
-    let (status, body) = get_json(
-        server,
-        &format!("/api/public/traces/{trace_id}"),
-        &test_auth(),
-    )
-    .await;
-    match status {
-        200 => Some(body),
-        404 => None,
-        other => panic!("trace {trace_id}: {other} {body}"),
-    }
-}
-
-fn observation<'a>(trace: &'a Value, id: &str) -> &'a Value {
-    trace["observations"]
-        .as_array()
-        .and_then(|list| list.iter().find(|o| o["id"] == id))
-        .unwrap_or_else(|| panic!("observation {id} missing in {trace}"))
+    support::pieces::export(&server.http_url("/v1/traces"), request).await;
 }
 
 /// A support conversation: the root carries the customer's details in its input, output,
@@ -129,7 +100,7 @@ async fn masked_at_the_door_for_the_projects_the_rules_name() {
     export(&server, &conversation(first)).await;
     export(&server, &conversation(second)).await;
 
-    let trace = read_trace(&server, first).await.expect("trace stored");
+    let trace = trace_if_stored(&server, first).await.expect("trace stored");
     let text = trace.to_string();
     for secret in [
         "jane.doe@example.com",
@@ -141,7 +112,7 @@ async fn masked_at_the_door_for_the_projects_the_rules_name() {
     ] {
         assert!(!text.contains(secret), "{secret} stored: {text}");
     }
-    let root = observation(&trace, "1111111111111111");
+    let root = observation_with_id(&trace, "1111111111111111");
     assert_eq!(
         root["input"],
         "Hi, I am [REDACTED:email], card [REDACTED:card_number], order 4111 1111 1111 1112."
@@ -151,7 +122,7 @@ async fn masked_at_the_door_for_the_projects_the_rules_name() {
         text.contains(r#"[REDACTED:email]"#) && root.to_string().contains("contact"),
         "the metadata key stays, its value is redacted: {root}"
     );
-    let generation = observation(&trace, "2222222222222222");
+    let generation = observation_with_id(&trace, "2222222222222222");
     assert_eq!(
         generation["input"][0]["parts"][0]["content"], "Mail me at [REDACTED:email] please",
         "JSON content keeps its structure"
@@ -159,7 +130,9 @@ async fn masked_at_the_door_for_the_projects_the_rules_name() {
     // Hashed with the key, the same in both requests; the other project's rule not applied.
     assert_eq!(trace["userId"], HASHED_USER_42);
     assert_eq!(trace["sessionId"], "session-7");
-    let other = read_trace(&server, second).await.expect("trace stored");
+    let other = trace_if_stored(&server, second)
+        .await
+        .expect("trace stored");
     assert_eq!(other["userId"], HASHED_USER_42);
 
     let scrape = scrape_metrics(&server.admin_url("")).await;
@@ -245,7 +218,7 @@ async fn sampling_keeps_whole_traces_sent_in_pieces() {
     }
     let mut kept = 0;
     for trace_id in &traces {
-        if let Some(trace) = read_trace(&server, trace_id).await {
+        if let Some(trace) = trace_if_stored(&server, trace_id).await {
             assert_eq!(
                 trace["observations"].as_array().map(Vec::len),
                 Some(2),
@@ -379,7 +352,7 @@ fn named<'a>(trace: &'a Value, name: &str) -> &'a Value {
 }
 
 #[tokio::test]
-async fn legacy_events_are_masked_at_the_door_too() {
+async fn batch_api_events_are_masked_at_the_door_too() {
     use serde_json::json;
     use support::batch_api::{INGESTION, post_all_accepted};
     let config_dir = tempfile::tempdir().expect("temp dir");
@@ -397,7 +370,7 @@ async fn legacy_events_are_masked_at_the_door_too() {
         }
     }
 
-    let trace = read_trace(&server, first).await.expect("trace stored");
+    let trace = trace_if_stored(&server, first).await.expect("trace stored");
     let text = trace.to_string();
     for secret in [
         "jane.doe@example.com",
@@ -438,7 +411,9 @@ async fn legacy_events_are_masked_at_the_door_too() {
         chat["output"],
         "I wrote to [REDACTED:email] about card [REDACTED:card_number]."
     );
-    let other = read_trace(&server, second).await.expect("trace stored");
+    let other = trace_if_stored(&server, second)
+        .await
+        .expect("trace stored");
     assert_eq!(other["userId"], HASHED_USER_42, "stable across requests");
     assert_eq!(other["input"], trace["input"]);
 
@@ -456,7 +431,7 @@ async fn legacy_events_are_masked_at_the_door_too() {
 /// Rate 0.5 over 100 batch-API traces whose generation comes in one request and the
 /// `trace-create` in a later one: each is stored whole or not at all, as the id's hash says.
 #[tokio::test]
-async fn sampling_keeps_whole_legacy_traces_sent_in_pieces() {
+async fn sampling_keeps_whole_batch_api_traces_sent_in_pieces() {
     use serde_json::json;
     use spanbridge_gateway::privacy::sampling;
     use support::batch_api::{INGESTION, post_all_accepted};
@@ -491,7 +466,7 @@ async fn sampling_keeps_whole_legacy_traces_sent_in_pieces() {
     let mut kept = 0;
     for trace_id in &traces {
         let expected = sampling::keep(trace_id, 0.5);
-        match read_trace(&server, trace_id).await {
+        match trace_if_stored(&server, trace_id).await {
             Some(trace) => {
                 assert!(expected, "{trace_id} kept against its hash");
                 assert_eq!(trace["name"], "sampled", "{trace}");

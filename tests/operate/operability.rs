@@ -2,7 +2,7 @@
 //! health and readiness, rate limits and load shedding with bounded memory, graceful shutdown
 //! under load, structured logs without secrets.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -13,16 +13,6 @@ use support::*;
 
 async fn post_trace(server: &Server, trace_id: &str, auth: &str) -> reqwest::Response {
     export_genai_trace(&server.http_url("/v1/traces"), trace_id, auth).await
-}
-
-async fn metrics_text(server: &Server) -> String {
-    let response = client()
-        .get(server.admin_url("/metrics"))
-        .send()
-        .await
-        .expect("scrape");
-    assert_eq!(response.status(), 200);
-    response.text().await.expect("metrics body")
 }
 
 fn trace_id(prefix: u32, n: u32) -> String {
@@ -58,7 +48,7 @@ async fn metrics_move_with_traffic_and_pass_promtool() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 
-    let text = metrics_text(&server).await;
+    let text = scrape_metrics(&server.admin_url("")).await;
     let accepted = [
         "protocol=\"http\"",
         "encoding=\"protobuf\"",
@@ -157,7 +147,7 @@ async fn metrics_move_with_traffic_and_pass_promtool() {
 }
 
 #[tokio::test]
-async fn health_ready_and_grpc_health() {
+async fn health_ready_and_grpc_health_answer_serving_for_a_running_server() {
     let server = Server::start();
     let health = client()
         .get(server.admin_url("/health"))
@@ -388,7 +378,7 @@ async fn flood_is_shed_with_503_while_memory_stays_bounded() {
             get_json(&server, &format!("/api/public/traces/{id}"), &test_auth()).await;
         assert_eq!(status, 200, "acknowledged trace {id} lost");
     }
-    let text = metrics_text(&server).await;
+    let text = scrape_metrics(&server.admin_url("")).await;
     assert!(
         sample_sum(
             &text,

@@ -8,7 +8,7 @@
 //! Every fault test asserts the same promise: no span acknowledged to a client is missing
 //! afterwards, and none is counted twice when read with `FINAL`.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -23,20 +23,8 @@ use serde_json::Value;
 use support::services::{ClickHouse, Process, Stack, available};
 use support::*;
 
-/// The stacks are heavy (a broker, the ClickHouse engine, two spanbridge processes): one at a
-/// time keeps a 2-core machine responsive and the timings meaningful.
-static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
-    ONE_STACK_AT_A_TIME.lock().await
-}
-
 const TOPIC: &str = "spanbridge.events.v1";
 const GROUP: &str = "spanbridge-sink";
-
-fn trace_id(test: u8, i: usize) -> String {
-    format!("{test:02x}{:030x}", i + 1)
-}
 
 /// Posts one GenAI trace (2 spans) as OTLP/HTTP protobuf; returns the status and whether a
 /// `Retry-After` came with it.
@@ -188,7 +176,7 @@ async fn a_request_of_many_traces_is_one_message_per_partition_and_every_span_la
     if !available("grouped messages") {
         return;
     }
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     let mut sink = stack.sink(&[]);
     let gateway = stack.gateway();
@@ -240,7 +228,7 @@ async fn spans_flow_from_gateway_through_kafka_into_clickhouse_with_their_values
     if !available("production happy path") {
         return;
     }
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     let mut sink = stack.sink(&[]);
     let gateway = stack.gateway();
@@ -362,7 +350,7 @@ async fn clickhouse_down_commits_nothing_and_everything_lands_after_it_returns()
     if !available("ClickHouse down") {
         return;
     }
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let mut stack = Stack::start(&[]);
     let mut sink = stack.sink(&[]);
     let gateway = stack.gateway();
@@ -414,7 +402,7 @@ async fn sink_killed_in_the_middle_of_a_batch_replays_it_after_restart() {
     if !available("sink SIGKILL") {
         return;
     }
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     // A long batch window: the sink holds consumed messages for 6 s before writing them.
     let slow_batches = [("SPANBRIDGE_SINK__MAX_BATCH_WAIT_MS", "6000")];
@@ -478,7 +466,7 @@ async fn broker_down_gives_retryable_errors_and_everything_lands_after_it_return
     if !available("broker down") {
         return;
     }
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[("SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS", "3000")]);
     let mut sink = stack.sink(&[("SPANBRIDGE_KAFKA__OPTIONS__SESSION_TIMEOUT_MS", "20000")]);
     let gateway = std::sync::Arc::new(stack.gateway());
@@ -523,7 +511,7 @@ async fn broker_down_gives_retryable_errors_and_everything_lands_after_it_return
 /// takes writes again.
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_writes_until_the_delivery_timeout_are_retryable_on_both_protocols() {
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic(TOPIC, 2, 1).expect("topic");
     let dir = tempfile::tempdir().expect("temp dir");
@@ -570,7 +558,7 @@ async fn undecodable_and_unknown_version_messages_go_to_the_dead_letter_topic() 
     if !available("dead letters") {
         return;
     }
-    let _serial = serial().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     let mut sink = stack.sink(&[]);
     let gateway = stack.gateway();

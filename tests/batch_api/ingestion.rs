@@ -1,10 +1,11 @@
-//! Langfuse's batch API (SDK 2.x), embedded: the Python SDK 2.60.10's own
+//! Langfuse's SDK-2.x batch API in embedded mode: the Python SDK 2.60.10's own
 //! request bodies (tests/fixtures/ingestion) posted to `POST /api/public/ingestion` in one
 //! request or split event by event, read back through the API with every field they sent;
 //! the 207 split of mixed batches; 400, 401, 413 and gzip at the request level; the projects
-//! auth check. The same stories run in the Kafka deployment in tests/legacy_production.rs.
+//! auth check. The same stories run in the Kafka deployment in
+//! tests/kafka_deployment/batch_api.rs.
 
-mod support;
+use crate::support;
 
 use std::io::Write;
 

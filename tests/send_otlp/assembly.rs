@@ -1,9 +1,9 @@
-//! Assembly user stories (DESIGN.md "Assembly"), embedded: the spans of one
+//! Assembly user stories (DESIGN.md "Assembly"), embedded mode: the spans of one
 //! trace sent in separate requests — children first, root first, and with a restart of the
 //! binary between them — end up with the trace's fields on every row, in the read API and in
 //! the SQLite `events` table.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use sqlx::{Connection, Row};
@@ -59,13 +59,7 @@ async fn assert_assembled(server: &Server, trace_id: &str) {
     assert!(generation[5].starts_with("gpt-4o "), "{generation:?}");
     assert!(generation[5].contains(r#""total":150"#), "{generation:?}");
 
-    let (status, trace) = get_json(
-        server,
-        &format!("/api/public/traces/{trace_id}"),
-        &test_auth(),
-    )
-    .await;
-    assert_eq!(status, 200, "{trace}");
+    let trace = trace(server, trace_id).await;
     assert_eq!(trace["name"], "support-chat");
     assert_eq!(trace["userId"], "user-42");
     assert_eq!(trace["sessionId"], "session-7");

@@ -1,10 +1,10 @@
-//! The batch API (Langfuse SDK 2.x) in the Kafka deployment: `spanbridge gateway` and
+//! The SDK-2.x batch API in the Kafka deployment: `spanbridge gateway` and
 //! `spanbridge sink` processes, tansu between them, the ClickHouse engine as the store. The
-//! SDK 2.60.10 stories of tests/legacy.rs read back the same; updates that arrive after a sink
+//! SDK 2.60.10 stories of tests/batch_api/ingestion.rs read back the same; updates that arrive after a sink
 //! restart are merged into the stored rows (read back from ClickHouse), and a broker outage
 //! is a 503 with `Retry-After`, never a 207.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -13,15 +13,12 @@ use support::batch_api::*;
 use support::services::{Stack, available};
 use support::*;
 
-/// One stack at a time on a 2-core machine.
-static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sdk_v2_batches_land_in_clickhouse_and_read_back_whole() {
     if !available("legacy ingestion on Kafka + ClickHouse") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let stack = Stack::start(&[]);
     let _sink = stack.sink(&[]);
     let gateway = stack.gateway();
@@ -56,7 +53,7 @@ async fn an_update_after_a_sink_restart_completes_the_stored_row_and_an_outage_i
     if !available("legacy ingestion across a sink restart") {
         return;
     }
-    let _serial = ONE_STACK_AT_A_TIME.lock().await;
+    let _serial = support::services::one_stack_at_a_time().await;
     let mut stack = Stack::start(&[("SPANBRIDGE_KAFKA__DELIVERY_TIMEOUT_MS", "3000")]);
     let mut sink = stack.sink(&[]);
     let gateway = stack.gateway();

@@ -3,7 +3,7 @@
 //! settings parser; their ports are the ones the binary listens on; the commands they run
 //! exist; every metric the dashboard plots is in the binary's `/metrics` after traffic.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
