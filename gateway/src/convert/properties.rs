@@ -5,6 +5,11 @@
 //! from every key the rule tables read (taken from their source text, so new rules are
 //! covered), with indexed suffixes, random prefixes and random text.
 //!
+//! The other intakes (`intakes` below) get the same stance: OTLP logs (never both rejected and
+//! used, deterministic score ids), the batch API (every event answered exactly once, each
+//! accepted event one piece in its own trace's group, request order irrelevant when envelope
+//! times differ) and the scores API's parser (only complete scores, ids from the seed).
+//!
 //! Case counts keep the whole file well under a minute in a debug build.
 
 use std::sync::LazyLock;
