@@ -3,7 +3,8 @@
 //! time; a batch is written and only then are its offsets committed, so a crash at any point
 //! replays uncommitted messages (the store's dedup absorbs the replay) and never skips one.
 //!
-//! - A store error is retried with a doubling backoff, committing nothing meanwhile.
+//! - A store error is retried with a jittered backoff (`retry::Backoff`), committing nothing
+//!   meanwhile.
 //! - A message that can never be decoded, or whose rows the store refuses as data, goes to the
 //!   dead-letter topic with the reason in a header (`dead_letter.rs`), and is counted.
 //! - Shutdown (SIGTERM): stop consuming, write what is held, commit, return.
