@@ -170,11 +170,15 @@ const METRICS: &[(&str, &str)] = &[
     ),
     (
         "spanbridge_privacy_matches_total",
-        "Values masked by privacy rules, by rule index, action and pattern",
+        "Values masked by privacy rules, by rule index, action, pattern and project",
     ),
     (
         "spanbridge_spans_sampled_out_total",
-        "Spans and partial observations dropped by trace sampling (answered as accepted)",
+        "Spans and partial observations dropped by trace sampling (answered as accepted), by project",
+    ),
+    (
+        "spanbridge_scores_sampled_out_total",
+        "Scores dropped by trace sampling with their trace (answered as accepted), by project",
     ),
 ];
 

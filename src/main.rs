@@ -199,7 +199,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             commands::migrate(&settings).await
         }
         Command::Config => {
-            print!("{}", settings.to_masked_toml());
+            print!("{}", settings.to_toml());
             Ok(())
         }
         Command::Prices(PricesCommand::Import { file }) => {

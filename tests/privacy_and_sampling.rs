@@ -138,7 +138,7 @@ async fn masked_at_the_door_for_the_projects_the_rules_name() {
     let scrape = scrape_metrics(&server.admin_url("")).await;
     assert!(
         scrape.contains(
-            r#"spanbridge_privacy_matches_total{rule="0",action="redact",pattern="email"}"#
+            r#"spanbridge_privacy_matches_total{rule="0",action="redact",pattern="email",project="e2e"}"#
         ),
         "{scrape}"
     );
@@ -146,7 +146,7 @@ async fn masked_at_the_door_for_the_projects_the_rules_name() {
     let shown = server.cli(&["config"]);
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(
-        !shown.contains("e2e-hash-key") && shown.contains("hash_key = \"********\""),
+        !shown.contains("e2e-hash-key") && shown.contains("hash_key = \"**REDACTED**\""),
         "{shown}"
     );
 }
@@ -229,7 +229,10 @@ async fn sampling_keeps_whole_traces_sent_in_pieces() {
     }
     assert!((70..=130).contains(&kept), "kept {kept} of 200");
     let scrape = scrape_metrics(&server.admin_url("")).await;
-    let sampled_out = format!("spanbridge_spans_sampled_out_total {}", (200 - kept) * 2);
+    let sampled_out = format!(
+        "spanbridge_spans_sampled_out_total{{project=\"other\"}} {}",
+        (200 - kept) * 2
+    );
     assert!(scrape.contains(&sampled_out), "{sampled_out} in {scrape}");
 }
 
@@ -419,9 +422,9 @@ async fn batch_api_events_are_masked_at_the_door_too() {
 
     let scrape = scrape_metrics(&server.admin_url("")).await;
     for sample in [
-        r#"spanbridge_privacy_matches_total{rule="0",action="redact",pattern="card_number"}"#,
-        r#"spanbridge_privacy_matches_total{rule="2",action="drop",pattern="none"}"#,
-        r#"spanbridge_privacy_matches_total{rule="3",action="truncate",pattern="none"}"#,
+        r#"spanbridge_privacy_matches_total{rule="0",action="redact",pattern="card_number",project="e2e"}"#,
+        r#"spanbridge_privacy_matches_total{rule="2",action="drop",pattern="none",project="e2e"}"#,
+        r#"spanbridge_privacy_matches_total{rule="3",action="truncate",pattern="none",project="e2e"}"#,
     ] {
         assert!(scrape.contains(sample), "{sample} in {scrape}");
     }
@@ -484,6 +487,131 @@ async fn sampling_keeps_whole_batch_api_traces_sent_in_pieces() {
     assert!((30..=70).contains(&kept), "kept {kept} of 100");
     let scrape = scrape_metrics(&server.admin_url("")).await;
     // A dropped trace is one generation row and one trace-create (a partial root row).
-    let sampled_out = format!("spanbridge_spans_sampled_out_total {}", (100 - kept) * 2);
+    let sampled_out = format!(
+        "spanbridge_spans_sampled_out_total{{project=\"other\"}} {}",
+        (100 - kept) * 2
+    );
     assert!(scrape.contains(&sampled_out), "{sampled_out} in {scrape}");
+}
+
+/// Rate 0.5, and one batch-API request carrying traces A (kept by its hash) and B (dropped),
+/// each with a score; then one `POST /api/public/scores` array with a score for each. Every
+/// score follows its own trace: A's land, B's do not, and B's are counted as sampled out.
+#[tokio::test]
+async fn sampling_drops_each_score_with_its_own_trace() {
+    use serde_json::json;
+    use spanbridge_gateway::privacy::sampling;
+    use sqlx::{Connection, Row};
+    use support::batch_api::{INGESTION, post_all_accepted};
+    let server = Server::start_with(&[("SPANBRIDGE_SAMPLING__RATE", "0.5")]);
+    let candidates: Vec<String> = (0..64).map(|i| format!("scored-trace-{i}")).collect();
+    let kept = candidates
+        .iter()
+        .find(|id| sampling::keep(id, 0.5))
+        .expect("a kept id");
+    let dropped = candidates
+        .iter()
+        .find(|id| !sampling::keep(id, 0.5))
+        .expect("a dropped id");
+    // B's events first, so that neither the first trace nor the first score decides for both.
+    let mut batch = Vec::new();
+    for trace_id in [dropped, kept] {
+        batch.push(legacy_event(
+            &format!("{trace_id}-trace"),
+            "trace-create",
+            "2026-11-27T09:09:02.520Z",
+            json!({"id": trace_id, "name": "scored"}),
+        ));
+    }
+    for trace_id in [dropped, kept] {
+        batch.push(legacy_event(
+            &format!("{trace_id}-score"),
+            "score-create",
+            "2026-11-27T09:09:02.530Z",
+            json!({"id": format!("{trace_id}-batch-score"), "traceId": trace_id, "name": "quality", "value": 1}),
+        ));
+    }
+    post_all_accepted(&server.http_url(INGESTION), &batch).await;
+    let response = client()
+        .post(server.http_url("/api/public/scores"))
+        .header("content-type", "application/json")
+        .header("authorization", test_auth())
+        .body(
+            json!([
+                {"id": format!("{dropped}-api-score"), "traceId": dropped, "name": "tone", "value": "calm"},
+                {"id": format!("{kept}-api-score"), "traceId": kept, "name": "tone", "value": "calm"},
+            ])
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("POST /api/public/scores");
+    assert_eq!(response.status(), 202, "{:?}", response.text().await);
+
+    let trace = trace_if_stored(&server, kept).await.expect("trace A kept");
+    let mut names: Vec<&str> = trace["scores"]
+        .as_array()
+        .expect("scores")
+        .iter()
+        .filter_map(|score| score["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["quality", "tone"], "{trace}");
+    assert!(
+        trace_if_stored(&server, dropped).await.is_none(),
+        "trace B dropped"
+    );
+    let mut db = sqlx::SqliteConnection::connect(&format!(
+        "sqlite://{}?mode=ro",
+        server.db_path().display()
+    ))
+    .await
+    .expect("open the SQLite file");
+    let stored: Vec<String> = sqlx::query("SELECT id FROM scores ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .expect("read scores")
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect();
+    assert_eq!(
+        stored,
+        [format!("{kept}-api-score"), format!("{kept}-batch-score")],
+        "only trace A's scores are stored"
+    );
+
+    let scrape = scrape_metrics(&server.admin_url("")).await;
+    for sample in [
+        r#"spanbridge_scores_sampled_out_total{project="other"} 2"#,
+        // B's trace-create (its root row, a partial row).
+        r#"spanbridge_spans_sampled_out_total{project="other"} 1"#,
+    ] {
+        assert!(scrape.contains(sample), "{sample} in {scrape}");
+    }
+}
+
+/// A project named in `[[sampling.projects]]` is its own `project` label; one the settings do
+/// not name is `other`, so the label's values are bounded by the configuration.
+#[tokio::test]
+async fn sampling_metrics_name_configured_projects_only() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = settings_file(
+        &dir,
+        "[sampling]\nrate = 1.0\n\n[[sampling.projects]]\nproject = \"e2e\"\nrate = 0.0\n",
+    );
+    let server = Server::start_with(&[("SPANBRIDGE_CONFIG", &path)]);
+    let trace_id = "5a3e0000000000000000000000000001";
+    export(
+        &server,
+        &request(vec![span(trace_id, "1111111111111111", "", "root", vec![])]),
+    )
+    .await;
+    assert!(
+        trace_if_stored(&server, trace_id).await.is_none(),
+        "rate 0 drops it"
+    );
+    let scrape = scrape_metrics(&server.admin_url("")).await;
+    let sample = r#"spanbridge_spans_sampled_out_total{project="e2e"} 1"#;
+    assert!(scrape.contains(sample), "{sample} in {scrape}");
+    assert!(!scrape.contains(r#"project="other""#), "{scrape}");
 }

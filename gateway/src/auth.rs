@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use sha2::{Digest, Sha256};
-use spanbridge_proto::{KeyRecord, UnhashedKeyRecord};
+use spanbridge_proto::{KeyRecord, Secret, UnhashedKeyRecord};
 use subtle::ConstantTimeEq;
 
 use crate::error::{BackendUnavailable, IngestError};
@@ -115,14 +115,14 @@ pub fn parse_authorization(value: Option<&str>) -> Result<Credentials, IngestErr
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn KeyStore>,
-    salt: String,
+    salt: Secret,
     cache: moka::future::Cache<String, Option<KeyRecord>>,
 }
 
 impl Authenticator {
     pub fn new(
         store: Arc<dyn KeyStore>,
-        salt: String,
+        salt: Secret,
         cache_ttl: Duration,
         cache_capacity: u64,
     ) -> Self {
@@ -144,7 +144,7 @@ impl Authenticator {
 
     async fn verify(&self, authorization: Option<&str>) -> Result<Project, IngestError> {
         let credentials = parse_authorization(authorization)?;
-        let hash = fast_hash(&credentials.secret_key, &self.salt);
+        let hash = fast_hash(&credentials.secret_key, self.salt.expose());
         let record = match self.cache.get(&hash).await {
             Some(cached) => {
                 metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_hit")

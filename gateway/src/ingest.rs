@@ -160,20 +160,7 @@ impl Gateway {
         received_at_us: i64,
         scores: Vec<Score>,
     ) -> Result<(), IngestError> {
-        let mut batches: Vec<EventBatch> = Vec::new();
-        let mut by_target: HashMap<String, usize> = HashMap::new();
-        for score in scores {
-            let target = [&score.trace_id, &score.session_id, &score.dataset_run_id]
-                .into_iter()
-                .find(|id| !id.is_empty())
-                .cloned()
-                .unwrap_or_default();
-            let slot = *by_target.entry(target).or_insert_with(|| {
-                batches.push(envelope(project, sdk, received_at_us));
-                batches.len() - 1
-            });
-            batches[slot].scores.push(score);
-        }
+        let batches = score_batches(project, sdk, received_at_us, scores);
         self.publish(project, batches).await
     }
 }
@@ -204,18 +191,44 @@ impl Gateway {
                 rows: group.rows,
                 partial_rows: group.partial_rows,
                 trace: group.trace,
+                scores: group.scores,
                 ..envelope(project, sdk, received_at_us)
             })
             .collect();
-        if !converted.scores.is_empty() {
-            batches.push(EventBatch {
-                scores: converted.scores,
-                ..envelope(project, sdk, received_at_us)
-            });
-        }
+        batches.extend(score_batches(
+            project,
+            sdk,
+            received_at_us,
+            converted.scores,
+        ));
         self.publish(project, batches).await?;
         Ok(converted.outcomes)
     }
+}
+
+/// Scores as batches, one per trace (or per session / dataset run for scores without a
+/// trace): each batch is sampled by its own trace and keyed by it.
+fn score_batches(
+    project: &Project,
+    sdk: &SdkInfo,
+    received_at_us: i64,
+    scores: Vec<Score>,
+) -> Vec<EventBatch> {
+    let mut batches: Vec<EventBatch> = Vec::new();
+    let mut by_target: HashMap<String, usize> = HashMap::new();
+    for score in scores {
+        let target = [&score.trace_id, &score.session_id, &score.dataset_run_id]
+            .into_iter()
+            .find(|id| !id.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        let slot = *by_target.entry(target).or_insert_with(|| {
+            batches.push(envelope(project, sdk, received_at_us));
+            batches.len() - 1
+        });
+        batches[slot].scores.push(score);
+    }
+    batches
 }
 
 /// An empty batch with who sent it and when: the project always from the key.

@@ -1,6 +1,6 @@
 //! The contract between gateway and sink, and the one home of every type both halves need:
 //! the Kafka message (`spanbridge.v1`, prost types generated from
-//! `proto/spanbridge/v1/events.proto`), the key record ([`keys`]) and the read side ([`read`]).
+//! `proto/spanbridge/v1/events.proto`), the key record ([`keys`]), the read side ([`read`]) and secret settings ([`secret`]).
 
 /// Major version written into every [`v1::EventBatch`]; sinks reject other majors.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -15,9 +15,11 @@ pub mod v1 {
 
 pub mod keys;
 pub mod read;
+pub mod secret;
 
 pub use keys::{KeyRecord, UnhashedKeyRecord};
 pub use read::{Cursor, ObservationQuery, StoreError, StoredRow, StoredScore, TraceReader};
+pub use secret::Secret;
 pub use v1::{EventBatch, EventBatches, EventRow, PartialRow, Score, TraceFields};
 
 /// The clock both halves stamp with, in µs since the Unix epoch: a request's receive time in

@@ -3,7 +3,8 @@
 //! time; a batch is written and only then are its offsets committed, so a crash at any point
 //! replays uncommitted messages (the store's dedup absorbs the replay) and never skips one.
 //!
-//! - A store error is retried with a doubling backoff, committing nothing meanwhile.
+//! - A store error is retried with a jittered backoff (`retry::Backoff`), committing nothing
+//!   meanwhile.
 //! - A message that can never be decoded, or whose rows the store refuses as data, goes to the
 //!   dead-letter topic with the reason in a header (`dead_letter.rs`), and is counted.
 //! - Shutdown (SIGTERM): stop consuming, write what is held, commit, return.
@@ -20,7 +21,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
-use spanbridge_proto::{EventBatch, EventBatches, GROUPED_SCHEMA_VERSION, SCHEMA_VERSION};
+use spanbridge_proto::{EventBatch, EventBatches, GROUPED_SCHEMA_VERSION, SCHEMA_VERSION, Secret};
 use tokio::sync::watch;
 
 use crate::assemble::Assembler;
@@ -41,9 +42,9 @@ pub struct ConsumerConfig {
     /// On shutdown, how long the final write may take.
     pub shutdown_timeout: Duration,
     /// Pass-through librdkafka options (name, value) of the consumer, applied last.
-    pub options: Vec<(String, String)>,
+    pub options: Vec<(String, Secret)>,
     /// Pass-through librdkafka options of the dead-letter producer.
-    pub producer_options: Vec<(String, String)>,
+    pub producer_options: Vec<(String, Secret)>,
 }
 
 /// Publishes the consumer lag per partition from librdkafka's statistics, and drops the
@@ -106,7 +107,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     // The prefetch default first, so a pass-through option still wins.
-    let options: Vec<(String, String)> = [(PREFETCH.0.to_owned(), PREFETCH.1.to_owned())]
+    let options: Vec<(String, Secret)> = [(PREFETCH.0.to_owned(), Secret::new(PREFETCH.1))]
         .into_iter()
         .chain(config.options.iter().cloned())
         .collect();

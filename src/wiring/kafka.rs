@@ -87,7 +87,7 @@ pub async fn gateway(settings: Settings, metrics: PrometheusHandle) -> Result<()
     require_kafka(&settings, "gateway")?;
     let events = EventStore::open(&settings).await?;
     let meta = meta::open_services(&settings).await?;
-    meta.ensure_initial_key(&settings.auth.salt).await?;
+    meta.ensure_initial_key(settings.auth.salt.expose()).await?;
     let served = serve_kafka_gateway(&settings, &meta, &events, metrics).await;
     meta.close().await;
     events.close().await;
@@ -150,7 +150,7 @@ pub async fn sink(settings: Settings, metrics: PrometheusHandle) -> Result<(), S
 pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), String> {
     let events = EventStore::open(&settings).await?;
     let meta = meta::open_services(&settings).await?;
-    meta.ensure_initial_key(&settings.auth.salt).await?;
+    meta.ensure_initial_key(settings.auth.salt.expose()).await?;
     let (stop_sink, sink_stopped) = oneshot::channel::<()>();
     let sink = tokio::spawn(consume::run(
         consumer_config(&settings),

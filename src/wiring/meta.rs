@@ -31,12 +31,8 @@ pub(crate) async fn open_meta(settings: &Settings) -> Result<Arc<dyn MetaStore>,
         MetaSource::Spanbridge => Source::Spanbridge,
         MetaSource::Langfuse => Source::Langfuse,
     };
-    let meta = PostgresMeta::connect(
-        settings.meta.url.trim(),
-        source,
-        settings.meta.max_connections,
-    )
-    .await?;
+    let meta =
+        PostgresMeta::connect(&settings.meta.url, source, settings.meta.max_connections).await?;
     if source == Source::Spanbridge {
         // Idempotent and serialised by sqlx's advisory lock, so concurrent starts are safe.
         meta.migrate().await?;

@@ -522,14 +522,43 @@ async fn config_command_masks_secrets_and_bad_settings_fail_naming_the_key() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
         .arg("config")
         .env("SPANBRIDGE_AUTH__SALT", "very-secret-salt")
+        .env("SPANBRIDGE_CLICKHOUSE__PASSWORD", "very-secret-clickhouse")
+        .env("SPANBRIDGE_PRIVACY__HASH_KEY", "very-secret-hash-key")
+        .env(
+            "SPANBRIDGE_META__URL",
+            "postgres://sb:very-secret-pg@db.internal:5432/meta",
+        )
+        .env(
+            "SPANBRIDGE_KAFKA__OPTIONS__SASL_PASSWORD",
+            "very-secret-sasl",
+        )
+        .env(
+            "SPANBRIDGE_KAFKA__OPTIONS__SSL_KEY_PASSWORD",
+            "very-secret-ssl",
+        )
+        .env("SPANBRIDGE_KAFKA__OPTIONS__SASL_USERNAME", "sb-user")
         .output()
         .unwrap();
     let printed = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success());
+    let logged = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{logged}");
     assert!(
-        printed.contains("http_addr") && !printed.contains("very-secret-salt"),
-        "{printed}"
+        printed.contains("http_addr")
+            && !printed.contains("very-secret")
+            && !logged.contains("very-secret"),
+        "{printed}{logged}"
     );
+    for shown in [
+        "salt = \"**REDACTED**\"",
+        "password = \"**REDACTED**\"",
+        "hash_key = \"**REDACTED**\"",
+        "url = \"postgres://sb:**REDACTED**@db.internal:5432/meta\"",
+        "sasl_password = \"**REDACTED**\"",
+        "ssl_key_password = \"**REDACTED**\"",
+        "sasl_username = \"sb-user\"",
+    ] {
+        assert!(printed.contains(shown), "{shown} in {printed}");
+    }
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
         .arg("config")
         .env("SPANBRIDGE_GATEWAY__MAX_BODY_BYTES", "lots")

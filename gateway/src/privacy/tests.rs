@@ -440,7 +440,7 @@ fn bad_settings_name_the_key() {
             hash_key: if no_key.is_empty() {
                 "k".into()
             } else {
-                String::new()
+                Default::default()
             },
             rules,
         };

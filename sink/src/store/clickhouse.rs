@@ -21,7 +21,7 @@ mod schema;
 mod scores;
 mod v3_tables;
 pub use schema::TableSet;
-use spanbridge_proto::{EventRow, ObservationQuery};
+use spanbridge_proto::{EventRow, ObservationQuery, Secret};
 
 use super::{Store, StoreError, StoredRow, StoredScore, TraceReader};
 use crate::query::{Columns, Param, sql_tail};
@@ -45,7 +45,7 @@ pub struct ClickHouseConfig {
     pub url: String,
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
     /// lz4 request/response compression (false: plain bodies).
     pub lz4: bool,
     /// Which tables are written and read.
@@ -472,7 +472,7 @@ impl ClickHouseStore {
             client = client.with_user(&config.user);
         }
         if !config.password.is_empty() {
-            client = client.with_password(&config.password);
+            client = client.with_password(config.password.expose());
         }
         client
     }

@@ -53,13 +53,15 @@ pub enum Outcome {
 
 /// The pieces of one trace that one request carries, in application order; at most one
 /// `trace-create`'s fields per group (a repeated `trace-create` starts the next group, so
-/// the sink applies each in envelope-time order).
+/// the sink applies each in envelope-time order). A trace's scores travel with it, so they
+/// share its sampling decision and its Kafka key.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TraceGroup {
     pub trace_id: String,
     pub rows: Vec<EventRow>,
     pub partial_rows: Vec<PartialRow>,
     pub trace: Option<TraceFields>,
+    pub scores: Vec<Score>,
 }
 
 /// One converted batch.
@@ -69,6 +71,8 @@ pub struct BatchConverted {
     /// became of the event.
     pub outcomes: Vec<(String, Outcome)>,
     pub groups: Vec<TraceGroup>,
+    /// Scores without a trace (of a session or a dataset run), in envelope-time order; the
+    /// caller groups them by their target as `POST /api/public/scores` does.
     pub scores: Vec<Score>,
     /// Bytes of `sdk-log` payloads seen (logged, not stored).
     pub sdk_logs: usize,
@@ -124,13 +128,17 @@ pub fn convert_batch(batch: &[Value]) -> BatchConverted {
     // Groups per trace in first-appearance order; the index finds a trace's open group.
     let mut open: HashMap<String, usize> = HashMap::new();
     for (_, piece) in pieces {
+        let piece = match piece {
+            Piece::Score(score) if score.trace_id.is_empty() => {
+                out.scores.push(*score);
+                continue;
+            }
+            piece => piece,
+        };
         let trace_id = match &piece {
             Piece::Trace(t) => t.trace_id.clone(),
             Piece::Observation(o) => o.trace_id().to_owned(),
-            Piece::Score(s) => {
-                out.scores.push((**s).clone());
-                continue;
-            }
+            Piece::Score(s) => s.trace_id.clone(),
         };
         let needs_new = match open.get(&trace_id) {
             None => true,
@@ -154,7 +162,7 @@ pub fn convert_batch(batch: &[Value]) -> BatchConverted {
                 ObservationPiece::Create(row) => group.rows.push(row),
                 ObservationPiece::Update(partial) => group.partial_rows.push(partial),
             },
-            Piece::Score(_) => {}
+            Piece::Score(score) => group.scores.push(*score),
         }
     }
     out

@@ -230,3 +230,41 @@ fn legacy_observation_and_typed_creates() {
         "end clamped to start"
     );
 }
+
+/// Scores join their own trace's group (its sampling decision and Kafka key), wherever they
+/// sit in the batch; session and dataset-run scores stay outside the groups.
+#[test]
+fn scores_travel_with_their_own_trace() {
+    let event = |id: &str, kind: &str, body: Value| json!({"id": id, "type": kind, "timestamp": "2026-11-27T12:00:00Z", "body": body});
+    let batch = vec![
+        event("a", "trace-create", json!({"id": "trace-a", "name": "a"})),
+        event(
+            "sb",
+            "score-create",
+            json!({"id": "score-b", "traceId": "trace-b", "name": "q", "value": 1}),
+        ),
+        event(
+            "sa",
+            "score-create",
+            json!({"id": "score-a", "traceId": "trace-a", "name": "q", "value": 1}),
+        ),
+        event(
+            "ss",
+            "score-create",
+            json!({"id": "score-s", "sessionId": "session-1", "name": "q", "value": 1}),
+        ),
+    ];
+    let out = convert(&batch);
+    assert!(out.outcomes.iter().all(|(_, o)| *o == Outcome::Accepted));
+    let scores_of = |trace: &str| -> Vec<&str> {
+        out.groups
+            .iter()
+            .filter(|g| g.trace_id == trace)
+            .flat_map(|g| g.scores.iter().map(|s| s.id.as_str()))
+            .collect()
+    };
+    assert_eq!(scores_of("trace-a"), ["score-a"]);
+    assert_eq!(scores_of("trace-b"), ["score-b"]);
+    assert_eq!(out.scores.len(), 1);
+    assert_eq!(out.scores[0].id, "score-s");
+}
