@@ -64,16 +64,16 @@ const METRICS: &[(&str, &str)] = &[
         "Langfuse scores not accepted, by reason (invalid_score: refused in a 207)",
     ),
     (
-        "spanbridge_ingestion_events_received_total",
-        "Legacy ingestion API (`/api/public/ingestion`) events received in decoded batches",
+        "spanbridge_batch_api_events_received_total",
+        "Batch API (`/api/public/ingestion`, SDK 2.x) events received in decoded batches",
     ),
     (
-        "spanbridge_ingestion_events_accepted_total",
-        "Legacy ingestion API events durably accepted (201 in the 207 answer; sdk-log included)",
+        "spanbridge_batch_api_events_accepted_total",
+        "Batch API events durably accepted (201 in the 207 answer; sdk-log included)",
     ),
     (
-        "spanbridge_ingestion_events_rejected_total",
-        "Legacy ingestion API events not accepted, by reason (invalid_event: a 400 in the 207 answer)",
+        "spanbridge_batch_api_events_rejected_total",
+        "Batch API events not accepted, by reason (invalid_event: a 400 in the 207 answer)",
     ),
     (
         "spanbridge_log_records_other_total",
@@ -170,7 +170,7 @@ const METRICS: &[(&str, &str)] = &[
     ),
     (
         "spanbridge_privacy_matches_total",
-        "Values masked by privacy rules, by rule index, action and pattern",
+        "Values masked by privacy rules, by rule index, action, pattern and project",
     ),
     (
         "spanbridge_upstream_requests_total",
@@ -190,7 +190,11 @@ const METRICS: &[(&str, &str)] = &[
     ),
     (
         "spanbridge_spans_sampled_out_total",
-        "Spans and partial observations dropped by trace sampling (answered as accepted)",
+        "Spans and partial observations dropped by trace sampling (answered as accepted), by project",
+    ),
+    (
+        "spanbridge_scores_sampled_out_total",
+        "Scores dropped by trace sampling with their trace (answered as accepted), by project",
     ),
 ];
 

@@ -17,7 +17,8 @@ pub(crate) async fn manage_keys(settings: &Settings, command: KeysCommand) -> Re
             note,
             json,
         } => {
-            let key = keys::create(meta.as_ref(), &project, &settings.auth.salt, note).await?;
+            let key =
+                keys::create(meta.as_ref(), &project, settings.auth.salt.expose(), note).await?;
             if json {
                 let out = json!({"project": project, "projectId": key.project_id, "publicKey": key.public_key, "secretKey": key.secret_key});
                 println!("{out}");
@@ -92,7 +93,7 @@ pub(crate) async fn migrate(settings: &Settings) -> Result<(), String> {
     for line in wiring::meta::migrate_meta(settings).await? {
         println!("{line}");
     }
-    for line in wiring::scaled::migrate(settings).await? {
+    for line in wiring::kafka::migrate(settings).await? {
         println!("{line}");
     }
     Ok(())

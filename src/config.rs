@@ -2,14 +2,21 @@
 //! variables ← CLI flags. Unknown keys and bad values fail at start, naming the key.
 //! `config/spanbridge.toml` documents every key with its default.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use spanbridge_gateway::convert::logs::LogOptions;
+#[cfg(test)]
+use spanbridge_gateway::convert::logs::OtherRecords;
 use spanbridge_gateway::privacy::{PrivacySettings, SamplingSettings};
 use spanbridge_gateway::upstream::UpstreamSettings;
+use spanbridge_proto::Secret;
+use spanbridge_proto::secret::{UrlPassword, is_secret_option};
+pub use spanbridge_sink::store::clickhouse::TableSet;
 
 /// Environment variables with our prefix that are not settings (headless setup, the config
 /// file path): a strict parser must not reject them.
@@ -28,7 +35,10 @@ pub struct Settings {
     pub embedded: EmbeddedSettings,
     pub auth: AuthSettings,
     pub log: LogSettings,
-    pub logs: LogsSettings,
+    pub otlp_logs: LogOptions,
+    /// `[logs]`, the old name of `[otlp_logs]`: still read, with a deprecation warning.
+    #[serde(skip_serializing)]
+    pub logs: Option<LogOptions>,
     pub kafka: KafkaSettings,
     pub clickhouse: ClickHouseSettings,
     pub meta: MetaSettings,
@@ -38,6 +48,9 @@ pub struct Settings {
     pub sampling: SamplingSettings,
     /// The team's Langfuse, which gets every HTTP request Spanbridge does not serve itself.
     pub upstream: UpstreamSettings,
+    /// Deprecated names the loaded settings used, one warning each, logged once logging is up.
+    #[serde(skip)]
+    pub deprecations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -113,9 +126,9 @@ impl Default for EmbeddedSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
-    /// Langfuse's `SALT` for `fast_hashed_secret_key`. Secret; changing it invalidates the
-    /// fast hashes of existing keys.
-    pub salt: String,
+    /// Langfuse's `SALT` for `fast_hashed_secret_key`; changing it invalidates the fast hashes
+    /// of existing keys.
+    pub salt: Secret,
     /// How long a key lookup (hit or miss) is cached: the longest a revoked key keeps working.
     pub cache_ttl_secs: u64,
     /// Most cached key lookups.
@@ -125,7 +138,7 @@ pub struct AuthSettings {
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
-            salt: String::new(),
+            salt: Secret::default(),
             cache_ttl_secs: 60,
             cache_capacity: 10_000,
         }
@@ -156,26 +169,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// OTLP log records (`/v1/logs`, LogsService): GenAI content and evaluations are always used;
-/// this section says what becomes of the other records.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogsSettings {
-    pub other_records: OtherLogRecords,
-}
-
-/// What becomes of log records that are neither GenAI content nor evaluation results.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum OtherLogRecords {
-    /// Counted (`spanbridge_log_records_other_total`), not stored.
-    #[default]
-    Count,
-    /// Stored as EVENT observations under the span the record names.
-    Event,
-}
-
-/// The Kafka hop between gateway and sink. Empty `brokers` = embedded mode (no Kafka).
+/// The Kafka hop between gateway and sink. Empty `brokers` = embedded (no Kafka).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaSettings {
@@ -199,7 +193,7 @@ pub struct KafkaSettings {
     pub max_message_bytes: usize,
     /// librdkafka options passed through to every client (`_` in a name stands for `.`, so
     /// environment variables can carry them: SPANBRIDGE_KAFKA__OPTIONS__SECURITY_PROTOCOL).
-    pub options: std::collections::BTreeMap<String, toml::Value>,
+    pub options: KafkaOptions,
 }
 
 impl Default for KafkaSettings {
@@ -223,33 +217,77 @@ impl KafkaSettings {
         !self.brokers.trim().is_empty()
     }
 
-    /// The pass-through options as librdkafka name/value text.
-    pub fn client_options(&self) -> Vec<(String, String)> {
+    /// The pass-through options as librdkafka names and values (every value a [`Secret`]
+    /// from here on: the client configs that carry them derive `Debug`).
+    pub fn client_options(&self) -> Vec<(String, Secret)> {
         self.options
+            .0
             .iter()
             .map(|(name, value)| {
-                let text = match value {
-                    toml::Value::String(text) => text.clone(),
-                    other => other.to_string(),
+                let value = match value {
+                    KafkaOption::Plain(plain) => Secret::new(option_text(plain)),
+                    KafkaOption::Secret(secret) => secret.clone(),
                 };
-                (name.replace('_', "."), text)
+                (name.replace('_', "."), value)
             })
             .collect()
     }
 
     /// The options a producer (or admin client) takes: consumer-only ones are left out, so
     /// librdkafka does not warn about them on every start.
-    pub fn producer_options(&self) -> Vec<(String, String)> {
+    pub fn producer_options(&self) -> Vec<(String, Secret)> {
         let mut options = self.client_options();
         options.retain(|(name, _)| !CONSUMER_ONLY_OPTIONS.contains(&name.as_str()));
         options
     }
 
     /// The options a consumer takes: producer-only ones are left out.
-    pub fn consumer_options(&self) -> Vec<(String, String)> {
+    pub fn consumer_options(&self) -> Vec<(String, Secret)> {
         let mut options = self.client_options();
         options.retain(|(name, _)| !PRODUCER_ONLY_OPTIONS.contains(&name.as_str()));
         options
+    }
+}
+
+/// `kafka.options`: names to values, each value whose name says it is a secret
+/// (`spanbridge_proto::secret::is_secret_option`: `sasl.password`, `ssl.key.password`, …) held
+/// as a [`Secret`] from the moment it is read, so it prints and serializes masked.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct KafkaOptions(BTreeMap<String, KafkaOption>);
+
+/// One librdkafka option's value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum KafkaOption {
+    Plain(toml::Value),
+    Secret(Secret),
+}
+
+impl<'de> Deserialize<'de> for KafkaOptions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let options = BTreeMap::<String, toml::Value>::deserialize(deserializer)?;
+        Ok(Self(
+            options
+                .into_iter()
+                .map(|(name, value)| {
+                    let value = if is_secret_option(&name) {
+                        KafkaOption::Secret(Secret::new(option_text(&value)))
+                    } else {
+                        KafkaOption::Plain(value)
+                    };
+                    (name, value)
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// An option's value as librdkafka text (strings without TOML quotes).
+fn option_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(text) => text.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -310,7 +348,7 @@ const PRODUCER_ONLY_OPTIONS: &[&str] = &[
     "partitioner",
 ];
 
-/// The production event store. Empty `url` = events go to the embedded SQLite file.
+/// The Kafka deployment's event store. Empty `url` = events go to the embedded SQLite file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClickHouseSettings {
@@ -318,11 +356,10 @@ pub struct ClickHouseSettings {
     pub url: String,
     pub database: String,
     pub user: String,
-    /// A secret: masked by `spanbridge config`.
-    pub password: String,
+    pub password: Secret,
     pub compression: ClickHouseCompression,
     /// Which Langfuse tables the sink writes, so the Langfuse UI the team runs shows it.
-    pub tables: ClickHouseTables,
+    pub tables: TableSet,
     /// A ClickHouse cluster name: `spanbridge migrate` then creates the tables `ON CLUSTER`
     /// with Replicated engines (Langfuse's clustered migrations). Empty = a single server.
     pub cluster: String,
@@ -334,9 +371,9 @@ impl Default for ClickHouseSettings {
             url: String::new(),
             database: "default".into(),
             user: "default".into(),
-            password: String::new(),
+            password: Secret::default(),
             compression: ClickHouseCompression::Lz4,
-            tables: ClickHouseTables::Events,
+            tables: TableSet::Events,
             cluster: String::new(),
         }
     }
@@ -358,17 +395,6 @@ impl ClickHouseSettings {
     }
 }
 
-/// `clickhouse.tables`: Langfuse v4 `events_only` reads `events_full`; Langfuse v3 and v4 in
-/// `legacy` mode read `traces` + `observations`; v4 `dual` reads both (DESIGN.md "Storage
-/// targets for every Langfuse deployment"). `scores` is written in every mode.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ClickHouseTables {
-    Events,
-    Legacy,
-    Both,
-}
-
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum ClickHouseCompression {
@@ -380,8 +406,9 @@ pub enum ClickHouseCompression {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetaSettings {
-    /// `postgres://user:password@host:5432/db`; empty = the embedded SQLite file.
-    pub url: String,
+    /// `postgres://user:password@host:5432/db`; empty = the embedded SQLite file. Printed
+    /// without its password.
+    pub url: Secret<UrlPassword>,
     /// Whose database `url` is: Spanbridge's own, or an existing Langfuse one (read-only).
     pub source: MetaSource,
     /// Most Postgres connections of this process.
@@ -395,7 +422,7 @@ pub struct MetaSettings {
 impl Default for MetaSettings {
     fn default() -> Self {
         Self {
-            url: String::new(),
+            url: Secret::default(),
             source: MetaSource::Spanbridge,
             max_connections: 8,
             model_cache_ttl_secs: 10,
@@ -406,7 +433,7 @@ impl Default for MetaSettings {
 
 impl MetaSettings {
     pub fn is_postgres(&self) -> bool {
-        !self.url.trim().is_empty()
+        !self.url.expose().trim().is_empty()
     }
 }
 
@@ -429,7 +456,8 @@ pub struct SinkSettings {
     pub max_batch_bytes: usize,
     /// …or its first message waited this long.
     pub max_batch_wait_ms: u64,
-    /// Longest pause between retries of a failed write (backoff doubles from 100 ms).
+    /// Longest pause between retries of a failed write (pauses grow from 100 ms with jitter,
+    /// `spanbridge_sink::retry::Backoff`).
     pub max_retry_backoff_ms: u64,
     /// On SIGTERM: how long the final write may take before the sink exits without committing.
     pub shutdown_timeout_secs: u64,
@@ -608,7 +636,7 @@ impl Settings {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment
+        let figment = figment
             .merge(
                 Env::prefixed("SPANBRIDGE_")
                     .filter(|key| {
@@ -618,10 +646,32 @@ impl Settings {
                     })
                     .split("__"),
             )
-            .merge(overrides)
+            .merge(overrides);
+        let mut settings = figment
             .extract::<Settings>()
-            .map_err(|error| format!("invalid configuration: {error}"))?
-            .validated()
+            .map_err(|error| format!("invalid configuration: {error}"))?;
+        settings.resolve_deprecated_names(&figment);
+        settings.validated()
+    }
+
+    /// Old names still accepted, each with a warning: `clickhouse.tables = "legacy"` (now
+    /// `"v3"`) and the section `[logs]` (now `[otlp_logs]`, beside `[log]`, the process's logging).
+    fn resolve_deprecated_names(&mut self, figment: &Figment) {
+        let tables = figment.find_value("clickhouse.tables").ok();
+        if tables.as_ref().and_then(|value| value.as_str()) == Some("legacy") {
+            self.deprecations.push(
+                "clickhouse.tables = \"legacy\" is deprecated: write \"v3\" (Langfuse v3's traces + observations tables)".into(),
+            );
+        }
+        if let Some(logs) = self.logs.take() {
+            self.deprecations.push(
+                "the [logs] section is deprecated: write [otlp_logs] (SPANBRIDGE_OTLP_LOGS__…)"
+                    .into(),
+            );
+            if self.otlp_logs == LogOptions::default() {
+                self.otlp_logs = logs;
+            }
+        }
     }
 
     /// Checks every minimum and invariant once, at load, naming the key of the first that
@@ -646,25 +696,10 @@ impl Settings {
         spanbridge_gateway::privacy::Privacy::compile(&self.privacy, &self.sampling).map(|_| ())
     }
 
-    /// The effective settings as TOML with secrets masked, for `spanbridge config`.
-    pub fn to_masked_toml(&self) -> String {
-        let mut masked = self.clone();
-        if !masked.auth.salt.is_empty() {
-            masked.auth.salt = "********".into();
-        }
-        if !masked.clickhouse.password.is_empty() {
-            masked.clickhouse.password = "********".into();
-        }
-        if !masked.privacy.hash_key.is_empty() {
-            masked.privacy.hash_key = "********".into();
-        }
-        masked.meta.url = spanbridge_sink::meta::postgres::redact_url(&masked.meta.url);
-        for (name, value) in masked.kafka.options.iter_mut() {
-            if name.contains("password") || name.contains("secret") {
-                *value = toml::Value::String("********".into());
-            }
-        }
-        toml::to_string_pretty(&masked).unwrap_or_default()
+    /// The effective settings as TOML, for `spanbridge config`. Secrets print masked: they
+    /// are [`Secret`]s, which serialize so.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
     }
 }
 
@@ -694,15 +729,16 @@ mod tests {
 
     #[test]
     fn clickhouse_tables_and_cluster_are_checked_with_a_clear_error() {
-        let legacy = load_with(&[("clickhouse.tables", "legacy")]).unwrap();
-        assert_eq!(legacy.clickhouse.tables, ClickHouseTables::Legacy);
+        let v3 = load_with(&[("clickhouse.tables", "v3")]).unwrap();
+        assert_eq!(v3.clickhouse.tables, TableSet::V3);
+        assert!(v3.deprecations.is_empty());
         let both = load_with(&[("clickhouse.tables", "both")]).unwrap();
-        assert_eq!(both.clickhouse.tables, ClickHouseTables::Both);
-        let error = load_with(&[("clickhouse.tables", "v3")]).unwrap_err();
+        assert_eq!(both.clickhouse.tables, TableSet::Both);
+        let error = load_with(&[("clickhouse.tables", "v4")]).unwrap_err();
         assert!(
             error.contains("tables")
                 && error.contains("events")
-                && error.contains("legacy")
+                && error.contains("v3")
                 && error.contains("both"),
             "{error}"
         );
@@ -710,6 +746,27 @@ mod tests {
         assert_eq!(clustered.clickhouse.cluster, "prod_cluster");
         let error = load_with(&[("clickhouse.cluster", "a; DROP TABLE x")]).unwrap_err();
         assert!(error.contains("clickhouse.cluster"), "{error}");
+    }
+
+    #[test]
+    fn old_names_are_read_with_a_deprecation_warning() {
+        let old = load_with(&[("clickhouse.tables", "legacy")]).unwrap();
+        assert_eq!(old.clickhouse.tables, TableSet::V3);
+        assert!(
+            old.deprecations[0].contains("\"v3\""),
+            "{:?}",
+            old.deprecations
+        );
+        let old = load_with(&[("logs.other_records", "event")]).unwrap();
+        assert_eq!(old.otlp_logs.other_records, OtherRecords::Event);
+        assert!(
+            old.deprecations[0].contains("[otlp_logs]"),
+            "{:?}",
+            old.deprecations
+        );
+        let new = load_with(&[("otlp_logs.other_records", "event")]).unwrap();
+        assert_eq!(new.otlp_logs.other_records, OtherRecords::Event);
+        assert!(new.deprecations.is_empty());
     }
 
     #[test]
@@ -809,9 +866,9 @@ mod tests {
         )
         .unwrap();
         let loaded = Settings::load(Some(&path), Figment::new()).unwrap();
-        let masked = loaded.to_masked_toml();
+        let masked = loaded.to_toml();
         assert!(
-            !masked.contains("s3cret") && masked.contains("********"),
+            !masked.contains("s3cret") && masked.contains("hash_key = \"**REDACTED**\""),
             "{masked}"
         );
         let error = load_with(&[("sampling.rate", 1.5)]).unwrap_err();
@@ -819,6 +876,73 @@ mod tests {
             error,
             "invalid configuration: sampling.rate must be between 0 and 1 (got 1.5)"
         );
+    }
+
+    /// Every secret setting set to a marker, from a file and from the environment's shape
+    /// (`kafka.options` names with `_`): the marker is in no printed form of the settings, and
+    /// each value still reaches the place that uses it.
+    #[test]
+    fn no_printed_form_of_the_settings_shows_a_secret() {
+        const MARKER: &str = "MARKER-s3cret-7f3a";
+        let dir = tempfile_dir("secrets");
+        let path = dir.join("secrets.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[auth]\nsalt = \"{MARKER}-salt\"\n\
+                 [clickhouse]\npassword = \"{MARKER}-clickhouse\"\n\
+                 [privacy]\nhash_key = \"{MARKER}-hash\"\n\
+                 [meta]\nurl = \"postgres://sb:{MARKER}-pg@db.internal:5432/meta?password={MARKER}-q\"\n\
+                 [kafka.options]\n\"sasl.password\" = \"{MARKER}-sasl\"\n\
+                 ssl_key_password = \"{MARKER}-sslkey\"\n\
+                 \"sasl.oauthbearer.client.secret\" = \"{MARKER}-oauth\"\n\
+                 \"security.protocol\" = \"SASL_SSL\"\n"
+            ),
+        )
+        .unwrap();
+        let loaded = Settings::load(Some(&path), Figment::new()).unwrap();
+        for shown in [
+            format!("{loaded:?}"),
+            format!("{loaded:#?}"),
+            loaded.to_toml(),
+            format!("{:?}", loaded.kafka.client_options()),
+        ] {
+            assert!(!shown.contains(MARKER), "{shown}");
+            assert!(shown.contains("**REDACTED**"), "{shown}");
+        }
+        let shown = loaded.to_toml();
+        assert!(
+            shown.contains(
+                "url = \"postgres://sb:**REDACTED**@db.internal:5432/meta?password=**REDACTED**\""
+            ),
+            "the URL stays readable: {shown}"
+        );
+        assert!(
+            shown.contains("\"security.protocol\" = \"SASL_SSL\""),
+            "{shown}"
+        );
+        // The values themselves, where they are used.
+        assert_eq!(loaded.auth.salt.expose(), format!("{MARKER}-salt"));
+        assert_eq!(
+            loaded.clickhouse.password.expose(),
+            format!("{MARKER}-clickhouse")
+        );
+        assert_eq!(loaded.privacy.hash_key.expose(), format!("{MARKER}-hash"));
+        assert!(loaded.meta.url.expose().contains(&format!("{MARKER}-pg")));
+        let options = loaded.kafka.client_options();
+        let option = |name: &str| {
+            options
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, value)| value.expose().to_owned())
+        };
+        assert_eq!(option("sasl.password"), Some(format!("{MARKER}-sasl")));
+        assert_eq!(option("ssl.key.password"), Some(format!("{MARKER}-sslkey")));
+        assert_eq!(option("security.protocol").as_deref(), Some("SASL_SSL"));
+        assert!(matches!(
+            loaded.kafka.options.0.get("ssl_key_password"),
+            Some(KafkaOption::Secret(_))
+        ));
     }
 
     fn tempfile_dir(name: &str) -> PathBuf {

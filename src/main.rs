@@ -23,7 +23,7 @@ use crate::config::{LogFormat, Settings};
 
 /// mimalloc instead of glibc's allocator: rows and messages are built, moved between threads
 /// and freed in large numbers, and glibc's malloc and free paths took ~18 % of the gateway's
-/// CPU in both modes (docs/performance.md).
+/// CPU embedded and in the Kafka deployment (docs/performance.md, "Memory and allocator").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -158,6 +158,9 @@ fn init_logging(settings: &Settings) -> Result<(), String> {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+    for deprecation in &settings.deprecations {
+        tracing::warn!("{deprecation}");
+    }
     Ok(())
 }
 
@@ -182,7 +185,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve(_) if settings.kafka.is_configured() => {
             let metrics = start_server(&settings)?;
-            wiring::scaled::serve(settings, metrics).await
+            wiring::kafka::serve(settings, metrics).await
         }
         Command::Serve(_) => {
             let metrics = start_server(&settings)?;
@@ -192,18 +195,18 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Gateway(_) => {
             let metrics = start_server(&settings)?;
             without_transparent_huge_pages();
-            wiring::scaled::gateway(settings, metrics).await
+            wiring::kafka::gateway(settings, metrics).await
         }
         Command::Sink => {
             let metrics = start_server(&settings)?;
-            wiring::scaled::sink(settings, metrics).await
+            wiring::kafka::sink(settings, metrics).await
         }
         Command::Migrate => {
             init_logging(&settings)?;
             commands::migrate(&settings).await
         }
         Command::Config => {
-            print!("{}", settings.to_masked_toml());
+            print!("{}", settings.to_toml());
             Ok(())
         }
         Command::Prices(PricesCommand::Import { file }) => {
@@ -228,9 +231,9 @@ fn start_server(settings: &Settings) -> Result<PrometheusHandle, String> {
 /// of giving it back at once. librdkafka copies each message into a fresh buffer, and so does
 /// its lz4 compressor; with glibc's defaults those buffers came from memory just returned to
 /// the kernel (an arena trimmed after 128 KiB free at its top, or a separate mapping), so
-/// every copy page-faulted on new pages: 4 % of the Kafka-mode gateway's CPU. With these
-/// thresholds the Kafka-mode gateway did 7–15 % more spans per CPU-second with one span per
-/// trace, for the same peak RSS (docs/performance.md, eighth pass). Memory is still given
+/// every copy page-faulted on new pages: 4 % of the Kafka deployment's gateway CPU. With these
+/// thresholds that gateway did 7–15 % more spans per CPU-second with one span per trace, for
+/// the same peak RSS (docs/performance.md, "Memory and allocator"). Memory is still given
 /// back once 256 MiB are free at the top of an arena; Rust's own allocations use mimalloc.
 fn keep_c_heap_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -246,12 +249,12 @@ fn keep_c_heap_memory() {
     }
 }
 
-/// Transparent huge pages off for this process (Linux; a no-op elsewhere), for the gateway
-/// alone or embedded. mimalloc asks for huge pages on its arenas, and a huge page partly in use
-/// counts whole in RSS: with them off, the gateway's peak RSS fell by 20–45 MB in every
-/// workload of both modes (embedded split traces: 200–235 MB instead of 263–355 MB) for the
-/// same CPU. The sink keeps them: without, it held 15–30 MB less but spent ~8 % more CPU with
-/// one span per trace (docs/performance.md, sixth pass).
+/// Transparent huge pages off for this process (Linux; a no-op elsewhere), for the gateway alone
+/// or embedded. mimalloc asks for huge pages on its arenas, and a huge page partly in use counts
+/// whole in RSS: with them off, the gateway's peak RSS fell by 20–45 MB in every workload,
+/// embedded and in the Kafka deployment (embedded split traces: 200–235 MB instead of 263–355 MB)
+/// for the same CPU. The sink keeps them: without, it held 15–30 MB less but spent ~8 % more CPU
+/// with one span per trace (docs/performance.md, "Memory and allocator").
 fn without_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and touches no memory of ours.

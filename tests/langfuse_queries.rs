@@ -1,5 +1,5 @@
 //! Langfuse reads our rows as its own: a realistic trace (and an evaluation score of its
-//! generation) goes through the production path (gateway → tansu → sink → ClickHouse), once per
+//! generation) goes through the Kafka deployment (gateway → tansu → sink → ClickHouse), once per
 //! `clickhouse.tables` mode, then every read query Langfuse v4.16 sends to the tables of that
 //! mode (`../shared/langfuse-queries/queries.json`: for `events_full` the v2 observations API
 //! and its cursor pagination, the trace detail view, the trace aggregate, the observations
@@ -28,7 +28,7 @@ use support::*;
 /// Langfuse deployment").
 const MODES: &[(&str, &[&str])] = &[
     ("events", &["events"]),
-    ("legacy", &["legacy"]),
+    ("v3", &["legacy"]),
     ("both", &["events", "legacy"]),
 ];
 
@@ -306,19 +306,6 @@ async fn run_query(
         .filter(|line| !line.trim().is_empty())
         .map(|line| serde_json::from_str(line).expect("JSONEachRow line"))
         .collect()
-}
-
-/// A number that JSON may carry as a number or (64-bit integers, decimals) as a string.
-fn number(value: &Value) -> f64 {
-    match value {
-        Value::Number(n) => n.as_f64().unwrap(),
-        Value::String(s) => s.parse().unwrap_or_else(|_| panic!("a number: {value}")),
-        _ => panic!("a number: {value}"),
-    }
-}
-
-fn close(actual: f64, expected: f64) -> bool {
-    (actual - expected).abs() < 1e-9
 }
 
 /// Text that is JSON compares as the value it parses to (whitespace and key order aside).
@@ -882,7 +869,7 @@ async fn page_with_limit_1(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn langfuse_read_queries_return_what_was_sent_through_the_production_path() {
+async fn langfuse_read_queries_return_what_was_sent_through_the_kafka_deployment() {
     if !available("Langfuse read queries") {
         return;
     }
@@ -901,23 +888,23 @@ async fn langfuse_read_queries_return_what_was_sent_through_the_production_path(
         let gateway = stack.gateway();
 
         let request = request(all.iter().map(otlp_span).collect());
-        let response = client()
-            .post(gateway.http_url("/v1/traces"))
-            .header("content-type", "application/x-protobuf")
-            .header("authorization", test_auth())
-            .body(prost::Message::encode_to_vec(&request))
-            .send()
-            .await
-            .expect("POST /v1/traces");
+        let response = post(
+            gateway.http_url("/v1/traces"),
+            "application/x-protobuf",
+            None,
+            prost::Message::encode_to_vec(&request),
+            &test_auth(),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{mode}: the trace is accepted");
-        let response = client()
-            .post(gateway.http_url("/v1/logs"))
-            .header("content-type", "application/x-protobuf")
-            .header("authorization", test_auth())
-            .body(prost::Message::encode_to_vec(&evaluation_logs()))
-            .send()
-            .await
-            .expect("POST /v1/logs");
+        let response = post(
+            gateway.http_url("/v1/logs"),
+            "application/x-protobuf",
+            None,
+            prost::Message::encode_to_vec(&evaluation_logs()),
+            &test_auth(),
+        )
+        .await;
         assert_eq!(response.status(), 200, "{mode}: the score is accepted");
 
         let clickhouse = &stack.clickhouse;

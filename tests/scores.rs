@@ -39,14 +39,10 @@ async fn export_trace(server: &Server, trace_id: &str) {
 }
 
 async fn trace_scores(server: &Server, trace_id: &str) -> Vec<Value> {
-    let (status, trace) = get_json(
-        server,
-        &format!("/api/public/traces/{trace_id}"),
-        &test_auth(),
-    )
-    .await;
-    assert_eq!(status, 200, "{trace}");
-    trace["scores"].as_array().cloned().expect("scores")
+    trace(server, trace_id).await["scores"]
+        .as_array()
+        .cloned()
+        .expect("scores")
 }
 
 fn by_name<'a>(scores: &'a [Value], name: &str) -> &'a Value {
@@ -407,18 +403,10 @@ async fn the_project_rate_limit_counts_scores() {
 
 #[tokio::test]
 async fn a_locked_store_gets_503_with_retry_after_and_a_retry_lands() {
-    use sqlx::Connection;
     let server = Server::start_with(&[("SPANBRIDGE_EMBEDDED__QUEUE_CAPACITY", "1")]);
     let trace_id = "5c0e0000000000000000000000000006";
     export_trace(&server, trace_id).await;
-    let mut locker =
-        sqlx::SqliteConnection::connect(&format!("sqlite://{}", server.db_path().display()))
-            .await
-            .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut locker)
-        .await
-        .unwrap();
+    let locker = server.lock_store().await;
     let sends = (0..6).map(|i| {
         let server = &server;
         async move {
@@ -428,7 +416,7 @@ async fn a_locked_store_gets_503_with_retry_after_and_a_retry_lands() {
         }
     });
     let results = futures::future::join_all(sends).await;
-    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    locker.release().await;
     let mut unavailable = 0;
     for (score, status, retry_after) in &results {
         match status {
@@ -470,14 +458,7 @@ async fn privacy_rules_mask_score_comments_and_metadata() {
     assert_eq!(scores[0]["metadata"]["reviewer"], "[REDACTED:email]");
 }
 
-fn gzip(body: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder.write_all(body).expect("gzip");
-    encoder.finish().expect("gzip")
-}
-
-/// Production path: gateway → Kafka → sink → ClickHouse `scores`, read back with the trace.
+/// Kafka deployment: gateway → Kafka → sink → ClickHouse `scores`, read back with the trace.
 #[tokio::test(flavor = "multi_thread")]
 async fn scores_reach_clickhouse_through_kafka() {
     if !available("scores API into ClickHouse") {

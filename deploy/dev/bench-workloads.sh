@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Every workload of `spanbridge bench` in both modes, RUNS times each, then each at half its
-# median maximum to read the latency there; prints one markdown table of medians (and every
-# run's figure in brackets). Usage:
+# Every workload of `spanbridge bench`, embedded and in the Kafka deployment, RUNS times each,
+# then each at half its median maximum to read the latency there; prints one markdown table of
+# medians (and every run's figure in brackets). Usage:
 #   bash deploy/dev/bench-workloads.sh [RUNS] [SECONDS]     (defaults 3 and 10)
 # Workloads: 10 spans per trace (an agent loop), 1 span per trace (a Collector's batch of many
 # traces), each with 10 % re-sent requests, and roots split from their children.

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Benchmark of the gateway on this machine with `spanbridge bench`, which reads the gateway's
-# CPU and RSS from /proc through its pid. Two modes:
+# CPU and RSS from /proc through its pid. Two deployments:
 #   bash deploy/dev/bench.sh [bench args]          embedded: a release `spanbridge serve` with a
 #                                                  fresh SQLite file (queue + SQLite in-process)
-#   bash deploy/dev/bench.sh --kafka [bench args]  Kafka mode: a release `spanbridge gateway`
+#   bash deploy/dev/bench.sh --kafka [bench args]  Kafka deployment: a release `spanbridge gateway`
 #                                                  publishing to a tansu broker (in memory; see
 #                                                  deploy/dev/services.sh); the broker's CPU is
 #                                                  not the gateway's and is not counted

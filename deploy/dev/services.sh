@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Test services of the production path (DESIGN.md "Test services on these machines"), installed
+# Test services of the Kafka deployment (DESIGN.md "Test services on these machines"), installed
 # when missing. No Docker engine here, so:
 #   - Kafka: `tansu`, a Kafka-protocol broker process (cargo install, ~15 min once, cached in
 #     ~/.cargo/bin). The end-to-end tests start their own brokers on free ports.
@@ -47,7 +47,7 @@ ensure_test_services() {
   export SB_TEST_CHDB_PYTHON="$SB_TEST_CHDB_VENV/bin/python"
   export SB_TEST_CHDB_ADAPTER
   SB_TEST_CHDB_ADAPTER="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/chdb_http.py"
-  # The production tests fail (instead of skipping) when a service is missing.
+  # The Kafka-deployment tests fail (instead of skipping) when a service is missing.
   export SB_TEST_REQUIRE_SERVICES=1
 }
 

@@ -5,8 +5,8 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use spanbridge_gateway::convert::convert;
-use spanbridge_gateway::sample::genai_request;
 use spanbridge_proto::EventBatch;
+use spanbridge_workload::genai_request;
 
 fn main() {
     divan::main();

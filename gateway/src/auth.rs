@@ -8,6 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine;
 use sha2::{Digest, Sha256};
+use spanbridge_proto::{KeyRecord, Secret, UnhashedKeyRecord};
 use subtle::ConstantTimeEq;
 
 use crate::error::{BackendUnavailable, IngestError};
@@ -26,36 +27,20 @@ pub struct Project {
     pub organization_name: String,
 }
 
-/// A stored API key as the gateway needs it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ApiKeyRecord {
-    pub id: String,
-    pub project_id: String,
-    /// The project's name (`projects.name`), empty if the store does not know it.
-    pub project_name: String,
-    /// The project's organisation (`organizations.id`, `.name`).
-    pub organization_id: String,
-    pub organization_name: String,
-    pub public_key: String,
-    pub fast_hashed_secret_key: String,
-    /// The key is valid but its organisation's ingestion is suspended: 403, not 401.
-    pub ingestion_suspended: bool,
-}
-
-/// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres (production).
+/// Key lookups by secret hash. Implemented over SQLite (embedded) and Postgres.
 #[async_trait]
 pub trait KeyStore: Send + Sync + 'static {
     async fn find_by_fast_hash(
         &self,
         fast_hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, BackendUnavailable>;
+    ) -> Result<Option<KeyRecord>, BackendUnavailable>;
 
     /// Langfuse's fallback for keys without a fast hash (created before the column existed):
     /// the record and its bcrypt `hashed_secret_key`, looked up by public key.
     async fn find_without_fast_hash(
         &self,
         _public_key: &str,
-    ) -> Result<Option<(ApiKeyRecord, String)>, BackendUnavailable> {
+    ) -> Result<Option<UnhashedKeyRecord>, BackendUnavailable> {
         Ok(None)
     }
 
@@ -130,14 +115,14 @@ pub fn parse_authorization(value: Option<&str>) -> Result<Credentials, IngestErr
 #[derive(Clone)]
 pub struct Authenticator {
     store: Arc<dyn KeyStore>,
-    salt: String,
-    cache: moka::future::Cache<String, Option<ApiKeyRecord>>,
+    salt: Secret,
+    cache: moka::future::Cache<String, Option<KeyRecord>>,
 }
 
 impl Authenticator {
     pub fn new(
         store: Arc<dyn KeyStore>,
-        salt: String,
+        salt: Secret,
         cache_ttl: Duration,
         cache_capacity: u64,
     ) -> Self {
@@ -159,7 +144,7 @@ impl Authenticator {
 
     async fn verify(&self, authorization: Option<&str>) -> Result<Project, IngestError> {
         let credentials = parse_authorization(authorization)?;
-        let hash = fast_hash(&credentials.secret_key, &self.salt);
+        let hash = fast_hash(&credentials.secret_key, self.salt.expose());
         let record = match self.cache.get(&hash).await {
             Some(cached) => {
                 metrics::counter!("spanbridge_auth_requests_total", "result" => "cache_hit")
@@ -221,9 +206,11 @@ impl Authenticator {
         public_key: &str,
         secret_key: &str,
         hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, BackendUnavailable> {
-        let Some((mut record, hashed_secret_key)) =
-            self.store.find_without_fast_hash(public_key).await?
+    ) -> Result<Option<KeyRecord>, BackendUnavailable> {
+        let Some(UnhashedKeyRecord {
+            mut record,
+            hashed_secret_key,
+        }) = self.store.find_without_fast_hash(public_key).await?
         else {
             return Ok(None);
         };
@@ -276,30 +263,33 @@ mod tests {
     }
 
     /// A key store holding one key without a fast hash, as Langfuse databases have them.
-    struct LegacyOnly {
+    struct UnhashedOnly {
         hashed_secret_key: &'static str,
     }
 
     #[async_trait]
-    impl KeyStore for LegacyOnly {
+    impl KeyStore for UnhashedOnly {
         async fn find_by_fast_hash(
             &self,
             _: &str,
-        ) -> Result<Option<ApiKeyRecord>, BackendUnavailable> {
+        ) -> Result<Option<KeyRecord>, BackendUnavailable> {
             Ok(None)
         }
 
         async fn find_without_fast_hash(
             &self,
             public_key: &str,
-        ) -> Result<Option<(ApiKeyRecord, String)>, BackendUnavailable> {
-            let record = ApiKeyRecord {
+        ) -> Result<Option<UnhashedKeyRecord>, BackendUnavailable> {
+            let record = KeyRecord {
                 id: "key-1".into(),
                 project_id: "project-1".into(),
                 public_key: public_key.into(),
-                ..ApiKeyRecord::default()
+                ..KeyRecord::default()
             };
-            Ok((public_key == "pk-lf-legacy").then(|| (record, self.hashed_secret_key.into())))
+            Ok((public_key == "pk-lf-unhashed").then(|| UnhashedKeyRecord {
+                record,
+                hashed_secret_key: self.hashed_secret_key.into(),
+            }))
         }
     }
 
@@ -320,14 +310,14 @@ mod tests {
         ];
         for (secret_key, hashed_secret_key) in vectors {
             let authenticator = Authenticator::new(
-                Arc::new(LegacyOnly { hashed_secret_key }),
+                Arc::new(UnhashedOnly { hashed_secret_key }),
                 "salt".into(),
                 Duration::from_secs(60),
                 100,
             );
             let basic = |secret: &str| {
                 let encoded = base64::engine::general_purpose::STANDARD
-                    .encode(format!("pk-lf-legacy:{secret}"));
+                    .encode(format!("pk-lf-unhashed:{secret}"));
                 format!("Basic {encoded}")
             };
             let project = authenticator

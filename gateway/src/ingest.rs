@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -16,8 +15,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use spanbridge_proto::{EventBatch, SCHEMA_VERSION, Score};
 
 use crate::auth::{Authenticator, Project};
+use crate::convert::batch_api::{Outcome, convert_batch};
 use crate::convert::convert;
-use crate::convert::legacy::{Outcome, convert_batch};
 use crate::convert::logs::{LogOptions, convert_logs};
 use crate::error::IngestError;
 use crate::limits::{InflightLimit, ProjectRateLimit};
@@ -148,7 +147,7 @@ impl Gateway {
     }
 }
 
-// Langfuse scores (issue 19): `POST /api/public/scores` parses them with
+// Langfuse scores: `POST /api/public/scores` parses them with
 // `convert::score::parse_score` and publishes them here.
 impl Gateway {
     /// Publishes already validated scores, one batch per trace (or per session / dataset run
@@ -161,30 +160,17 @@ impl Gateway {
         received_at_us: i64,
         scores: Vec<Score>,
     ) -> Result<(), IngestError> {
-        let mut batches: Vec<EventBatch> = Vec::new();
-        let mut by_target: HashMap<String, usize> = HashMap::new();
-        for score in scores {
-            let target = [&score.trace_id, &score.session_id, &score.dataset_run_id]
-                .into_iter()
-                .find(|id| !id.is_empty())
-                .cloned()
-                .unwrap_or_default();
-            let slot = *by_target.entry(target).or_insert_with(|| {
-                batches.push(envelope(project, sdk, received_at_us));
-                batches.len() - 1
-            });
-            batches[slot].scores.push(score);
-        }
+        let batches = score_batches(project, sdk, received_at_us, scores);
         self.publish(project, batches).await
     }
 }
 
 impl Gateway {
-    /// Converts and publishes one legacy ingestion batch (`POST /api/public/ingestion`):
+    /// Converts and publishes one batch-API batch (`POST /api/public/ingestion`):
     /// every valid event becomes a piece of its trace, every invalid one an error in the
     /// answer. Returns only after the accepted events are durable; an outage is an error for
     /// the whole request (the SDK retries it), never a success for data that is then lost.
-    pub async fn ingest_legacy(
+    pub async fn ingest_batch(
         &self,
         project: &Project,
         sdk: &SdkInfo,
@@ -205,18 +191,44 @@ impl Gateway {
                 rows: group.rows,
                 partial_rows: group.partial_rows,
                 trace: group.trace,
+                scores: group.scores,
                 ..envelope(project, sdk, received_at_us)
             })
             .collect();
-        if !converted.scores.is_empty() {
-            batches.push(EventBatch {
-                scores: converted.scores,
-                ..envelope(project, sdk, received_at_us)
-            });
-        }
+        batches.extend(score_batches(
+            project,
+            sdk,
+            received_at_us,
+            converted.scores,
+        ));
         self.publish(project, batches).await?;
         Ok(converted.outcomes)
     }
+}
+
+/// Scores as batches, one per trace (or per session / dataset run for scores without a
+/// trace): each batch is sampled by its own trace and keyed by it.
+fn score_batches(
+    project: &Project,
+    sdk: &SdkInfo,
+    received_at_us: i64,
+    scores: Vec<Score>,
+) -> Vec<EventBatch> {
+    let mut batches: Vec<EventBatch> = Vec::new();
+    let mut by_target: HashMap<String, usize> = HashMap::new();
+    for score in scores {
+        let target = [&score.trace_id, &score.session_id, &score.dataset_run_id]
+            .into_iter()
+            .find(|id| !id.is_empty())
+            .cloned()
+            .unwrap_or_default();
+        let slot = *by_target.entry(target).or_insert_with(|| {
+            batches.push(envelope(project, sdk, received_at_us));
+            batches.len() - 1
+        });
+        batches[slot].scores.push(score);
+    }
+    batches
 }
 
 /// An empty batch with who sent it and when: the project always from the key.
@@ -232,7 +244,8 @@ fn envelope(project: &Project, sdk: &SdkInfo, received_at_us: i64) -> EventBatch
     }
 }
 
-// Privacy and sampling at the door (issue 17): every intake publishes through here.
+// Privacy and sampling at the door: every intake publishes through here, so no intake can
+// skip them.
 impl Gateway {
     /// The privacy rules and sampling rate for `project`; intakes mask OTLP attribute lists
     /// with it before conversion (`mask_spans`, `mask_logs`).
@@ -274,10 +287,4 @@ pub async fn with_timeout<R>(
         })
 }
 
-/// The gateway's clock in µs since the epoch (the receive time of a request).
-pub fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}
+pub use spanbridge_proto::now_us;

@@ -15,7 +15,6 @@ pub mod observe;
 pub mod privacy;
 pub mod publish;
 pub mod receive;
-pub mod sample;
 pub mod upstream;
 
 pub use ingest::{Gateway, Limits, SdkInfo};

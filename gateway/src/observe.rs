@@ -68,11 +68,11 @@ pub const SCORES: Items = Items {
 };
 
 /// Langfuse SDK 2.x batches (`POST /api/public/ingestion`); rejected ones are the invalid events of a 207.
-pub const LEGACY_EVENTS: Items = Items {
-    signal: "ingestion",
-    received: "spanbridge_ingestion_events_received_total",
-    accepted: "spanbridge_ingestion_events_accepted_total",
-    rejected: "spanbridge_ingestion_events_rejected_total",
+pub const BATCH_API_EVENTS: Items = Items {
+    signal: "batch_api",
+    received: "spanbridge_batch_api_events_received_total",
+    accepted: "spanbridge_batch_api_events_accepted_total",
+    rejected: "spanbridge_batch_api_events_rejected_total",
     invalid: "invalid_event",
 };
 

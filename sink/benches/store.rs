@@ -7,14 +7,15 @@
 
 use divan::counter::ItemsCount;
 use spanbridge_gateway::convert::convert;
-use spanbridge_gateway::sample::{START_NS, genai_request, genai_request_with};
 use spanbridge_proto::EventBatch;
+use spanbridge_proto::StoredRow;
 use spanbridge_sink::assemble::{Assembler, AssemblySettings};
-use spanbridge_sink::enrich::{StoredRow, enrich, now_us};
+use spanbridge_sink::enrich::{enrich, now_us};
 use spanbridge_sink::meta::PromptIds;
 use spanbridge_sink::prices::ModelCatalog;
 use spanbridge_sink::store::Store;
 use spanbridge_sink::store::sqlite::SqliteStore;
+use spanbridge_workload::{START_NS, genai_request, genai_request_with};
 
 fn main() {
     divan::main();

@@ -2,21 +2,22 @@
 //! whole process (writer and checkpoint thread), on the load generator's rows with one and ten
 //! spans per trace and random trace, user and session ids. A span in embedded mode costs its
 //! decode, conversion, enrichment and HTTP plus its store write, so these figures bound what
-//! embedded mode can reach on a machine with a given layout (docs/performance.md, "Issue 18,
-//! ninth pass").
+//! embedded mode can reach on a machine with a given layout (docs/performance.md, "One core,
+//! no I/O" and "Embedded store (SQLite)").
 //!
 //! `cargo bench -p spanbridge-sink --bench store_layouts [-- ROWS [COMMIT_ROWS]]`: by default
 //! 153,600 rows per layout in 800-row commits, as 8 connections of 100-span requests make them
 //! (the writer commits what is waiting, up to `embedded.max_batch_rows`).
 
 use spanbridge_gateway::convert::convert;
-use spanbridge_gateway::sample::{SplitMix64, genai_request_with};
 use spanbridge_proto::EventBatch;
-use spanbridge_sink::enrich::{StoredRow, enrich};
+use spanbridge_proto::StoredRow;
+use spanbridge_sink::enrich::enrich;
 use spanbridge_sink::meta::PromptIds;
 use spanbridge_sink::prices::ModelCatalog;
 use spanbridge_sink::store::Store;
 use spanbridge_sink::store::sqlite::SqliteStore;
+use spanbridge_workload::{SplitMix64, genai_request_with};
 
 /// The allocator of the `spanbridge` binary, so the rows are built and bound as there.
 #[global_allocator]
@@ -141,7 +142,7 @@ fn templates(
 }
 
 /// The commits to write, built before the timing: the templates' rows with a random trace id,
-/// user and session per trace (a real tracer's ids are random; the sample's share a prefix per
+/// user and session per trace (a real tracer's ids are random; the workload's share a prefix per
 /// request, which would insert each commit at one place of the index).
 fn commits(
     templates: &[Vec<StoredRow>],

@@ -1,9 +1,10 @@
-//! The production input: a Kafka consumer in a consumer group, feeding the one write driver
+//! The Kafka deployment's input: a Kafka consumer in a consumer group, feeding the one write driver
 //! ([`crate::write`]). Messages are decoded into `EventBatch`es and batched by rows, bytes or
 //! time; a batch is written and only then are its offsets committed, so a crash at any point
 //! replays uncommitted messages (the store's dedup absorbs the replay) and never skips one.
 //!
-//! - A store error is retried with a doubling backoff, committing nothing meanwhile.
+//! - A store error is retried with a jittered backoff (`retry::Backoff`), committing nothing
+//!   meanwhile.
 //! - A message that can never be decoded, or whose rows the store refuses as data, goes to the
 //!   dead-letter topic with the reason in a header (`dead_letter.rs`), and is counted.
 //! - Shutdown (SIGTERM): stop consuming, write what is held, commit, return.
@@ -20,7 +21,7 @@ use rdkafka::consumer::{
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
 use rdkafka::{Offset, TopicPartitionList};
-use spanbridge_proto::{EventBatch, EventBatches, GROUPED_SCHEMA_VERSION, SCHEMA_VERSION};
+use spanbridge_proto::{EventBatch, EventBatches, GROUPED_SCHEMA_VERSION, SCHEMA_VERSION, Secret};
 use tokio::sync::watch;
 
 use crate::assemble::Assembler;
@@ -41,9 +42,9 @@ pub struct ConsumerConfig {
     /// On shutdown, how long the final write may take.
     pub shutdown_timeout: Duration,
     /// Pass-through librdkafka options (name, value) of the consumer, applied last.
-    pub options: Vec<(String, String)>,
+    pub options: Vec<(String, Secret)>,
     /// Pass-through librdkafka options of the dead-letter producer.
-    pub producer_options: Vec<(String, String)>,
+    pub producer_options: Vec<(String, Secret)>,
 }
 
 /// Publishes the consumer lag per partition from librdkafka's statistics, and drops the
@@ -87,7 +88,7 @@ impl ConsumerContext for SinkContext {
 /// `message` is kept while its rows are unwritten, for the dead-letter topic if they are
 /// refused; a message already dead-lettered carries none. It is librdkafka's own message, not
 /// a copy: copying every payload (`detach`) was 6.6 % of the sink's CPU, its page faults
-/// included (docs/performance.md, eighth pass).
+/// included (docs/performance.md, "ClickHouse writer").
 struct Consumed<'a> {
     partition: i32,
     offset: i64,
@@ -95,8 +96,8 @@ struct Consumed<'a> {
 }
 
 /// librdkafka prefetches up to 64 MiB of messages by default; 32 MiB keeps the sink's pace
-/// (16 MiB cost a fifth of it) and takes ~50 MB off its peak RSS (docs/performance.md, "Issue
-/// 18, second pass"). A pass-through `queued.max.messages.kbytes` overrides it.
+/// (16 MiB cost a fifth of it) and takes ~50 MB off its peak RSS (docs/performance.md,
+/// "ClickHouse writer"). A pass-through `queued.max.messages.kbytes` overrides it.
 const PREFETCH: (&str, &str) = ("queued.max.messages.kbytes", "32768");
 
 /// Runs the consumer until `shutdown` completes, then writes and commits what it holds.
@@ -106,7 +107,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
     // The prefetch default first, so a pass-through option still wins.
-    let options: Vec<(String, String)> = [(PREFETCH.0.to_owned(), PREFETCH.1.to_owned())]
+    let options: Vec<(String, Secret)> = [(PREFETCH.0.to_owned(), Secret::new(PREFETCH.1))]
         .into_iter()
         .chain(config.options.iter().cloned())
         .collect();

@@ -21,7 +21,7 @@ pub async fn open_sqlite(path: &Path) -> Result<SqlitePool, String> {
         .map_err(|error| format!("bad SQLite path {}: {error}", path.display()))?
         .create_if_missing(true)
         // 16 KiB pages (for new files): 2–3 KB span rows fill fewer pages and split less often
-        // (measured in docs/performance.md, `cargo bench -p spanbridge-sink`).
+        // (docs/performance.md, "Embedded store (SQLite)"; `cargo bench -p spanbridge-sink`).
         .page_size(16_384)
         .journal_mode(SqliteJournalMode::Wal)
         // WAL + NORMAL is durable against process crashes; a power loss may lose the last

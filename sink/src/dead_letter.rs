@@ -43,7 +43,8 @@ impl Reason {
 /// The producer is created on the first dead letter, not at start: an idle rdkafka producer
 /// keeps a polling thread that spins through the last millisecond of every 100 ms poll, about
 /// 1 % of a core for a topic that is written to rarely (6 % of the sink's CPU in the sink
-/// benchmark; docs/performance.md, eighth pass). Its options are still checked at start.
+/// benchmark; docs/performance.md, "ClickHouse writer"). Its options are still checked at
+/// start.
 pub struct DeadLetters {
     config: ClientConfig,
     producer: OnceLock<FutureProducer>,

@@ -5,47 +5,15 @@
 //! the prompt lookup in `meta/prompts.rs`; this module applies them per row. Every row's times
 //! are floored to the millisecond here, once for every intake and store.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use spanbridge_proto::{EventBatch, EventRow};
+use spanbridge_proto::{EventBatch, EventRow, StoredRow};
 
 use crate::meta::PromptIds;
 use crate::prices::{CompiledModel, ModelCatalog, TierAttributes, price};
 
-/// A row ready for the store: the converted row plus what the sink derived.
-#[derive(Debug, Clone)]
-pub struct StoredRow {
-    pub project_id: String,
-    pub ingestion_api_key: String,
-    pub ingestion_sdk_name: String,
-    pub ingestion_sdk_version: String,
-    pub row: EventRow,
-    /// The matched `models.id`, empty when no model matched.
-    pub model_id: String,
-    /// The id of the prompt the row names (`prompt_name` + `prompt_version`), empty when the
-    /// metadata store has no such prompt (always with Spanbridge's own stores).
-    pub prompt_id: String,
-    pub usage_details: BTreeMap<String, u64>,
-    pub cost_details: BTreeMap<String, f64>,
-    pub usage_pricing_tier_id: Option<String>,
-    pub usage_pricing_tier_name: Option<String>,
-    /// Write time in µs; `created_at`, `updated_at` and `event_ts` (the version column).
-    pub event_ts_us: i64,
-    pub event_bytes: u64,
-    /// A tombstone: this version removes the row (ClickHouse `is_deleted = 1`). Assembly writes
-    /// one for an orphan partial row once its span arrives with another start time, which is in
-    /// the ClickHouse sorting key; SQLite's key has no start time, so it skips tombstones.
-    pub deleted: bool,
-}
-
-/// The write time stamped into `created_at` / `updated_at` / `event_ts`, µs since the epoch.
-pub fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}
+/// The write time stamped into `created_at` / `updated_at` / `event_ts`.
+pub use spanbridge_proto::now_us;
 
 /// Enriches every row of the batches, in order. A model lookup that fails falls back to the
 /// catalog's last loaded prices (see `ModelCatalog`), a prompt lookup that fails leaves
@@ -135,6 +103,8 @@ fn with_millisecond_times(mut row: EventRow) -> EventRow {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::prices::{provided_cost_details, usage_details};
 

@@ -7,13 +7,15 @@ use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
+use spanbridge_proto::Secret;
 
-/// A librdkafka configuration with the bootstrap servers and the pass-through options.
-pub fn client_config(brokers: &str, options: &[(String, String)]) -> ClientConfig {
+/// A librdkafka configuration with the bootstrap servers and the pass-through options (their
+/// values are secrets: `sasl.password` and its kind are among them).
+pub fn client_config(brokers: &str, options: &[(String, Secret)]) -> ClientConfig {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", brokers);
     for (name, value) in options {
-        config.set(name, value);
+        config.set(name, value.expose());
     }
     config
 }
@@ -21,7 +23,7 @@ pub fn client_config(brokers: &str, options: &[(String, String)]) -> ClientConfi
 /// Creates the topics that are absent. Returns the names of the topics it created.
 pub async fn create_topics(
     brokers: &str,
-    options: &[(String, String)],
+    options: &[(String, Secret)],
     topics: &[&str],
     partitions: i32,
     replication_factor: i32,

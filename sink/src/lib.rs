@@ -15,7 +15,6 @@ pub mod meta;
 pub mod prices;
 pub mod query;
 pub mod queue;
-pub mod read;
 pub mod retry;
 pub mod scores;
 pub mod store;

@@ -1,42 +1,9 @@
 //! The observation list of `GET /api/public/v2/observations` (reference langfuse-legacy.md
-//! §6.1) as one description — filters, newest-first order, cursor — that every store turns
-//! into its SQL with its own column names ([`Columns`]), so SQLite `events`, ClickHouse
-//! `events_full` and v3 `observations` answer the same query the same way.
+//! §6.1): the contract's [`ObservationQuery`] — filters, newest-first order, cursor — turned
+//! into each store's SQL with its own column names ([`Columns`]), so SQLite `events`,
+//! ClickHouse `events_full` and v3 `observations` answer the same query the same way.
 
-/// Filters and page of the list; `None` / empty = no filter.
-#[derive(Debug, Clone, Default)]
-pub struct ObservationQuery {
-    pub trace_id: Option<String>,
-    pub r#type: Option<String>,
-    pub name: Option<String>,
-    pub user_id: Option<String>,
-    pub session_id: Option<String>,
-    pub level: Option<String>,
-    pub version: Option<String>,
-    pub parent_observation_id: Option<String>,
-    /// Root = no parent, or the app root.
-    pub is_root: Option<bool>,
-    /// Any of these environments.
-    pub environments: Vec<String>,
-    /// Start time at or after (µs).
-    pub from_start_time_us: Option<i64>,
-    /// Start time before (µs).
-    pub to_start_time_us: Option<i64>,
-    /// Only rows after this one in the list order.
-    pub after: Option<Cursor>,
-    /// Rows to return at most.
-    pub limit: usize,
-}
-
-/// A position in the list: the last row a page returned. The order is start time, trace id,
-/// observation id, all descending (Langfuse orders by a hash of the trace id; any total order
-/// serves the cursor, and the trace id itself needs no hash function in SQLite).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cursor {
-    pub start_time_us: i64,
-    pub trace_id: String,
-    pub id: String,
-}
+use spanbridge_proto::ObservationQuery;
 
 /// A bound value of the generated SQL, in placeholder order.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,75 +36,78 @@ pub struct Columns {
     pub session_is: &'static str,
 }
 
-impl ObservationQuery {
-    /// `WHERE … ORDER BY … LIMIT ?` for the table, and its parameters in order.
-    pub fn sql_tail(&self, project_id: &str, c: &Columns) -> (String, Vec<Param>) {
-        let mut conditions = vec![c.live.to_owned(), format!("{} = ?", c.project_id)];
-        let mut params = vec![Param::Text(project_id.to_owned())];
-        let mut equal = |column: &str, value: &Option<String>| {
-            if let Some(value) = value {
-                conditions.push(format!("{column} = ?"));
-                params.push(Param::Text(value.clone()));
-            }
-        };
-        equal(c.trace_id, &self.trace_id);
-        equal(c.r#type, &self.r#type);
-        equal(c.name, &self.name);
-        equal(c.level, &self.level);
-        equal(c.version, &self.version);
-        equal(c.parent, &self.parent_observation_id);
-        for (condition, value) in [(c.user_is, &self.user_id), (c.session_is, &self.session_id)] {
-            if let Some(value) = value {
-                conditions.push(condition.to_owned());
-                params.push(Param::Text(value.clone()));
-            }
+/// `WHERE … ORDER BY … LIMIT ?` of `query` for the table, and its parameters in order.
+pub fn sql_tail(query: &ObservationQuery, project_id: &str, c: &Columns) -> (String, Vec<Param>) {
+    let mut conditions = vec![c.live.to_owned(), format!("{} = ?", c.project_id)];
+    let mut params = vec![Param::Text(project_id.to_owned())];
+    let mut equal = |column: &str, value: &Option<String>| {
+        if let Some(value) = value {
+            conditions.push(format!("{column} = ?"));
+            params.push(Param::Text(value.clone()));
         }
-        if let Some(root) = self.is_root {
-            conditions.push(if root {
-                c.is_root.to_owned()
-            } else {
-                format!("NOT ({})", c.is_root)
-            });
+    };
+    equal(c.trace_id, &query.trace_id);
+    equal(c.r#type, &query.r#type);
+    equal(c.name, &query.name);
+    equal(c.level, &query.level);
+    equal(c.version, &query.version);
+    equal(c.parent, &query.parent_observation_id);
+    for (condition, value) in [
+        (c.user_is, &query.user_id),
+        (c.session_is, &query.session_id),
+    ] {
+        if let Some(value) = value {
+            conditions.push(condition.to_owned());
+            params.push(Param::Text(value.clone()));
         }
-        if !self.environments.is_empty() {
-            let marks = vec!["?"; self.environments.len()].join(", ");
-            conditions.push(format!("{} IN ({marks})", c.environment));
-            params.extend(self.environments.iter().cloned().map(Param::Text));
-        }
-        if let Some(from) = self.from_start_time_us {
-            conditions.push(format!("{} >= ?", c.start_us));
-            params.push(Param::Int(from));
-        }
-        if let Some(to) = self.to_start_time_us {
-            conditions.push(format!("{} < ?", c.start_us));
-            params.push(Param::Int(to));
-        }
-        if let Some(after) = &self.after {
-            // Tuple comparison: SQLite row values and ClickHouse tuples both order this way.
-            conditions.push(format!(
-                "({}, {}, {}) < (?, ?, ?)",
-                c.start_us, c.trace_id, c.id
-            ));
-            params.push(Param::Int(after.start_time_us));
-            params.push(Param::Text(after.trace_id.clone()));
-            params.push(Param::Text(after.id.clone()));
-        }
-        params.push(Param::Int(self.limit as i64));
-        (
-            format!(
-                "WHERE {} ORDER BY {} DESC, {} DESC, {} DESC LIMIT ?",
-                conditions.join(" AND "),
-                c.start_us,
-                c.trace_id,
-                c.id
-            ),
-            params,
-        )
     }
+    if let Some(root) = query.is_root {
+        conditions.push(if root {
+            c.is_root.to_owned()
+        } else {
+            format!("NOT ({})", c.is_root)
+        });
+    }
+    if !query.environments.is_empty() {
+        let marks = vec!["?"; query.environments.len()].join(", ");
+        conditions.push(format!("{} IN ({marks})", c.environment));
+        params.extend(query.environments.iter().cloned().map(Param::Text));
+    }
+    if let Some(from) = query.from_start_time_us {
+        conditions.push(format!("{} >= ?", c.start_us));
+        params.push(Param::Int(from));
+    }
+    if let Some(to) = query.to_start_time_us {
+        conditions.push(format!("{} < ?", c.start_us));
+        params.push(Param::Int(to));
+    }
+    if let Some(after) = &query.after {
+        // Tuple comparison: SQLite row values and ClickHouse tuples both order this way.
+        conditions.push(format!(
+            "({}, {}, {}) < (?, ?, ?)",
+            c.start_us, c.trace_id, c.id
+        ));
+        params.push(Param::Int(after.start_time_us));
+        params.push(Param::Text(after.trace_id.clone()));
+        params.push(Param::Text(after.id.clone()));
+    }
+    params.push(Param::Int(query.limit as i64));
+    (
+        format!(
+            "WHERE {} ORDER BY {} DESC, {} DESC, {} DESC LIMIT ?",
+            conditions.join(" AND "),
+            c.start_us,
+            c.trace_id,
+            c.id
+        ),
+        params,
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    use spanbridge_proto::Cursor;
+
     use super::*;
 
     const COLUMNS: Columns = Columns {
@@ -173,7 +143,7 @@ mod tests {
             limit: 11,
             ..Default::default()
         };
-        let (sql, params) = query.sql_tail("p", &COLUMNS);
+        let (sql, params) = sql_tail(&query, "p", &COLUMNS);
         assert_eq!(
             sql,
             "WHERE is_deleted = 0 AND project_id = ? AND trace_id = ? AND user_id = ? \

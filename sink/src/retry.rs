@@ -1,6 +1,7 @@
 //! Retry as a policy, not a loop per caller (Vector's `RetryLogic`): whether an error is worth
 //! retrying is a property of the error (`StoreError::is_permanent`); how long to
-//! keep trying is a [`RetryUntil`]; the pauses double up to a ceiling.
+//! keep trying is a [`RetryUntil`]; the pauses grow at random up to a ceiling (jitter, so that
+//! sinks that failed together do not retry together).
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -22,7 +23,12 @@ pub enum RetryUntil {
     Deadline(Instant),
 }
 
-/// Doubling pauses from [`FIRST_BACKOFF`] up to `max` (validated ≥ [`FIRST_BACKOFF`] at load).
+/// Pauses with "decorrelated jitter" (AWS Architecture Blog, "Exponential Backoff And
+/// Jitter", Marc Brooker): the first is [`FIRST_BACKOFF`], each next one is drawn uniformly
+/// from [`FIRST_BACKOFF`, 3 × the previous one], capped at `max` (validated ≥
+/// [`FIRST_BACKOFF`] at load). Unlike plain doubling, sinks that hit the same outage spread
+/// their retries instead of hammering the store in step; unlike "full jitter" a pause is never
+/// shorter than [`FIRST_BACKOFF`].
 pub struct Backoff {
     next: Duration,
     max: Duration,
@@ -31,9 +37,18 @@ pub struct Backoff {
 impl Backoff {
     pub fn new(max: Duration) -> Self {
         Self {
-            next: FIRST_BACKOFF,
+            next: FIRST_BACKOFF.min(max),
             max,
         }
+    }
+
+    /// The pause after one of `previous`: uniform in [FIRST_BACKOFF, 3 × previous], at most `max`.
+    fn after(&self, previous: Duration) -> Duration {
+        use rand::Rng;
+        let low = FIRST_BACKOFF.as_micros() as u64;
+        let high = (previous.as_micros() as u64).saturating_mul(3).max(low);
+        let drawn = rand::rng().random_range(low..=high);
+        Duration::from_micros(drawn).min(self.max)
     }
 
     /// The pause the next retry will wait (for logs).
@@ -45,7 +60,7 @@ impl Backoff {
     /// the deadline, or shutdown requested (the shutdown path then retries under its deadline).
     pub async fn pause(&mut self, until: &RetryUntil) -> bool {
         let wait = self.next;
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.after(wait);
         match until {
             RetryUntil::Never => false,
             RetryUntil::Deadline(deadline) => {
@@ -97,15 +112,37 @@ pub async fn stopped(stop: &mut watch::Receiver<bool>) {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn pauses_double_up_to_the_ceiling() {
-        let mut backoff = Backoff::new(Duration::from_millis(300));
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            seen.push(backoff.next_pause().as_millis());
-            backoff.next = (backoff.next * 2).min(backoff.max);
+    #[test]
+    fn pauses_are_jittered_within_the_first_pause_and_the_ceiling() {
+        let max = Duration::from_millis(2_000);
+        let mut pauses = Vec::new();
+        for _ in 0..20 {
+            let mut backoff = Backoff::new(max);
+            for _ in 0..30 {
+                let pause = backoff.next_pause();
+                pauses.push(pause);
+                backoff.next = backoff.after(pause);
+            }
         }
-        assert_eq!(seen, [100, 200, 300, 300]);
+        assert!(
+            pauses.iter().all(|p| (FIRST_BACKOFF..=max).contains(p)),
+            "{pauses:?}"
+        );
+        let distinct: std::collections::BTreeSet<Duration> = pauses.iter().copied().collect();
+        assert!(
+            distinct.len() > 100,
+            "jittered, not all equal: {distinct:?}"
+        );
+        // They grow towards the ceiling: the later pauses of a run are mostly long ones.
+        let late: Vec<&Duration> = pauses.chunks(30).flat_map(|run| &run[20..]).collect();
+        let long = late.iter().filter(|p| ***p >= max / 4).count();
+        assert!(long * 2 > late.len(), "{late:?}");
+        // Equal to the ceiling when the ceiling is the first pause (the smallest allowed).
+        let mut tight = Backoff::new(FIRST_BACKOFF);
+        for _ in 0..10 {
+            assert_eq!(tight.next_pause(), FIRST_BACKOFF);
+            tight.next = tight.after(tight.next);
+        }
     }
 
     #[tokio::test]

@@ -2,23 +2,9 @@
 //! the contract's `Score` with the batch's project and ingestion attribution, and the write
 //! time that versions it (ReplacingMergeTree on `event_ts`; SQLite upserts by id).
 
-use spanbridge_proto::{EventBatch, Score};
+use spanbridge_proto::{EventBatch, Score, StoredScore};
 
 use crate::enrich::floor_to_millis;
-
-/// One score ready for the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredScore {
-    /// Always the authenticated key's project, from the batch.
-    pub project_id: String,
-    pub ingestion_api_key: String,
-    pub ingestion_sdk_name: String,
-    pub ingestion_sdk_version: String,
-    /// `timestamp_us` millisecond-aligned (the table's `DateTime64(3)`).
-    pub score: Score,
-    /// Write time in µs: `created_at`, `updated_at` and `event_ts`.
-    pub event_ts_us: i64,
-}
 
 /// Takes the scores out of the batches (the rows stay for enrichment), in order.
 pub fn take_scores(batches: &mut [EventBatch], now_us: i64) -> Vec<StoredScore> {
@@ -33,6 +19,8 @@ pub fn take_scores(batches: &mut [EventBatch], now_us: i64) -> Vec<StoredScore> 
                 ingestion_sdk_version: batch.sdk_version.clone(),
                 score,
                 event_ts_us: now_us,
+                created_at_us: now_us,
+                author_user_id: None,
             });
         }
     }

@@ -1,9 +1,9 @@
-//! The sink's one write path, for both modes (Vector's sink driver): inputs — the embedded
-//! queue's requests (`queue.rs`) or the Kafka consumer's messages (`consume.rs`) —
+//! The sink's one write path, embedded and in the Kafka deployment (Vector's sink driver): inputs
+//! — the embedded queue's requests (`queue.rs`) or the Kafka consumer's messages (`consume.rs`) —
 //! are enriched and gathered into a [`Batch`] by rows, bytes and time; [`Writer::flush`] writes
-//! it with retries (transient vs. permanent is the error's property, [`StoreError`]), counts
-//! it, and hands every input back with its outcome. The feeders only feed and settle (answer
-//! the client / commit the offset).
+//! it with retries (transient vs. permanent is the error's property, [`StoreError`]), counts it,
+//! and hands every input back with its outcome. The feeders only feed and settle (answer the
+//! client / commit the offset).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 use spanbridge_proto::EventBatch;
 
 use crate::assemble::Assembler;
-use crate::enrich::{StoredRow, enrich, now_us};
+use crate::enrich::{enrich, now_us};
 use crate::meta::{IngestionUsage, PromptIds};
 use crate::prices::ModelCatalog;
 use crate::retry::{Backoff, RetryUntil};
-use crate::scores::{StoredScore, take_scores};
-use crate::store::{Store, StoreError};
+use crate::scores::take_scores;
+use crate::store::{Store, StoreError, StoredRow, StoredScore};
 
 /// When a batch is written: whichever limit is reached first.
 #[derive(Debug, Clone)]
@@ -342,6 +342,47 @@ mod tests {
         refused_span: Option<&'static str>,
         transient_failures: Mutex<usize>,
         written: Mutex<Vec<String>>,
+        rows: Mutex<Vec<StoredRow>>,
+    }
+
+    #[async_trait]
+    impl crate::store::TraceReader for FaultyStore {
+        fn name(&self) -> &'static str {
+            "test"
+        }
+
+        fn describe(&self) -> &'static str {
+            "test store"
+        }
+
+        async fn ping(&self) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        async fn rows_of_trace(
+            &self,
+            project_id: &str,
+            trace_id: &str,
+        ) -> Result<Vec<StoredRow>, StoreError> {
+            let rows = self.rows.lock().unwrap();
+            Ok(rows
+                .iter()
+                .filter(|r| r.project_id == project_id && r.row.trace_id == trace_id)
+                .cloned()
+                .collect())
+        }
+
+        async fn scores_of_trace(&self, _: &str, _: &str) -> Result<Vec<StoredScore>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        async fn list_observations(
+            &self,
+            _: &str,
+            _: &spanbridge_proto::ObservationQuery,
+        ) -> Result<Vec<StoredRow>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     #[async_trait]
@@ -368,6 +409,7 @@ mod tests {
             }
             let mut written = self.written.lock().unwrap();
             written.extend(rows.iter().map(|r| r.row.span_id.clone()));
+            self.rows.lock().unwrap().extend(rows.iter().cloned());
             Ok(())
         }
 
@@ -441,7 +483,8 @@ mod tests {
         let mut batch = Batch::default();
         writer.add(&mut batch, whole(), 10, ()).await;
         assert!(writer.flush(&mut batch, &RetryUntil::Never).await.is_err());
-        // Embedded mode answers 503 and drops the batch; the client sends the same again.
+        // Embedded, the client gets a 503 and the batch is dropped; the client sends the same
+        // again.
         let mut batch = Batch::default();
         writer.add(&mut batch, whole(), 10, ()).await;
         assert_eq!(
@@ -468,14 +511,14 @@ mod tests {
         let writer = writer(store.clone());
         let mut batch = Batch::default();
         writer.add(&mut batch, input("a"), 10, ()).await;
-        // No retries (embedded mode): the error comes back and nothing is settled.
+        // No retries (embedded): the error comes back and nothing is settled.
         let error = writer
             .flush(&mut batch, &RetryUntil::Never)
             .await
             .unwrap_err();
         assert!(!error.is_permanent());
         assert!(!batch.is_empty());
-        // Retried (Kafka mode): the second failure is waited out and the rows land.
+        // Retried (Kafka deployment): the second failure is waited out and the rows land.
         let until = RetryUntil::Deadline(Instant::now() + Duration::from_secs(5));
         let settled = writer.flush(&mut batch, &until).await.unwrap();
         assert!(settled[0].1.is_ok());

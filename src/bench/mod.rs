@@ -5,9 +5,9 @@
 //! latency, the gateway's CPU and memory (from /proc for a local pid), and — measured in the
 //! same run — the single-core protobuf decode-only throughput of the same payloads, the
 //! physical floor every figure is compared with. `--protocol langfuse-ingestion` sends the same
-//! spans as legacy ingestion batches ([`legacy`]).
+//! spans as batch API bodies ([`batch_api`]).
 
-mod legacy;
+mod batch_api;
 pub mod proxy;
 pub mod sink;
 
@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use prost::Message;
 use serde_json::json;
-use spanbridge_gateway::sample::SplitMix64;
+use spanbridge_workload::SplitMix64;
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Protocol {
@@ -254,7 +254,7 @@ impl Workload {
     pub(crate) fn starting_at(args: &WorkloadArgs, lead: Duration) -> Self {
         let mut templates: Vec<ExportTraceServiceRequest> = (0..DISTINCT_REQUESTS)
             .map(|seed| {
-                spanbridge_gateway::sample::genai_request_with(
+                spanbridge_workload::genai_request_with(
                     seed + 1,
                     args.spans_per_request,
                     args.spans_per_trace as usize,
@@ -403,7 +403,7 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
                     Protocol::HttpJson => serde_json::to_vec(&request).unwrap_or_default(),
                     Protocol::HttpProtobuf => request.encode_to_vec(),
                     Protocol::LangfuseIngestion => {
-                        serde_json::to_vec(&legacy::legacy_batch(&request)).unwrap_or_default()
+                        serde_json::to_vec(&batch_api::batch_api_body(&request)).unwrap_or_default()
                     }
                     Protocol::Grpc => Vec::new(),
                 };
@@ -535,7 +535,7 @@ mod tests {
 
     #[test]
     fn pii_goes_into_the_user_prompt_of_one_span_in_four() {
-        let mut request = spanbridge_gateway::sample::genai_request(1, 40);
+        let mut request = spanbridge_workload::genai_request(1, 40);
         add_pii(&mut request);
         let with_pii = request.resource_spans[0].scope_spans[0]
             .spans

@@ -24,9 +24,10 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use spanbridge_gateway::SdkInfo;
-use spanbridge_gateway::auth::{ApiKeyRecord, KeyStore, Project};
+use spanbridge_gateway::auth::{KeyStore, Project};
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::publish::kafka::KafkaPublisher;
+use spanbridge_proto::KeyRecord;
 
 use super::{Sender, Workload, WorkloadArgs, cpu_seconds, peak_rss_bytes};
 use crate::config::Settings;
@@ -74,7 +75,7 @@ impl KeyStore for NoKeys {
     async fn find_by_fast_hash(
         &self,
         _fast_hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, BackendUnavailable> {
+    ) -> Result<Option<KeyRecord>, BackendUnavailable> {
         Ok(None)
     }
 }
@@ -178,7 +179,7 @@ async fn fill_topic(
     settings: &Settings,
     project: &Project,
 ) -> Result<Fill, String> {
-    let publisher = Arc::new(KafkaPublisher::new(wiring::scaled::publisher_config(
+    let publisher = Arc::new(KafkaPublisher::new(wiring::kafka::publisher_config(
         settings,
     ))?);
     let gateway = wiring::gateway(settings, Arc::new(NoKeys), publisher.clone())?;

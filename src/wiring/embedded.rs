@@ -1,4 +1,4 @@
-//! Embedded mode (`spanbridge serve` without Kafka): gateway and sink in one process, the
+//! Embedded (`spanbridge serve` without Kafka, the default): gateway and sink in one process, the
 //! in-process queue between them; events in the SQLite file (or ClickHouse when
 //! `clickhouse.url` is set), metadata as `[meta]` says.
 
@@ -32,7 +32,7 @@ impl Publisher for LocalPublisher {
 pub async fn serve(settings: Settings, metrics: PrometheusHandle) -> Result<(), String> {
     let events = EventStore::open(&settings).await?;
     let meta = meta::open_services(&settings).await?;
-    meta.ensure_initial_key(&settings.auth.salt).await?;
+    meta.ensure_initial_key(settings.auth.salt.expose()).await?;
 
     let (queue, queue_rx) = LocalQueue::new(settings.embedded.queue_capacity);
     let pipeline = tokio::spawn(queue::run(

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use spanbridge_gateway::auth::{ApiKeyRecord, KeyStore};
+use spanbridge_gateway::auth::KeyStore;
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_sink::meta::postgres::{PostgresMeta, Source};
 use spanbridge_sink::meta::sqlite::SqliteMeta;
 use spanbridge_sink::meta::{
-    IngestionUsage, KeyRecord, KeyUsage, MetaModels, MetaStore, PromptIds,
+    IngestionUsage, KeyRecord, KeyUsage, MetaModels, MetaStore, PromptIds, UnhashedKeyRecord,
 };
 use spanbridge_sink::prices::ModelCatalog;
 
@@ -31,12 +31,8 @@ pub(crate) async fn open_meta(settings: &Settings) -> Result<Arc<dyn MetaStore>,
         MetaSource::Spanbridge => Source::Spanbridge,
         MetaSource::Langfuse => Source::Langfuse,
     };
-    let meta = PostgresMeta::connect(
-        settings.meta.url.trim(),
-        source,
-        settings.meta.max_connections,
-    )
-    .await?;
+    let meta =
+        PostgresMeta::connect(&settings.meta.url, source, settings.meta.max_connections).await?;
     if source == Source::Spanbridge {
         // Idempotent and serialised by sqlx's advisory lock, so concurrent starts are safe.
         meta.migrate().await?;
@@ -71,43 +67,26 @@ fn key_store_unavailable(error: impl ToString) -> BackendUnavailable {
     }
 }
 
-fn api_key_record(key: KeyRecord) -> ApiKeyRecord {
-    ApiKeyRecord {
-        id: key.id,
-        project_id: key.project_id,
-        project_name: key.project_name,
-        organization_id: key.organization_id,
-        organization_name: key.organization_name,
-        public_key: key.public_key,
-        fast_hashed_secret_key: key.fast_hashed_secret_key,
-        ingestion_suspended: key.ingestion_suspended,
-    }
-}
-
 #[async_trait]
 impl KeyStore for MetaKeys {
     async fn find_by_fast_hash(
         &self,
         fast_hash: &str,
-    ) -> Result<Option<ApiKeyRecord>, BackendUnavailable> {
-        let found = self
-            .meta
+    ) -> Result<Option<KeyRecord>, BackendUnavailable> {
+        self.meta
             .find_key_by_fast_hash(fast_hash)
             .await
-            .map_err(key_store_unavailable)?;
-        Ok(found.map(api_key_record))
+            .map_err(key_store_unavailable)
     }
 
     async fn find_without_fast_hash(
         &self,
         public_key: &str,
-    ) -> Result<Option<(ApiKeyRecord, String)>, BackendUnavailable> {
-        let found = self
-            .meta
-            .find_legacy_key(public_key)
+    ) -> Result<Option<UnhashedKeyRecord>, BackendUnavailable> {
+        self.meta
+            .find_key_without_fast_hash(public_key)
             .await
-            .map_err(key_store_unavailable)?;
-        Ok(found.map(|legacy| (api_key_record(legacy.record), legacy.hashed_secret_key)))
+            .map_err(key_store_unavailable)
     }
 
     fn key_used(&self, key_id: &str) {

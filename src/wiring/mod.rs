@@ -1,12 +1,12 @@
-//! The one place that chooses implementations (DESIGN.md "Layout"): `embedded` (gateway and
-//! sink in one process over the in-process queue), `scaled` (gateway / sink / both through
-//! Kafka), `meta` (the metadata store and what it gives the running process). This module
-//! holds what they share: the event store chosen by the settings, the adapters from it to the
-//! gateway's `TraceReader` and the admin port's `/ready`, the write driver, and the servers.
+//! The one place that chooses implementations (DESIGN.md "Layout"): `embedded` (gateway and sink
+//! in one process over the in-process queue), `kafka` (the Kafka deployment: gateway / sink /
+//! both through Kafka), `meta` (the metadata store and what it gives the running process). This
+//! module holds what they share: the event store chosen by the settings (whose `TraceReader` the
+//! read API uses as it is), its `/ready` check, the write driver, and the servers.
 
 pub(crate) mod embedded;
+pub(crate) mod kafka;
 pub(crate) mod meta;
-pub(crate) mod scaled;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +15,7 @@ use async_trait::async_trait;
 use metrics_exporter_prometheus::PrometheusHandle;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-use serde_json::Value;
-use spanbridge_gateway::api::{ObservationsV2, TraceReader};
 use spanbridge_gateway::auth::{Authenticator, KeyStore};
-use spanbridge_gateway::convert::logs::{LogOptions, OtherRecords};
 use spanbridge_gateway::error::BackendUnavailable;
 use spanbridge_gateway::limits::{InflightLimit, ProjectRateLimit};
 use spanbridge_gateway::privacy::Privacy;
@@ -26,23 +23,22 @@ use spanbridge_gateway::publish::Publisher;
 use spanbridge_gateway::upstream::Upstream;
 use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_sink::assemble::Assembler;
-use spanbridge_sink::query::{Cursor, ObservationQuery};
-use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore, TableSet};
+use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use spanbridge_sink::store::sqlite::SqliteStore;
-use spanbridge_sink::store::{EventReader, Store, StoreError};
+use spanbridge_sink::store::{Store, StoreError, TraceReader};
 use spanbridge_sink::write::Writer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, ReadyCheck};
-use crate::config::{ClickHouseCompression, ClickHouseTables, OtherLogRecords, Settings};
+use crate::config::{ClickHouseCompression, Settings};
 
 /// The event store chosen by the settings: ClickHouse when `clickhouse.url` is set, else the
 /// SQLite file; what the sink writes to and the read API and `/ready` read.
 pub(crate) struct EventStore {
     pub store: Arc<dyn Store>,
-    pub reader: Arc<dyn EventReader>,
+    pub reader: Arc<dyn TraceReader>,
     sqlite: Option<sqlx::SqlitePool>,
 }
 
@@ -67,7 +63,7 @@ impl EventStore {
 
     /// The read API's view of the store.
     pub(crate) fn trace_reader(&self) -> Arc<dyn TraceReader> {
-        Arc::new(StoreReader(self.reader.clone()))
+        self.reader.clone()
     }
 
     /// `/ready`'s view of the store.
@@ -89,11 +85,7 @@ pub(crate) fn clickhouse_config(settings: &Settings) -> ClickHouseConfig {
         user: settings.clickhouse.user.clone(),
         password: settings.clickhouse.password.clone(),
         lz4: settings.clickhouse.compression == ClickHouseCompression::Lz4,
-        tables: match settings.clickhouse.tables {
-            ClickHouseTables::Events => TableSet::Events,
-            ClickHouseTables::Legacy => TableSet::Legacy,
-            ClickHouseTables::Both => TableSet::Both,
-        },
+        tables: settings.clickhouse.tables,
         cluster: Some(settings.clickhouse.cluster.trim())
             .filter(|cluster| !cluster.is_empty())
             .map(str::to_owned),
@@ -102,7 +94,7 @@ pub(crate) fn clickhouse_config(settings: &Settings) -> ClickHouseConfig {
 
 /// The sink's write driver over the event store, pricing with the metadata store's catalog,
 /// which it warms first (loaded now, reloaded in the background): only a process that writes
-/// rows prices them, so a Kafka-mode gateway loads no prices.
+/// rows prices them, so the Kafka deployment's gateway loads no prices.
 pub(crate) async fn writer(
     settings: &Settings,
     events: &EventStore,
@@ -129,89 +121,8 @@ fn backend_unavailable(error: StoreError) -> BackendUnavailable {
     }
 }
 
-/// The read API over whichever event store is configured.
-struct StoreReader(Arc<dyn EventReader>);
-
-#[async_trait]
-impl TraceReader for StoreReader {
-    async fn trace(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Option<Value>, BackendUnavailable> {
-        let records = self
-            .0
-            .events_of_trace(project_id, trace_id)
-            .await
-            .map_err(backend_unavailable)?;
-        let Some(mut trace) = spanbridge_sink::read::trace(&records) else {
-            return Ok(None);
-        };
-        let scores = self
-            .0
-            .scores_of_trace(project_id, trace_id)
-            .await
-            .map_err(backend_unavailable)?;
-        spanbridge_sink::read::attach_scores(&mut trace, &records, &scores);
-        Ok(Some(trace))
-    }
-
-    async fn observations(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Vec<Value>, BackendUnavailable> {
-        let records = self
-            .0
-            .events_of_trace(project_id, trace_id)
-            .await
-            .map_err(backend_unavailable)?;
-        Ok(spanbridge_sink::read::observations(&records))
-    }
-
-    async fn observations_v2(
-        &self,
-        project_id: &str,
-        query: &ObservationsV2,
-    ) -> Result<Vec<Value>, BackendUnavailable> {
-        let list = ObservationQuery {
-            trace_id: query.trace_id.clone(),
-            r#type: query.r#type.clone(),
-            name: query.name.clone(),
-            user_id: query.user_id.clone(),
-            session_id: query.session_id.clone(),
-            level: query.level.clone(),
-            version: query.version.clone(),
-            parent_observation_id: query.parent_observation_id.clone(),
-            is_root: query.is_root,
-            environments: query.environments.clone(),
-            from_start_time_us: query.from_start_time_us,
-            to_start_time_us: query.to_start_time_us,
-            after: query
-                .after
-                .clone()
-                .map(|(start_time_us, trace_id, id)| Cursor {
-                    start_time_us,
-                    trace_id,
-                    id,
-                }),
-            limit: query.limit,
-        };
-        let records = self
-            .0
-            .list_observations(project_id, &list)
-            .await
-            .map_err(backend_unavailable)?;
-        let groups: Vec<&str> = query.fields.iter().map(String::as_str).collect();
-        Ok(records
-            .iter()
-            .map(|record| spanbridge_sink::read::observation_v2(record, &groups))
-            .collect())
-    }
-}
-
 /// `/ready`: the event store answers.
-struct StoreReady(Arc<dyn EventReader>);
+struct StoreReady(Arc<dyn TraceReader>);
 
 #[async_trait]
 impl ReadyCheck for StoreReady {
@@ -254,12 +165,7 @@ pub(crate) fn gateway(
         },
         inflight: InflightLimit::new(settings.gateway.max_inflight_requests),
         rate_limit: ProjectRateLimit::new(settings.gateway.project_spans_per_second),
-        logs: LogOptions {
-            other_records: match settings.logs.other_records {
-                OtherLogRecords::Count => OtherRecords::Count,
-                OtherLogRecords::Event => OtherRecords::Event,
-            },
-        },
+        logs: settings.otlp_logs.clone(),
     }))
 }
 

@@ -1,4 +1,4 @@
-"""Real-client check (issue 14 item 8): the OTel openai-v2 instrumentation sends message content
+"""Real-client check: the OTel openai-v2 instrumentation sends message content
 as OTLP log records. An OpenAI-compatible stand-in answers one plain and one streaming chat
 completion; spans go to /v1/traces and content to /v1/logs (logs are exported first, as in the
 captures of ../shared/fixtures/otlp-logs/); each generation is then read back with its input,
@@ -6,7 +6,8 @@ output and usage.
 
 The content mode comes from the environment, read when the instrumentation starts, so run.sh
 runs this once per mode:
-  legacy events:      OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true
+  legacy events:      OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true (semconv's
+                      deprecated content events)
   operation details:  OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental
                       OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=EVENT_ONLY
 

@@ -2,7 +2,7 @@
 //! ports with its own SQLite file, talk to it over the network, stop it like an operator would.
 #![allow(dead_code)]
 
-pub mod legacy;
+pub mod batch_api;
 pub mod pieces;
 pub mod services;
 pub mod upstream;
@@ -81,6 +81,14 @@ pub(crate) fn wait_for_port(port: u16, child: &mut Child, what: &str, timeout: D
     }
 }
 
+/// SIGKILL and reap `child`, if there is one: what a test leaves running is gone.
+pub(crate) fn kill(child: Option<Child>) {
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// SIGTERM, then the exit status; fails the test if `what` is still running after `within`.
 pub(crate) fn terminate(
     mut child: Child,
@@ -116,7 +124,7 @@ pub async fn export_genai_trace(traces_url: &str, trace_id: &str, auth: &str) ->
         .expect("POST /v1/traces")
 }
 
-/// A running `spanbridge serve` in embedded mode.
+/// A running `spanbridge serve`, embedded.
 pub struct Server {
     child: Option<Child>,
     pub dir: tempfile::TempDir,
@@ -259,15 +267,40 @@ impl Server {
     }
 }
 
+/// Another connection holding the store's SQLite write lock (`BEGIN EXCLUSIVE`), as a backup
+/// tool or a stuck writer would, until [`StoreLock::release`].
+pub struct StoreLock(sqlx::SqliteConnection);
+
+impl Server {
+    pub async fn lock_store(&self) -> StoreLock {
+        use sqlx::Connection;
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", self.db_path().display()))
+                .await
+                .expect("open the store");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut connection)
+            .await
+            .expect("take the write lock");
+        StoreLock(connection)
+    }
+}
+
+impl StoreLock {
+    pub async fn release(mut self) {
+        sqlx::query("COMMIT")
+            .execute(&mut self.0)
+            .await
+            .expect("release the write lock");
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
             eprintln!("--- spanbridge log ---\n{}--- end of log ---", self.logs());
         }
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 }
 
@@ -291,8 +324,13 @@ pub fn client() -> reqwest::Client {
 
 /// GET a read-API path with the test key; returns status and JSON body.
 pub async fn get_json(server: &Server, path: &str, auth: &str) -> (u16, serde_json::Value) {
+    get_json_at(server.http_url(path), auth).await
+}
+
+/// GET `url` with `auth`; returns status and JSON body (`Null` when the body is not JSON).
+pub async fn get_json_at(url: impl reqwest::IntoUrl, auth: &str) -> (u16, serde_json::Value) {
     let response = client()
-        .get(server.http_url(path))
+        .get(url)
         .header("authorization", auth)
         .send()
         .await
@@ -372,37 +410,45 @@ pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     }
 }
 
+/// The root span of an agent run with trace name, user and session.
+pub fn agent_run(trace_id: &str) -> Span {
+    span(
+        trace_id,
+        "1111111111111111",
+        "",
+        "agent-run",
+        vec![
+            string_attr("langfuse.trace.name", "support-chat"),
+            string_attr("user.id", "user-42"),
+            string_attr("session.id", "session-7"),
+        ],
+    )
+}
+
+/// A chat generation under [`agent_run`] with model and GenAI usage (120 in, 30 out).
+pub fn chat_generation(trace_id: &str) -> Span {
+    span(
+        trace_id,
+        "2222222222222222",
+        "1111111111111111",
+        "chat gpt-4o",
+        vec![
+            string_attr("gen_ai.operation.name", "chat"),
+            string_attr("gen_ai.request.model", "gpt-4o"),
+            int_attr("gen_ai.usage.input_tokens", 120),
+            int_attr("gen_ai.usage.output_tokens", 30),
+        ],
+    )
+}
+
 /// A root agent span and a child chat generation with GenAI usage, user and session.
 pub fn genai_trace(trace_id: &str) -> ExportTraceServiceRequest {
-    request(vec![
-        span(
-            trace_id,
-            "1111111111111111",
-            "",
-            "agent-run",
-            vec![
-                string_attr("langfuse.trace.name", "support-chat"),
-                string_attr("user.id", "user-42"),
-                string_attr("session.id", "session-7"),
-            ],
-        ),
-        span(
-            trace_id,
-            "2222222222222222",
-            "1111111111111111",
-            "chat gpt-4o",
-            vec![
-                string_attr("gen_ai.operation.name", "chat"),
-                string_attr("gen_ai.request.model", "gpt-4o"),
-                int_attr("gen_ai.usage.input_tokens", 120),
-                int_attr("gen_ai.usage.output_tokens", 30),
-                string_attr(
-                    "gen_ai.input.messages",
-                    r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#,
-                ),
-            ],
-        ),
-    ])
+    let mut generation = chat_generation(trace_id);
+    generation.attributes.push(string_attr(
+        "gen_ai.input.messages",
+        r#"[{"role":"user","parts":[{"type":"text","content":"hi"}]}]"#,
+    ));
+    request(vec![agent_run(trace_id), generation])
 }
 
 /// The Prometheus text of the admin port at `admin_url` (`http://127.0.0.1:PORT`).
@@ -437,4 +483,103 @@ pub fn sample_names(scrape: &str) -> std::collections::BTreeSet<String> {
         .filter_map(|line| line.split(['{', ' ']).next())
         .map(str::to_owned)
         .collect()
+}
+
+/// The trace id `test`/`i` (`i` from 0): two hex digits naming the test, then `i + 1`, so the
+/// tests of one binary never share a trace.
+pub fn trace_id(test: u8, i: usize) -> String {
+    format!("{test:02x}{:030x}", i + 1)
+}
+
+/// POSTs `body` to `url` with a content type, an optional `Content-Encoding` and an
+/// `Authorization` header, and returns whatever the server answers.
+pub async fn post(
+    url: impl reqwest::IntoUrl,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: Vec<u8>,
+    auth: &str,
+) -> reqwest::Response {
+    let mut request = client()
+        .post(url)
+        .header("content-type", content_type)
+        .header("authorization", auth)
+        .body(body);
+    if let Some(encoding) = encoding {
+        request = request.header("content-encoding", encoding);
+    }
+    request.send().await.expect("POST")
+}
+
+/// `data` compressed as the `Content-Encoding` `encoding` (gzip, deflate or zstd) says.
+pub fn compress(encoding: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    match encoding {
+        "gzip" => {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).expect("gzip");
+            e.finish().expect("gzip")
+        }
+        "deflate" => {
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(data).expect("deflate");
+            e.finish().expect("deflate")
+        }
+        "zstd" => zstd::encode_all(data, 3).expect("zstd"),
+        other => panic!("no encoder for {other}"),
+    }
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    compress("gzip", data)
+}
+
+/// `GET {base_url}/api/public/traces/{trace_id}` with the test key: status and JSON body
+/// (`Null` when the body is not JSON).
+pub async fn get_trace(base_url: &str, trace_id: &str) -> (u16, serde_json::Value) {
+    get_json_at(
+        format!("{base_url}/api/public/traces/{trace_id}"),
+        &test_auth(),
+    )
+    .await
+}
+
+/// The trace as the read API answers it, `None` while it is not stored (404); any other
+/// answer fails the test.
+pub async fn trace_if_stored(server: &Server, trace_id: &str) -> Option<serde_json::Value> {
+    match get_trace(&server.http_url(""), trace_id).await {
+        (200, body) => Some(body),
+        (404, _) => None,
+        (other, body) => panic!("trace {trace_id}: {other} {body}"),
+    }
+}
+
+/// The trace as the read API answers it; fails the test unless it is readable (200).
+pub async fn trace(server: &Server, trace_id: &str) -> serde_json::Value {
+    let (status, body) = get_trace(&server.http_url(""), trace_id).await;
+    assert_eq!(status, 200, "trace {trace_id} not readable: {body}");
+    body
+}
+
+/// The observation `id` of a trace read back; fails the test when it is missing.
+pub fn observation_with_id<'a>(trace: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    trace["observations"]
+        .as_array()
+        .and_then(|list| list.iter().find(|o| o["id"] == id))
+        .unwrap_or_else(|| panic!("observation {id} missing in {trace}"))
+}
+
+/// A number that JSON may carry as a number or (64-bit integers, decimals) as a string;
+/// anything else fails the test.
+pub fn number(value: &serde_json::Value) -> f64 {
+    match value {
+        serde_json::Value::Number(n) => n.as_f64().unwrap_or(f64::NAN),
+        serde_json::Value::String(s) => s.parse().unwrap_or_else(|_| panic!("a number: {value}")),
+        _ => panic!("a number: {value}"),
+    }
+}
+
+/// Equal up to float rounding (costs are sums of products of small decimals).
+pub fn close(actual: f64, expected: f64) -> bool {
+    (actual - expected).abs() < 1e-9
 }

@@ -1,10 +1,10 @@
 //! The spans of one trace as an OTel SDK exports them in separate requests (the assembly
-//! stories of issue 14): a root with explicit trace attributes and a generation without.
+//! stories): a root with explicit trace attributes and a generation without.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
 
-use super::{client, int_attr, span, string_attr, test_auth};
+use super::{agent_run, chat_generation, client, string_attr, test_auth};
 
 pub const ROOT: &str = "1111111111111111";
 pub const GENERATION: &str = "2222222222222222";
@@ -12,18 +12,9 @@ pub const GENERATION: &str = "2222222222222222";
 /// The root span of an agent run with its explicit trace attributes, ending 1 s after the
 /// generation.
 pub fn root(trace_id: &str) -> Span {
-    let mut root = span(
-        trace_id,
-        ROOT,
-        "",
-        "agent-run",
-        vec![
-            string_attr("langfuse.trace.name", "support-chat"),
-            string_attr("user.id", "user-42"),
-            string_attr("session.id", "session-7"),
-            string_attr("langfuse.trace.tags", r#"["beta","support"]"#),
-        ],
-    );
+    let mut root = agent_run(trace_id);
+    root.attributes
+        .push(string_attr("langfuse.trace.tags", r#"["beta","support"]"#));
     root.end_time_unix_nano += 1_000_000_000;
     root
 }
@@ -31,29 +22,22 @@ pub fn root(trace_id: &str) -> Span {
 /// A chat generation with model and usage and no trace attributes (as OTel GenAI
 /// instrumentations export it, before the root ends).
 pub fn generation(trace_id: &str) -> Span {
-    span(
-        trace_id,
-        GENERATION,
-        ROOT,
-        "chat gpt-4o",
-        vec![
-            string_attr("gen_ai.operation.name", "chat"),
-            string_attr("gen_ai.request.model", "gpt-4o"),
-            int_attr("gen_ai.usage.input_tokens", 120),
-            int_attr("gen_ai.usage.output_tokens", 30),
-        ],
-    )
+    chat_generation(trace_id)
 }
 
-/// Posts one OTLP/HTTP protobuf request to `traces_url`; it must be accepted.
-pub async fn export(traces_url: &str, request: ExportTraceServiceRequest) {
+/// Posts one OTLP/HTTP protobuf request to `traces_url`; it must be accepted (200).
+pub async fn export(
+    traces_url: &str,
+    request: impl std::borrow::Borrow<ExportTraceServiceRequest>,
+) {
     let response = client()
         .post(traces_url)
         .header("content-type", "application/x-protobuf")
         .header("authorization", test_auth())
-        .body(prost::Message::encode_to_vec(&request))
+        .body(prost::Message::encode_to_vec(request.borrow()))
         .send()
         .await
         .expect("POST /v1/traces");
-    assert_eq!(response.status(), 200, "export");
+    let status = response.status();
+    assert_eq!(status, 200, "export: {:?}", response.text().await);
 }

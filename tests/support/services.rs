@@ -1,4 +1,4 @@
-//! Test services of the production path, started by the tests themselves on free ports
+//! Test services of the Kafka deployment, started by the tests themselves on free ports
 //! (DESIGN.md "Test services on these machines"): a tansu broker process (Kafka protocol), the
 //! ClickHouse engine behind `deploy/dev/chdb_http.py`, and `spanbridge gateway` / `sink`
 //! processes. `deploy/dev/services.sh` installs tansu and chdb when missing and exports where
@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use super::{PUBLIC_KEY, SECRET_KEY, free_port, spanbridge_command, terminate, wait_for_port};
+use super::{
+    PUBLIC_KEY, SECRET_KEY, free_port, kill, spanbridge_command, terminate, wait_for_port,
+};
 
 fn home() -> PathBuf {
     PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
@@ -57,6 +59,13 @@ pub fn available(test: &str) -> bool {
     false
 }
 
+/// Held by every test that starts a [`Stack`] (or a ClickHouse engine alone): one stack at a
+/// time per test binary, as the machines have two cores and a stack's timeouts assume them.
+pub async fn one_stack_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ONE_STACK_AT_A_TIME.lock().await
+}
+
 /// A tansu broker with in-memory storage: killed, its log and groups are gone.
 pub struct Broker {
     child: Option<Child>,
@@ -94,10 +103,7 @@ impl Broker {
 
     /// SIGKILL: the broker is gone (and, in memory, so is everything it held).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     /// SIGSTOP: the broker stops answering (connections hang, as with a network partition or a
@@ -170,10 +176,7 @@ impl ClickHouse {
 
     /// SIGKILL: ClickHouse is unreachable until `restart`.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     /// Starts again on the same port and data.
@@ -227,7 +230,7 @@ impl Drop for ClickHouse {
     }
 }
 
-/// One `spanbridge` process in a production mode (`gateway`, `sink`).
+/// One `spanbridge` process of the Kafka deployment (`gateway`, `sink`).
 pub struct Process {
     child: Option<Child>,
     command: &'static str,
@@ -304,10 +307,7 @@ impl Process {
 
     /// SIGKILL: no chance to flush or commit.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        kill(self.child.take());
     }
 
     pub fn start_again(&mut self) {
@@ -328,7 +328,7 @@ impl Drop for Process {
     }
 }
 
-/// Everything of the production path: broker, ClickHouse, migrated, and the settings shared by
+/// Everything of the Kafka deployment: broker, ClickHouse, migrated, and the settings shared by
 /// the gateway and sink processes (metadata in a SQLite file of the stack's own).
 pub struct Stack {
     pub broker: Broker,

@@ -22,18 +22,19 @@ use super::family::genai_events::{self, EventKind};
 use super::family::langfuse;
 use super::fields::{model_parameters, scalar, tools, usage};
 use super::row::{self, SpanIds};
+use super::valid_id;
 use super::vocab::messages::{choices_output, messages_io_from, role_message};
 use super::vocab::section;
 use super::vocab::source::first_text;
 use super::vocab::value;
 use super::vocab::view::{Attrs, Shared, SpanView};
-use super::{hex, valid_id};
 
 /// Metadata key under which a content event's body of an unexpected shape is kept verbatim.
 pub const UNPARSED_BODY_KEY: &str = "spanbridge.unparsed_log_body";
 
 /// What becomes of log records that are neither GenAI content nor evaluations.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum OtherRecords {
     /// Counted (`spanbridge_log_records_other_total`), not stored.
     #[default]
@@ -42,8 +43,10 @@ pub enum OtherRecords {
     Event,
 }
 
-/// The gateway's `[logs]` settings that conversion needs.
-#[derive(Debug, Clone, Default)]
+/// `[otlp_logs]`: what conversion does with OTLP log records (GenAI content and evaluations
+/// are always used; this says what becomes of the other records).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct LogOptions {
     pub other_records: OtherRecords,
 }
@@ -211,9 +214,9 @@ impl Grouped {
             self.rejected[rejection as usize] += 1;
             return;
         }
-        let trace_id = hex(&record.trace_id);
+        let trace_id = hex::encode(&record.trace_id);
         let span_id = if span_ok {
-            hex(&record.span_id)
+            hex::encode(&record.span_id)
         } else {
             String::new()
         };
@@ -490,7 +493,7 @@ fn score(
         .chain_update(time_us.to_be_bytes())
         .finalize();
     Ok(Score {
-        id: hex(&digest[..16]),
+        id: hex::encode(&digest[..16]),
         trace_id: trace_id.to_owned(),
         observation_id: span_id.to_owned(),
         name: evaluation.name,
@@ -544,9 +547,9 @@ fn event_row(
         .map(value::to_json)
         .filter(value::is_present);
     let ids = SpanIds {
-        trace_id: hex(&record.trace_id),
-        span_id: hex(&id),
-        parent_span_id: hex(&record.span_id),
+        trace_id: hex::encode(&record.trace_id),
+        span_id: hex::encode(id),
+        parent_span_id: hex::encode(&record.span_id),
     };
     let name = if name.is_empty() { "log" } else { name };
     let span = as_span(record, name, time_us);

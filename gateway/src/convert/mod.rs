@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! mod.rs (convert: validate ids, group by trace), logs (log records → pieces of their spans),
-//! score (a Langfuse score body → a score; shared by the scores endpoint and legacy ingestion)
+//! score (a Langfuse score body → a score; shared by the scores endpoint and the batch API)
 //!   → row (one span → one row), trace (reconcile trace fields across a request)
 //!       row → trace (TraceHints)
 //!   → fields/ (one rule table per output field)
@@ -26,9 +26,9 @@
 //! Every layer may use any layer below it (`row` uses `family::langfuse` and `vocab/`
 //! directly); no module uses one above it.
 
+pub mod batch_api;
 mod family;
 mod fields;
-pub mod legacy;
 pub mod logs;
 mod row;
 pub mod score;
@@ -74,16 +74,6 @@ fn valid_id(id: &[u8], len: usize) -> bool {
     id.len() == len && id.iter().any(|b| *b != 0)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
-}
-
 /// Converts one export request. `received_at_us` is the gateway's receive time in µs since the
 /// epoch (used only where a span carries no time at all).
 pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Converted {
@@ -115,11 +105,11 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
                     continue;
                 }
                 let view = SpanView::new(&resource, &scope, span);
-                let trace_id = hex(&span.trace_id);
+                let trace_id = hex::encode(&span.trace_id);
                 // A parent id that is not a valid span id means "no parent" (OTLP/JSON sends
                 // `""` for roots; some exporters send zeros).
                 let parent = if valid_id(&span.parent_span_id, 8) {
-                    hex(&span.parent_span_id)
+                    hex::encode(&span.parent_span_id)
                 } else {
                     String::new()
                 };
@@ -133,7 +123,7 @@ pub fn convert(request: &ExportTraceServiceRequest, received_at_us: i64) -> Conv
                 };
                 let ids = SpanIds {
                     trace_id,
-                    span_id: hex(&span.span_id),
+                    span_id: hex::encode(&span.span_id),
                     parent_span_id: parent,
                 };
                 let (row, hints) = row::build(&view, ids, received_at_us);

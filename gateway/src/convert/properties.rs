@@ -5,6 +5,11 @@
 //! from every key the rule tables read (taken from their source text, so new rules are
 //! covered), with indexed suffixes, random prefixes and random text.
 //!
+//! The other intakes (`intakes` below) get the same stance: OTLP logs (never both rejected and
+//! used, deterministic score ids), the batch API (every event answered exactly once, each
+//! accepted event one piece in its own trace's group, request order irrelevant when envelope
+//! times differ) and the scores API's parser (only complete scores, ids from the seed).
+//!
 //! Case counts keep the whole file well under a minute in a debug build.
 
 use std::sync::LazyLock;
@@ -557,4 +562,448 @@ fn indexed_keys_nested_beyond_any_real_one() {
         .and_then(|(_, rows)| rows.first())
         .map(|row| row.input.clone());
     assert_eq!(input.as_deref(), Some(r#"[{"content":"kept"}]"#));
+}
+
+// The other intakes: OTLP logs, the batch API and the scores API. Same stance: no input
+// panics, and every record or event is accounted for exactly once.
+
+mod intakes {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use serde_json::{Map, json};
+
+    use super::*;
+    use crate::convert::batch_api::{Outcome, convert_batch};
+    use crate::convert::logs::{LogOptions, OtherRecords, convert_logs};
+    use crate::convert::score::{ScoreContext, parse_score};
+
+    /// The event names the logs conversion reads, and others.
+    const LOG_EVENTS: &[&str] = &[
+        "gen_ai.user.message",
+        "gen_ai.system.message",
+        "gen_ai.assistant.message",
+        "gen_ai.tool.message",
+        "gen_ai.choice",
+        "gen_ai.evaluation.result",
+        "gen_ai.client.inference.operation.details",
+        "gen_ai.content.prompt",
+        "exception",
+        "",
+    ];
+
+    /// Attribute keys of evaluation records and content events, beside every rule-table key.
+    const LOG_KEYS: &[&str] = &[
+        "event.name",
+        "gen_ai.evaluation.name",
+        "gen_ai.evaluation.score.value",
+        "gen_ai.evaluation.score.label",
+        "gen_ai.evaluation.explanation",
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.operation.name",
+        "gen_ai.response.id",
+    ];
+
+    fn log_attributes() -> impl Strategy<Value = Vec<KeyValue>> {
+        let key = prop_oneof![
+            2 => (0..LOG_KEYS.len()).prop_map(|i| LOG_KEYS[i].to_owned()),
+            1 => key(),
+        ];
+        prop::collection::vec((key, any_value()), 0..8).prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(key, value)| KeyValue {
+                    key,
+                    value: Some(value),
+                    ..Default::default()
+                })
+                .collect()
+        })
+    }
+
+    fn log_record() -> impl Strategy<Value = LogRecord> {
+        (
+            (id(16), id(8)),
+            (0..LOG_EVENTS.len(), ".{0,8}"),
+            (time(), time()),
+            prop::option::of(any_value()),
+            log_attributes(),
+        )
+            .prop_map(
+                |((trace_id, span_id), (event, other_name), (time, observed), body, attributes)| {
+                    LogRecord {
+                        trace_id,
+                        span_id,
+                        event_name: if event + 1 == LOG_EVENTS.len() {
+                            other_name
+                        } else {
+                            LOG_EVENTS[event].to_owned()
+                        },
+                        time_unix_nano: time,
+                        observed_time_unix_nano: observed,
+                        body,
+                        attributes,
+                        ..Default::default()
+                    }
+                },
+            )
+    }
+
+    fn logs_request() -> impl Strategy<Value = ExportLogsServiceRequest> {
+        let scope = (
+            prop::option::of((0..SCOPES.len(), attributes(2))),
+            prop::collection::vec(log_record(), 0..6),
+        )
+            .prop_map(|(scope, log_records)| ScopeLogs {
+                scope: scope.map(|(i, attributes)| InstrumentationScope {
+                    name: SCOPES[i].to_owned(),
+                    attributes,
+                    ..Default::default()
+                }),
+                log_records,
+                ..Default::default()
+            });
+        let resource = (
+            prop::option::of(attributes(4)),
+            prop::collection::vec(scope, 0..3),
+        )
+            .prop_map(|(attributes, scope_logs)| ResourceLogs {
+                resource: attributes.map(|attributes| Resource {
+                    attributes,
+                    ..Default::default()
+                }),
+                scope_logs,
+                ..Default::default()
+            });
+        prop::collection::vec(resource, 0..3)
+            .prop_map(|resource_logs| ExportLogsServiceRequest { resource_logs })
+    }
+
+    fn record_count(request: &ExportLogsServiceRequest) -> usize {
+        request
+            .resource_logs
+            .iter()
+            .flat_map(|r| &r.scope_logs)
+            .map(|s| s.log_records.len())
+            .sum()
+    }
+
+    fn check_logs(request: &ExportLogsServiceRequest) -> Result<(), TestCaseError> {
+        let records = record_count(request) as u64;
+        for other_records in [OtherRecords::Count, OtherRecords::Event] {
+            let options = LogOptions { other_records };
+            let converted = convert_logs(request.clone(), 1_786_003_200_000_000, &options);
+            let rejected = u64::try_from(converted.rejected_log_records).unwrap_or(u64::MAX);
+            let scores: usize = converted.traces.iter().map(|(_, p)| p.scores.len()).sum();
+            let rows: usize = converted.traces.iter().map(|(_, p)| p.rows.len()).sum();
+            // A record is rejected, "other" or used, never two of them.
+            prop_assert!(rejected + converted.other_records + scores as u64 <= records);
+            prop_assert_eq!(converted.rejection_message.is_empty(), rejected == 0);
+            prop_assert!(rows as u64 <= converted.other_records);
+            if other_records == OtherRecords::Count {
+                prop_assert_eq!(rows, 0, "other records are only counted");
+            }
+            for (trace_id, pieces) in &converted.traces {
+                prop_assert_eq!(trace_id.len(), 32);
+                prop_assert!(pieces.rows.iter().all(|r| &r.trace_id == trace_id));
+                prop_assert!(pieces.scores.iter().all(|s| &s.trace_id == trace_id));
+                prop_assert!(
+                    pieces
+                        .partial_rows
+                        .iter()
+                        .filter_map(|p| p.row.as_ref())
+                        .all(|r| &r.trace_id == trace_id)
+                );
+                for score in &pieces.scores {
+                    prop_assert!(!score.id.is_empty() && !score.name.is_empty());
+                }
+            }
+            // Deterministic: a re-sent export converts to the same pieces (score ids included,
+            // so the store replaces instead of duplicating).
+            let again = convert_logs(request.clone(), 1_786_003_200_000_000, &options);
+            prop_assert_eq!(again, converted);
+        }
+        Ok(())
+    }
+
+    const EVENT_TYPES: &[&str] = &[
+        "trace-create",
+        "span-create",
+        "span-update",
+        "generation-create",
+        "generation-update",
+        "event-create",
+        "observation-create",
+        "observation-update",
+        "score-create",
+        "sdk-log",
+        "agent-create",
+        "tool-create",
+        "unknown-type",
+    ];
+
+    const BODY_KEYS: &[&str] = &[
+        "id",
+        "traceId",
+        "parentObservationId",
+        "name",
+        "startTime",
+        "endTime",
+        "timestamp",
+        "completionStartTime",
+        "input",
+        "output",
+        "metadata",
+        "model",
+        "modelParameters",
+        "usage",
+        "usageDetails",
+        "costDetails",
+        "level",
+        "statusMessage",
+        "version",
+        "release",
+        "userId",
+        "sessionId",
+        "tags",
+        "public",
+        "environment",
+        "type",
+        "value",
+        "dataType",
+        "stringValue",
+        "comment",
+        "source",
+        "observationId",
+        "datasetRunId",
+        "configId",
+        "projectId",
+    ];
+
+    /// Values that the body fields accept or refuse: ids shared between events (so events
+    /// meet in traces), times, numbers, any JSON.
+    fn field_value() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            3 => (0u8..4).prop_map(|i| Value::String(format!("shared-{i}"))),
+            2 => (0i64..100).prop_map(|s| Value::String(format!("2026-11-27T12:00:{:02}.{:03}Z", s % 60, s * 7 % 1000))),
+            1 => Just(Value::String("not a time".into())),
+            2 => any::<f64>().prop_map(Value::from),
+            1 => prop_oneof![Just("NUMERIC"), Just("BOOLEAN"), Just("CATEGORICAL"), Just("TEXT"), Just("EVAL"), Just("API"), Just("GENERATION")]
+                .prop_map(|s| Value::String(s.to_owned())),
+            3 => json_value(),
+        ]
+    }
+
+    fn body() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            6 => prop::collection::vec((0..BODY_KEYS.len(), field_value()), 0..10).prop_map(|pairs| {
+                Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(key, value)| (BODY_KEYS[key].to_owned(), value))
+                        .collect::<Map<_, _>>(),
+                )
+            }),
+            1 => json_value(),
+        ]
+    }
+
+    /// One envelope, its timestamp second given so a batch can have distinct ones.
+    fn event(second: u32) -> impl Strategy<Value = Value> {
+        (
+            prop_oneof![
+                4 => (0u32..1000).prop_map(|i| Value::String(format!("event-{i}"))),
+                1 => json_value(),
+            ],
+            0..EVENT_TYPES.len(),
+            body(),
+            0u8..8,
+        )
+            .prop_map(move |(id, kind, body, shape)| match shape {
+                // Mostly well-formed envelopes, sometimes missing or odd parts.
+                0 => json!({"type": EVENT_TYPES[kind], "body": body}),
+                1 => json!({"id": id, "type": EVENT_TYPES[kind], "timestamp": 5, "body": body}),
+                2 => body,
+                _ => json!({
+                    "id": id,
+                    "type": EVENT_TYPES[kind],
+                    "timestamp": format!("2026-11-27T12:{:02}:{:02}Z", second / 60 % 60, second % 60),
+                    "body": body,
+                }),
+            })
+    }
+
+    fn batch() -> impl Strategy<Value = Vec<Value>> {
+        (0usize..12).prop_flat_map(|n| (0..n as u32).map(event).collect::<Vec<_>>())
+    }
+
+    /// Every event answered once; each accepted event exactly one piece, in the group of its
+    /// own trace (scores too); trace-less scores only outside the groups.
+    fn check_batch(batch: &[Value]) -> Result<BatchConverted, TestCaseError> {
+        let converted = convert_batch(batch);
+        prop_assert_eq!(converted.outcomes.len(), batch.len());
+        for ((id, _), event) in converted.outcomes.iter().zip(batch) {
+            let expected = event.get("id").and_then(Value::as_str).unwrap_or("unknown");
+            prop_assert_eq!(id.as_str(), expected);
+        }
+        let accepted = converted
+            .outcomes
+            .iter()
+            .filter(|(_, o)| *o == Outcome::Accepted)
+            .count();
+        let pieces: usize = converted
+            .groups
+            .iter()
+            .map(|g| g.rows.len() + g.partial_rows.len() + g.scores.len())
+            .sum::<usize>()
+            + converted.scores.len();
+        prop_assert_eq!(pieces, accepted);
+        for group in &converted.groups {
+            prop_assert!(!group.trace_id.is_empty());
+            prop_assert!(group.rows.iter().all(|r| r.trace_id == group.trace_id));
+            prop_assert!(group.scores.iter().all(|s| s.trace_id == group.trace_id));
+            prop_assert!(
+                group
+                    .partial_rows
+                    .iter()
+                    .filter_map(|p| p.row.as_ref())
+                    .all(|r| r.trace_id == group.trace_id)
+            );
+        }
+        prop_assert!(converted.scores.iter().all(|s| s.trace_id.is_empty()));
+        Ok(converted)
+    }
+
+    use super::super::batch_api::BatchConverted;
+
+    /// A score-shaped body: mostly the fields Langfuse reads, with values of every kind.
+    fn score_body() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            8 => (
+                prop::collection::vec((0..BODY_KEYS.len(), field_value()), 0..8),
+                prop::option::of(prop_oneof![
+                    (0u8..4).prop_map(|i| ("traceId", format!("shared-{i}"))),
+                    (0u8..4).prop_map(|i| ("sessionId", format!("session-{i}"))),
+                    (0u8..4).prop_map(|i| ("datasetRunId", format!("run-{i}"))),
+                ]),
+                prop::option::of((".{0,12}", field_value())),
+            )
+                .prop_map(|(pairs, target, name_value)| {
+                    let mut object: Map<String, Value> = pairs
+                        .into_iter()
+                        .map(|(key, value)| (BODY_KEYS[key].to_owned(), value))
+                        .collect();
+                    if let Some((key, id)) = target {
+                        object.insert(key.to_owned(), Value::String(id));
+                    }
+                    if let Some((name, value)) = name_value {
+                        object.insert("name".into(), Value::String(name));
+                        object.insert("value".into(), value);
+                    }
+                    Value::Object(object)
+                }),
+            1 => json_value(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: 96,
+            max_shrink_iters: 200,
+            ..ProptestConfig::default()
+        })]
+
+        #[test]
+        fn logs_conversion_never_panics_and_accounts_for_every_record(request in logs_request()) {
+            check_logs(&request)?;
+        }
+
+        /// Logs requests after a protobuf round trip with bytes overwritten: refused, or
+        /// converted like any other.
+        #[test]
+        fn corrupted_logs_protobuf_decodes_or_fails_cleanly(
+            request in logs_request(),
+            damage in prop::collection::vec((any::<prop::sample::Index>(), 0x80u8..=0xff), 1..4),
+        ) {
+            let mut bytes = request.encode_to_vec();
+            for (at, byte) in damage {
+                if !bytes.is_empty() {
+                    let i = at.index(bytes.len());
+                    bytes[i] = byte;
+                }
+            }
+            if let Ok(decoded) = ExportLogsServiceRequest::decode(bytes.as_slice()) {
+                check_logs(&decoded)?;
+            }
+        }
+
+        #[test]
+        fn batch_api_answers_every_event_once(batch in batch()) {
+            check_batch(&batch)?;
+        }
+
+        /// The sink applies a trace's pieces in envelope-time order, so with distinct envelope
+        /// times the request order changes nothing but the order of the answers.
+        #[test]
+        fn batch_api_pieces_do_not_depend_on_request_order(
+            batch in batch(),
+            seed in any::<u64>(),
+        ) {
+            let timed = batch.iter().all(|event| {
+                event.get("timestamp").and_then(Value::as_str).is_some()
+            });
+            prop_assume!(timed);
+            let mut shuffled = batch.clone();
+            // A deterministic shuffle from the seed (Fisher–Yates with an LCG).
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                shuffled.swap(i, (state >> 33) as usize % (i + 1));
+            }
+            let first = check_batch(&batch)?;
+            let second = check_batch(&shuffled)?;
+            prop_assert_eq!(first.groups, second.groups);
+            prop_assert_eq!(first.scores, second.scores);
+            let mut answers = first.outcomes;
+            let mut shuffled_answers = second.outcomes;
+            answers.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            shuffled_answers.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+            prop_assert_eq!(answers, shuffled_answers);
+        }
+
+        /// The scores API's parser: never panics; an accepted score has an id, a name and
+        /// exactly one target; the same body gives the same score, and a body without an id
+        /// gets one from its seed (so two scores of one request never collide).
+        #[test]
+        fn score_parsing_never_panics_and_accepts_only_complete_scores(
+            body in score_body(),
+            allow_eval_source in any::<bool>(),
+        ) {
+            let context = |seed| ScoreContext {
+                timestamp_us: 1_786_003_200_000_000,
+                id_seed: seed,
+                allow_eval_source,
+            };
+            let Ok(score) = parse_score(&body, &context("key:1:0")) else {
+                return Ok(());
+            };
+            prop_assert!(!score.id.is_empty() && !score.name.is_empty());
+            let targets = [&score.trace_id, &score.session_id, &score.dataset_run_id]
+                .iter()
+                .filter(|id| !id.is_empty())
+                .count();
+            prop_assert_eq!(targets, 1, "{:?}", score);
+            prop_assert!(score.observation_id.is_empty() || !score.trace_id.is_empty());
+            if !allow_eval_source {
+                prop_assert_ne!(score.source.as_str(), "EVAL");
+            }
+            prop_assert_eq!(parse_score(&body, &context("key:1:0")).ok(), Some(score.clone()));
+            let other = parse_score(&body, &context("key:1:1")).ok();
+            prop_assert!(other.is_some());
+            if body.get("id").is_none() {
+                prop_assert_ne!(other.map(|s| s.id), Some(score.id));
+            }
+        }
+    }
 }

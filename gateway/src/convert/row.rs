@@ -140,7 +140,7 @@ fn times(view: &SpanView, received_at_us: i64) -> (i64, i64) {
 }
 
 /// Prompt name and version are linked together; a version that is not an integer is dropped
-/// with a warning (Langfuse drops the whole observation instead, issue #9893).
+/// with a warning (Langfuse drops the whole observation instead: langfuse/langfuse#9893).
 fn prompt(view: &SpanView, row: &mut EventRow, warnings: &mut Vec<String>) {
     row.prompt_name = first_text(view, scalar::PROMPT_NAME).unwrap_or_default();
     let version = first(view, scalar::PROMPT_VERSION);

@@ -2,7 +2,7 @@
 //! randomness (the caller passes the time and the seed of a generated id).
 //!
 //! Shared by every intake that receives Langfuse scores: `POST /api/public/scores` (an object or
-//! an array of them) and the legacy batch's `score-create` events. The rules are Langfuse's API
+//! an array of them) and the batch API's `score-create` events. The rules are Langfuse's API
 //! validation and its worker's inflation (../shared/reference/langfuse-legacy.md §4.1–4.3):
 //!
 //! | field | rule |
@@ -27,7 +27,6 @@ use sha2::{Digest, Sha256};
 use spanbridge_proto::Score;
 
 use super::family::langfuse::normalize_environment;
-use super::hex;
 use super::vocab::value::parse_timestamp_us;
 
 /// Longest accepted score id (Langfuse's `idSchema`).
@@ -43,9 +42,9 @@ pub struct ScoreContext<'a> {
     pub timestamp_us: i64,
     /// Seeds the id of a score sent without one, so the id is unique per score yet the same
     /// when the same request is converted again: e.g. the request's receive time, key and the
-    /// score's position, or the legacy envelope id.
+    /// score's position, or the batch API's envelope id.
     pub id_seed: &'a str,
-    /// Whether `source: "EVAL"` is accepted: the legacy batch takes it, the public scores
+    /// Whether `source: "EVAL"` is accepted: the batch API takes it, the public scores
     /// endpoint reserves it for Langfuse's own evaluators.
     pub allow_eval_source: bool,
 }
@@ -159,7 +158,7 @@ fn generated_id(body: &Value, seed: &str) -> String {
         .chain_update(b"\0")
         .chain_update(body.to_string())
         .finalize();
-    let hex = hex(&digest[..16]);
+    let hex = hex::encode(&digest[..16]);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

@@ -386,3 +386,250 @@ fn trace_fields_travel_apart_with_root_provenance_and_event_time() {
     // The rows keep their own copies, as before assembly.
     assert_eq!(converted.traces[0].1[0].user_id, "u-1");
 }
+
+/// A Langfuse SDK span: scope `langfuse-sdk` at `version`, resource language `language`.
+fn langfuse_sdk_rows(language: &str, version: &str, attributes: Value) -> Vec<EventRow> {
+    rows(&request(
+        json!([attr("telemetry.sdk.language", json!(language))]),
+        json!({"name": "langfuse-sdk", "version": version}),
+        vec![span("00f067aa0ba902b7", "", attributes)],
+    ))
+}
+
+fn encoded_metadata_attributes() -> Value {
+    json!([
+        attr("langfuse.observation.metadata.s", json!("\"abc\"")),
+        attr("langfuse.observation.metadata.n", json!("1")),
+        attr("langfuse.observation.metadata.b", json!("true")),
+        attr("langfuse.observation.metadata.obj", json!("{\"k\":\"v\"}")),
+        attr("langfuse.trace.metadata.team", json!("\"search\"")),
+        attr("langfuse.trace.metadata.langfuse_user_id", json!("\"u-1\"")),
+    ])
+}
+
+#[test]
+fn python_sdk_5_metadata_values_are_json_decoded() {
+    let row = &langfuse_sdk_rows("python", "5.2.0", encoded_metadata_attributes())[0];
+    assert_eq!(metadata(row, "s").as_deref(), Some("abc"));
+    assert_eq!(metadata(row, "n").as_deref(), Some("1"));
+    assert_eq!(metadata(row, "b").as_deref(), Some("true"));
+    assert_eq!(metadata(row, "obj.k").as_deref(), Some("v"));
+    assert_eq!(metadata(row, "team").as_deref(), Some("search"));
+    assert_eq!(
+        row.user_id, "u-1",
+        "langfuse_user_id metadata is decoded too"
+    );
+}
+
+#[test]
+fn older_and_other_sdks_metadata_strings_stay_as_sent() {
+    for (language, version, scope) in [
+        ("python", "4.0.1", "langfuse-sdk"),
+        ("nodejs", "5.11.1", "langfuse-sdk"),
+        ("python", "5.2.0", "my-app"),
+        ("python", "", "langfuse-sdk"),
+    ] {
+        let rows = rows(&request(
+            json!([attr("telemetry.sdk.language", json!(language))]),
+            json!({"name": scope, "version": version}),
+            vec![span("00f067aa0ba902b7", "", encoded_metadata_attributes())],
+        ));
+        let row = &rows[0];
+        let case = format!("{language} {scope} {version}");
+        assert_eq!(metadata(row, "s").as_deref(), Some("\"abc\""), "{case}");
+        assert_eq!(
+            metadata(row, "team").as_deref(),
+            Some("\"search\""),
+            "{case}"
+        );
+        assert_eq!(row.user_id, "\"u-1\"", "{case}");
+    }
+}
+
+#[test]
+fn python_sdk_5_text_that_is_not_json_stays_as_sent() {
+    let row = &langfuse_sdk_rows(
+        "python",
+        "5.0.0",
+        json!([attr("langfuse.observation.metadata.raw", json!("not json"))]),
+    )[0];
+    assert_eq!(metadata(row, "raw").as_deref(), Some("not json"));
+}
+
+fn event(name: &str, attributes: Value) -> Value {
+    json!({"name": name, "timeUnixNano": "1786003200500000000", "attributes": attributes})
+}
+
+#[test]
+fn operation_details_events_merge_in_order() {
+    let details = "gen_ai.client.inference.operation.details";
+    let mut chat = span(
+        "00f067aa0ba902b7",
+        "",
+        json!([attr("gen_ai.operation.name", json!("chat"))]),
+    );
+    chat["events"] = json!([
+        event(
+            details,
+            json!([attr(
+                "gen_ai.system_instructions",
+                json!(r#"[{"type":"text","content":"Be brief."}]"#)
+            )])
+        ),
+        event(
+            details,
+            json!([attr(
+                "gen_ai.input.messages",
+                json!(r#"[{"role":"user","parts":[{"type":"text","content":"Hi"}]}]"#)
+            )])
+        ),
+        event(
+            details,
+            json!([attr(
+                "gen_ai.output.messages",
+                json!(
+                    r#"[{"role":"assistant","parts":[{"type":"tool_call","name":"get_weather","id":"c1","arguments":{"city":"Paris"}}]}]"#
+                )
+            )])
+        ),
+    ]);
+    let row = &rows(&request(json!([]), json!({}), vec![chat]))[0];
+    let input: Value = serde_json::from_str(&row.input).unwrap();
+    assert_eq!(input[0], json!({"role": "system", "content": "Be brief."}));
+    assert_eq!(input[1]["role"], "user");
+    let output: Value = serde_json::from_str(&row.output).unwrap();
+    assert_eq!(output[0]["parts"][0]["name"], "get_weather");
+    assert_eq!(row.tool_call_names, ["get_weather"]);
+}
+
+#[test]
+fn a_tool_span_keeps_its_call_result_over_its_events() {
+    let details = "gen_ai.client.inference.operation.details";
+    let mut tool = span(
+        "00f067aa0ba902b7",
+        "",
+        json!([
+            attr("gen_ai.operation.name", json!("execute_tool")),
+            attr("gen_ai.tool.name", json!("get_weather")),
+            attr("gen_ai.tool.call.arguments", json!(r#"{"city":"Paris"}"#)),
+            attr("gen_ai.tool.call.result", json!(r#"{"forecast":"sunny"}"#)),
+        ]),
+    );
+    tool["events"] = json!([event(
+        details,
+        json!([attr(
+            "gen_ai.output.messages",
+            json!(r#"[{"role":"tool","parts":[]}]"#)
+        )])
+    )]);
+    let row = &rows(&request(json!([]), json!({}), vec![tool]))[0];
+    assert_eq!(row.r#type, "TOOL");
+    assert_eq!(row.input, r#"{"city":"Paris"}"#);
+    assert_eq!(row.output, r#"{"forecast":"sunny"}"#);
+}
+
+#[test]
+fn mlflow_model_and_token_usage_are_decoded() {
+    let row = &rows(&request(
+        json!([]),
+        json!({"name": "mlflow.tracing.provider"}),
+        vec![span(
+            "00f067aa0ba902b7",
+            "",
+            json!([
+                attr("mlflow.spanType", json!("\"CHAT_MODEL\"")),
+                attr("model", json!("\"gpt-4o-mini\"")),
+                attr(
+                    "mlflow.chat.tokenUsage",
+                    json!(r#"{"input_tokens": 40, "output_tokens": 12, "total_tokens": 52}"#)
+                ),
+            ]),
+        )],
+    ))[0];
+    assert_eq!(row.r#type, "GENERATION");
+    assert_eq!(row.provided_model_name, "gpt-4o-mini");
+    assert_eq!(row.provided_usage_details.get("input"), Some(&40));
+    assert_eq!(row.provided_usage_details.get("output"), Some(&12));
+    assert_eq!(row.provided_usage_details.get("total"), Some(&52));
+    assert_eq!(
+        metadata(row, "attributes.mlflow.spanType").as_deref(),
+        Some("CHAT_MODEL")
+    );
+}
+
+#[test]
+fn a_model_attribute_of_another_client_keeps_its_quotes() {
+    let row = &rows(&request(
+        json!([]),
+        json!({"name": "my-app"}),
+        vec![span(
+            "00f067aa0ba902b7",
+            "",
+            json!([attr("model", json!("\"quoted\""))]),
+        )],
+    ))[0];
+    assert_eq!(row.provided_model_name, "\"quoted\"");
+}
+
+#[test]
+fn openinference_agent_token_counts_are_a_rollup_and_tool_name_names_tools() {
+    let agent = span(
+        "00f067aa0ba902b7",
+        "",
+        json!([
+            attr("openinference.span.kind", json!("AGENT")),
+            attr("llm.token_count.prompt", json!(80)),
+            attr("llm.token_count.completion", json!(24)),
+        ]),
+    );
+    let tool = span(
+        "1111111111111111",
+        "00f067aa0ba902b7",
+        json!([
+            attr("openinference.span.kind", json!("TOOL")),
+            attr("tool.name", json!("get_weather")),
+        ]),
+    );
+    let rows = rows(&request(json!([]), json!({}), vec![agent, tool]));
+    assert!(
+        rows[0].provided_usage_details.is_empty(),
+        "{:?}",
+        rows[0].provided_usage_details
+    );
+    assert_eq!(
+        metadata(&rows[0], "spanbridge.rollup_usage.input").as_deref(),
+        Some("80")
+    );
+    assert_eq!(rows[1].name, "get_weather");
+}
+
+#[test]
+fn llama_index_llm_messages_beat_rendered_values() {
+    let llm = span(
+        "00f067aa0ba902b7",
+        "",
+        json!([
+            attr("openinference.span.kind", json!("LLM")),
+            attr(
+                "input.value",
+                json!("{\"messages\": [\"ChatMessage(role=...)\"]}")
+            ),
+            attr("output.value", json!("assistant: None")),
+            attr("llm.input_messages.0.message.role", json!("user")),
+            attr("llm.input_messages.0.message.content", json!("Hi")),
+            attr("llm.output_messages.0.message.role", json!("assistant")),
+            attr(
+                "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
+                json!("get_weather")
+            ),
+        ]),
+    );
+    let scope = json!({"name": "openinference.instrumentation.llama_index"});
+    let row = &rows(&request(json!([]), scope, vec![llm.clone()]))[0];
+    assert!(row.input.contains("\"Hi\""), "{}", row.input);
+    assert!(row.output.contains("get_weather"), "{}", row.output);
+    // Other OpenInference instrumentations keep Langfuse's order: the values first.
+    let other = json!({"name": "openinference.instrumentation.openai"});
+    let row = &rows(&request(json!([]), other, vec![llm]))[0];
+    assert_eq!(row.output, "assistant: None");
+}

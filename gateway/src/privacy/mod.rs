@@ -5,7 +5,7 @@
 //! Two points of application, both pure:
 //! - [`Scope::apply`] on every `EventBatch` just before publish (`Gateway::publish`): field
 //!   rules and sampling cover every intake that produces batches (OTLP spans, OTLP logs, the
-//!   legacy ingestion API) by construction.
+//!   batch API) by construction.
 //! - [`Scope::mask_attributes`] on OTLP attribute lists before conversion, so a dropped or
 //!   masked attribute appears in no field the converter derives from it (metadata included).
 //!   [`Scope::mask_spans`] walks a trace export; [`Scope::mask_logs`] a logs export.
@@ -21,34 +21,18 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use regex::RegexSet;
 use serde::{Deserialize, Serialize};
-use spanbridge_proto::{EventBatch, EventRow, Score, TraceFields};
+use spanbridge_proto::{EventBatch, EventRow, Score, Secret, TraceFields};
 
 use patterns::Pattern;
 use redact::{Counts, Redactor};
 
 /// `[privacy]`: the key for `hash` and the rules, applied in order.
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrivacySettings {
-    /// Secret for keyed hashing (HMAC-SHA256); required by `hash` rules. Never logged.
-    pub hash_key: String,
+    /// Secret for keyed hashing (HMAC-SHA256); required by `hash` rules.
+    pub hash_key: Secret,
     pub rules: Vec<RuleSettings>,
-}
-
-impl fmt::Debug for PrivacySettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivacySettings")
-            .field(
-                "hash_key",
-                &if self.hash_key.is_empty() {
-                    ""
-                } else {
-                    "********"
-                },
-            )
-            .field("rules", &self.rules)
-            .finish()
-    }
 }
 
 /// One `[[privacy.rules]]` entry, as written. Checked and compiled by [`Privacy::compile`].
@@ -296,7 +280,14 @@ pub struct Privacy {
     rules: Vec<Rule>,
     rate: f64,
     project_rates: Vec<(String, f64)>,
+    /// Every project the settings name (rules' `projects`, `[[sampling.projects]]`): the only
+    /// values the metrics' `project` label takes besides [`OTHER_PROJECTS`], so its
+    /// cardinality is bounded by the configuration, never by the traffic.
+    named_projects: Vec<String>,
 }
+
+/// The `project` label of privacy and sampling metrics for projects the settings do not name.
+pub const OTHER_PROJECTS: &str = "other";
 
 impl fmt::Debug for Privacy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -316,6 +307,7 @@ impl Default for Privacy {
             rules: Vec::new(),
             rate: 1.0,
             project_rates: Vec::new(),
+            named_projects: Vec::new(),
         }
     }
 }
@@ -340,11 +332,23 @@ impl Privacy {
             check_rate(&format!("sampling.projects[{i}].rate"), entry.rate)?;
             project_rates.push((entry.project.clone(), entry.rate));
         }
+        let mut named_projects: Vec<String> = Vec::new();
+        let named = privacy
+            .rules
+            .iter()
+            .flat_map(|rule| &rule.projects)
+            .chain(sampling.projects.iter().map(|entry| &entry.project));
+        for project in named {
+            if !named_projects.contains(project) {
+                named_projects.push(project.clone());
+            }
+        }
         Ok(Self {
-            hash_key: privacy.hash_key.as_bytes().to_vec(),
+            hash_key: privacy.hash_key.expose().as_bytes().to_vec(),
             rules,
             rate: sampling.rate,
             project_rates,
+            named_projects,
         })
     }
 
@@ -358,8 +362,14 @@ impl Privacy {
                 names_project(std::slice::from_ref(project), project_id, project_name)
             })
             .map_or(self.rate, |(_, rate)| *rate);
+        let project_label = self
+            .named_projects
+            .iter()
+            .find(|project| names_project(std::slice::from_ref(project), project_id, project_name))
+            .map_or(OTHER_PROJECTS, String::as_str);
         Scope {
             hash_key: &self.hash_key,
+            project_label,
             rules: self
                 .rules
                 .iter()
@@ -381,6 +391,8 @@ fn check_rate(key: &str, rate: f64) -> Result<(), String> {
 /// What applies to one project's request.
 pub struct Scope<'a> {
     hash_key: &'a [u8],
+    /// The `project` label of this request's metrics (see `Privacy::named_projects`).
+    project_label: &'a str,
     rules: Vec<&'a Rule>,
     rate: f64,
 }
@@ -388,12 +400,13 @@ pub struct Scope<'a> {
 /// Matches counted while one request is processed, reported to the metrics once at the end.
 struct Tally<'a> {
     rules: &'a [&'a Rule],
+    project_label: &'a str,
     /// Per rule: per pattern for `redact`, one count otherwise.
     counts: Vec<Counts>,
 }
 
 impl<'a> Tally<'a> {
-    fn new(rules: &'a [&'a Rule]) -> Self {
+    fn new(rules: &'a [&'a Rule], project_label: &'a str) -> Self {
         let counts = rules
             .iter()
             .map(|rule| match &rule.action {
@@ -401,7 +414,11 @@ impl<'a> Tally<'a> {
                 _ => vec![0],
             })
             .collect();
-        Self { rules, counts }
+        Self {
+            rules,
+            project_label,
+            counts,
+        }
     }
 
     fn report(self) {
@@ -418,7 +435,8 @@ impl<'a> Tally<'a> {
                     "spanbridge_privacy_matches_total",
                     "rule" => rule.index.to_string(),
                     "action" => rule.action.name(),
-                    "pattern" => pattern
+                    "pattern" => pattern,
+                    "project" => self.project_label.to_owned()
                 )
                 .increment(count);
             }
@@ -495,20 +513,28 @@ impl Scope<'_> {
 
     /// Sampling, then field rules, on every batch of one request (any intake). Sampled-out
     /// batches are removed (the caller answers them as accepted); returns how many spans and
-    /// partial rows were sampled out, also counted in `spanbridge_spans_sampled_out_total`.
+    /// partial rows were sampled out, also counted in `spanbridge_spans_sampled_out_total`
+    /// (their scores in `spanbridge_scores_sampled_out_total`).
     pub fn apply(&self, batches: &mut Vec<EventBatch>) -> u64 {
         let mut sampled_out = 0u64;
         if self.rate < 1.0 {
+            let mut scores_sampled_out = 0u64;
             batches.retain(|batch| {
                 let kept =
                     sampling::batch_trace_id(batch).is_none_or(|id| sampling::keep(id, self.rate));
                 if !kept {
                     sampled_out += (batch.rows.len() + batch.partial_rows.len()) as u64;
+                    scores_sampled_out += batch.scores.len() as u64;
                 }
                 kept
             });
             if sampled_out > 0 {
-                metrics::counter!("spanbridge_spans_sampled_out_total").increment(sampled_out);
+                metrics::counter!("spanbridge_spans_sampled_out_total", "project" => self.project_label.to_owned())
+                    .increment(sampled_out);
+            }
+            if scores_sampled_out > 0 {
+                metrics::counter!("spanbridge_scores_sampled_out_total", "project" => self.project_label.to_owned())
+                    .increment(scores_sampled_out);
             }
         }
         let field_rules: Vec<&Rule> = self
@@ -520,7 +546,7 @@ impl Scope<'_> {
         if field_rules.is_empty() {
             return sampled_out;
         }
-        let mut tally = Tally::new(&field_rules);
+        let mut tally = Tally::new(&field_rules, self.project_label);
         for batch in batches.iter_mut() {
             for (slot, rule) in field_rules.iter().enumerate() {
                 let identifiers = identifiers(&rule.fields, batch);
@@ -570,7 +596,7 @@ impl Scope<'_> {
         if rules.is_empty() {
             return;
         }
-        let mut tally = Tally::new(&rules);
+        let mut tally = Tally::new(&rules, self.project_label);
         self.mask_list(&rules, attributes, &mut tally);
         tally.report();
     }
@@ -581,7 +607,7 @@ impl Scope<'_> {
         if rules.is_empty() {
             return;
         }
-        let mut tally = Tally::new(&rules);
+        let mut tally = Tally::new(&rules, self.project_label);
         for resource_spans in &mut request.resource_spans {
             if let Some(resource) = resource_spans.resource.as_mut() {
                 self.mask_list(&rules, &mut resource.attributes, &mut tally);
@@ -612,7 +638,7 @@ impl Scope<'_> {
         if rules.is_empty() {
             return;
         }
-        let mut tally = Tally::new(&rules);
+        let mut tally = Tally::new(&rules, self.project_label);
         for resource_logs in &mut request.resource_logs {
             if let Some(resource) = resource_logs.resource.as_mut() {
                 self.mask_list(&rules, &mut resource.attributes, &mut tally);

@@ -1,6 +1,6 @@
 //! Trace sampling by a deterministic hash of the trace id: the decision depends on nothing but
 //! the id and the rate, so every piece of a trace (spans in separate requests, log records,
-//! legacy events), on any gateway replica, is kept or dropped together.
+//! batch-API events), on any gateway replica, is kept or dropped together.
 
 use sha2::{Digest, Sha256};
 use spanbridge_proto::EventBatch;

@@ -440,7 +440,7 @@ fn bad_settings_name_the_key() {
             hash_key: if no_key.is_empty() {
                 "k".into()
             } else {
-                String::new()
+                Default::default()
             },
             rules,
         };
@@ -498,7 +498,8 @@ fn a_user_id_rule_also_covers_its_copies_in_metadata() {
 }
 
 /// The cost of the built-in patterns on input and output of the bench workload
-/// (`sample::genai_request`), against conversion of the same spans; `docs/performance.md`.
+/// (`spanbridge_workload::genai_request`), against conversion of the same spans;
+/// docs/performance.md, "Relative costs of optional work".
 /// `cargo test --release -p spanbridge-gateway privacy_cost -- --ignored --nocapture`
 #[test]
 #[ignore = "a measurement, run in release"]
@@ -519,7 +520,7 @@ fn privacy_cost_on_the_bench_workload() {
             })
             .collect()
     };
-    let request = crate::sample::genai_request(1, 100);
+    let request = spanbridge_workload::genai_request(1, 100);
     let rounds = 300;
     let started = Instant::now();
     for _ in 0..rounds {

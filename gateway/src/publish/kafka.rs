@@ -1,9 +1,9 @@
-//! The production publisher: a request's batches grouped into one Kafka message per partition
-//! (`messages.rs`), each on the partition its traces' ids choose, holding a
+//! The Kafka deployment's publisher: a request's batches grouped into one Kafka message per
+//! partition (`messages.rs`), each on the partition its traces' ids choose, holding a
 //! `spanbridge.v1.EventBatches`. Idempotent producer with `acks=all` and lz4; `publish` returns
-//! only after the broker acknowledged every message of the request, so a client's 200 means
-//! its spans are in Kafka. Every failure (broker unreachable, delivery timeout, local queue
-//! full) is a retryable 503 / UNAVAILABLE: OTLP clients drop data on anything else.
+//! only after the broker acknowledged every message of the request, so a client's 200 means its
+//! spans are in Kafka. Every failure (broker unreachable, delivery timeout, local queue full) is
+//! a retryable 503 / UNAVAILABLE: OTLP clients drop data on anything else.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -14,7 +14,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use spanbridge_proto::{EventBatch, GROUPED_SCHEMA_VERSION};
+use spanbridge_proto::{EventBatch, GROUPED_SCHEMA_VERSION, Secret};
 
 use super::messages::messages;
 use super::{PublishError, Publisher};
@@ -38,8 +38,9 @@ pub struct KafkaPublisherConfig {
     pub max_inflight_messages: usize,
     /// Rows of one trace are split into several messages above this encoded size.
     pub max_message_bytes: usize,
-    /// Pass-through librdkafka options (name, value), applied last.
-    pub options: Vec<(String, String)>,
+    /// Pass-through librdkafka options (name, value), applied last. Values are [`Secret`]s:
+    /// `sasl.password` and its kind are among them, and this struct derives `Debug`.
+    pub options: Vec<(String, Secret)>,
 }
 
 impl KafkaPublisherConfig {
@@ -66,7 +67,7 @@ impl KafkaPublisherConfig {
                     .to_string(),
             );
         for (name, value) in &self.options {
-            config.set(name, value);
+            config.set(name, value.expose());
         }
         config
     }
@@ -105,7 +106,7 @@ impl KafkaPublisher {
         let grouping = !config
             .options
             .iter()
-            .any(|(name, value)| name == "partitioner" && value != "consistent_random");
+            .any(|(name, value)| name == "partitioner" && value.expose() != "consistent_random");
         Ok(Self {
             config,
             producer: RwLock::new((0, producer)),
@@ -307,7 +308,7 @@ mod tests {
             max_message_bytes: 900_000,
             options: options
                 .iter()
-                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .map(|(name, value)| (name.to_string(), Secret::new(*value)))
                 .collect(),
         }
     }

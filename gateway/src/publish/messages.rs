@@ -3,7 +3,7 @@
 //! partition travel together in one `EventBatches` (contract major version 2): a request of a
 //! hundred one-span traces (a Collector's batch) makes at most one message per partition
 //! instead of a hundred, which spares the producer, the broker and the sink their per-message
-//! work (docs/performance.md, "Issue 18, fifth pass").
+//! work (docs/performance.md, "Kafka messages").
 
 use std::collections::BTreeMap;
 

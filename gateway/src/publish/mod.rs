@@ -1,4 +1,4 @@
-//! Where accepted rows go: Kafka in production, the in-process queue in embedded mode. The
+//! Where accepted rows go: Kafka in the Kafka deployment, the in-process queue embedded. The
 //! client is answered only after `publish` returns Ok, i.e. once the rows are durable.
 
 pub mod kafka;

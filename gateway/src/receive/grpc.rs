@@ -34,36 +34,34 @@ pub struct GrpcReceiver {
     gateway: Arc<Gateway>,
 }
 
+/// Every OTLP service is built alike: gzip and zstd both ways, the body limit, and load
+/// shedding on the in-flight limit all signals share. (The generated servers share no trait,
+/// hence a macro.)
+macro_rules! limited {
+    ($server:ident, $gateway:expr) => {{
+        let gateway: Arc<Gateway> = $gateway;
+        let limit = gateway.limits.max_body_bytes;
+        let inflight = gateway.inflight.clone();
+        Shed {
+            inner: $server::new(GrpcReceiver { gateway })
+                .accept_compressed(CompressionEncoding::Gzip)
+                .accept_compressed(CompressionEncoding::Zstd)
+                .send_compressed(CompressionEncoding::Gzip)
+                .send_compressed(CompressionEncoding::Zstd)
+                .max_decoding_message_size(limit),
+            inflight,
+        }
+    }};
+}
+
 /// A ready-to-serve TraceService with load shedding, compression and the size limit.
 pub fn service(gateway: Arc<Gateway>) -> Shed<TraceServiceServer<GrpcReceiver>> {
-    let limit = gateway.limits.max_body_bytes;
-    let inflight = gateway.inflight.clone();
-    let server = TraceServiceServer::new(GrpcReceiver { gateway })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    Shed {
-        inner: server,
-        inflight,
-    }
+    limited!(TraceServiceServer, gateway)
 }
 
 /// A ready-to-serve LogsService, limited like [`service`] (the in-flight limit is shared).
 pub fn logs_service(gateway: Arc<Gateway>) -> Shed<LogsServiceServer<GrpcReceiver>> {
-    let limit = gateway.limits.max_body_bytes;
-    let inflight = gateway.inflight.clone();
-    let server = LogsServiceServer::new(GrpcReceiver { gateway })
-        .accept_compressed(CompressionEncoding::Gzip)
-        .accept_compressed(CompressionEncoding::Zstd)
-        .send_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Zstd)
-        .max_decoding_message_size(limit);
-    Shed {
-        inner: server,
-        inflight,
-    }
+    limited!(LogsServiceServer, gateway)
 }
 
 #[tonic::async_trait]

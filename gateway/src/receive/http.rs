@@ -20,13 +20,15 @@ use serde_json::json;
 
 use tokio::sync::OwnedSemaphorePermit;
 
-use crate::api::{self, ReadApi, TraceReader};
+use spanbridge_proto::TraceReader;
+
+use crate::api::{self, ReadApi};
 use crate::auth::Project;
 use crate::error::IngestError;
 use crate::ingest::{Gateway, SdkInfo, with_timeout};
 use crate::observe::RequestMetrics;
+use crate::receive::batch_api;
 use crate::receive::decode::{Encoding, decode_request, decompress};
-use crate::receive::legacy;
 use crate::receive::scores;
 use crate::receive::signal::{Logs, Signal, Traces};
 use crate::upstream::{self, Upstream};
@@ -54,7 +56,7 @@ pub fn router(
         .route("/api/public/otel/v1/logs", post(export_signal::<Logs>))
         .route("/api/public/scores", post(scores::post_scores))
         .route("/health", get(|| async { "ok" }))
-        .merge(legacy::routes())
+        .merge(batch_api::routes())
         .with_state(gateway.clone())
         .merge(api::routes(ReadApi { gateway, reader }));
     upstream::front_door(local, upstream)
@@ -92,7 +94,7 @@ async fn export_signal<S: Signal>(
         Ok(response) => {
             let bytes = match reply_encoding {
                 Encoding::Protobuf => response.encode_to_vec(),
-                Encoding::Json => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+                Encoding::Json => json_reply(&response),
             };
             (
                 [(header::CONTENT_TYPE, reply_encoding.content_type())],
@@ -105,6 +107,16 @@ async fn export_signal<S: Signal>(
             error_response(&error, reply_encoding)
         }
     }
+}
+
+/// An export answer in the OTLP/JSON mapping, which omits absent fields: a full success is
+/// `{}`, not `{"partialSuccess": null}` (prost's serde form writes `None` as `null`).
+fn json_reply<R: serde::Serialize>(response: &R) -> Vec<u8> {
+    let mut value = serde_json::to_value(response).unwrap_or_default();
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.retain(|_, v| !v.is_null());
+    }
+    serde_json::to_vec(&value).unwrap_or_else(|_| b"{}".to_vec())
 }
 
 async fn export<S: Signal>(

@@ -351,7 +351,7 @@ pub fn fill_missing(row: &mut EventRow, held: &EventRow) {
         } )* };
     }
     for_each_field!(fill);
-    // A legacy `*-create` has no end until its `*-update`; a create re-sent or replayed after
+    // A batch-API `*-create` has no end until its `*-update`; a create re-sent or replayed after
     // the update must not take the end away.
     if row.end_time_us.is_none() {
         row.end_time_us = held.end_time_us;
@@ -378,7 +378,7 @@ pub fn fill_missing(row: &mut EventRow, held: &EventRow) {
 /// the rest. When the span arrives its row takes these fields in ([`fill_missing`]).
 pub fn orphan_row(piece: &PartialRow) -> EventRow {
     let part = piece.row.clone().unwrap_or_default();
-    // The piece's type and source, when it says (a legacy `generation-update`), else a span
+    // The piece's type and source, when it says (a batch-API `generation-update`), else a span
     // from OTLP.
     let or = |value: &str, default: &str| if value.is_empty() { default } else { value }.to_owned();
     let mut row = EventRow {

@@ -1,7 +1,7 @@
 //! Assembly (DESIGN.md "Assembly"): the pieces of one trace arrive apart — child spans before
 //! their root, log content before or after its span — and every written row must carry the
 //! trace's merged fields and the observation's merged content. Runs in the write driver before
-//! enrichment, the same in embedded and Kafka modes.
+//! enrichment, the same embedded and in the Kafka deployment.
 //!
 //! State per (project, trace) is a bounded cache ([`Assembler`]): the merged trace fields and
 //! the newest version of each observation row. A miss reads the trace back from the store
@@ -437,7 +437,7 @@ impl Assembler {
 }
 
 /// The earliest start among a batch's pieces; None when unknown: no pieces, or a partial row
-/// that does not name when its observation started (a legacy `*-update`, a log record's
+/// that does not name when its observation started (a batch-API `*-update`, a log record's
 /// content) and whose whole row is not in the batch — it may update a row stored before the
 /// sink started, so the trace is read back.
 fn earliest_start(batch: &EventBatch) -> Option<i64> {

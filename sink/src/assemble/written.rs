@@ -1,8 +1,8 @@
 //! Traces last written from one whole batch, by a digest of that batch. An exact re-send of
 //! it (an OTLP exporter's retry, a Kafka message consumed twice) would otherwise miss the
 //! cache, read the trace back from the store and write every row again, only to store what is
-//! already there: the dearest piece the sink met (docs/performance.md "Re-sent traces are
-//! recognised, not read back"). Recognised here, it is dropped. Merging the same whole batch
+//! already there: the dearest piece the sink met (docs/performance.md, "Assembly and re-sent
+//! traces"). Recognised here, it is dropped. Merging the same whole batch
 //! again into the state its first merge made changes nothing, so dropping it stores the same
 //! rows.
 //!

@@ -15,6 +15,8 @@ pub mod usage;
 
 use async_trait::async_trait;
 
+pub use spanbridge_proto::{KeyRecord, UnhashedKeyRecord};
+
 use crate::prices::{ModelDefinition, PriceFileModel};
 
 pub use models::MetaModels;
@@ -41,31 +43,6 @@ pub struct NewApiKey {
     pub fast_hashed_secret_key: String,
     pub display_secret_key: String,
     pub note: Option<String>,
-}
-
-/// The record the gateway authenticates against.
-#[derive(Debug, Clone)]
-pub struct KeyRecord {
-    pub id: String,
-    pub project_id: String,
-    /// `projects.name`: privacy and sampling settings may name projects.
-    pub project_name: String,
-    /// The project's organisation (`organizations.id`, `.name`), for `GET /api/public/projects`.
-    pub organization_id: String,
-    pub organization_name: String,
-    pub public_key: String,
-    pub fast_hashed_secret_key: String,
-    /// The organisation's ingestion is suspended (Langfuse:
-    /// `organizations.cloud_free_tier_usage_threshold_state = 'BLOCKED'`): 403, not 401.
-    pub ingestion_suspended: bool,
-}
-
-/// A project key that has no fast hash yet (created by Langfuse before the column existed):
-/// it can only be verified with bcrypt against `hashed_secret_key`.
-#[derive(Debug, Clone)]
-pub struct LegacyKeyRecord {
-    pub record: KeyRecord,
-    pub hashed_secret_key: String,
 }
 
 /// An authenticating key as both dialects select it (`KEY_COLUMNS` / `key_query`). Decoded
@@ -97,9 +74,9 @@ impl KeyRow {
         }
     }
 
-    pub(crate) fn legacy(mut self) -> LegacyKeyRecord {
+    pub(crate) fn unhashed(mut self) -> UnhashedKeyRecord {
         let hashed_secret_key = std::mem::take(&mut self.hashed_secret_key);
-        LegacyKeyRecord {
+        UnhashedKeyRecord {
             record: self.record(),
             hashed_secret_key,
         }
@@ -152,8 +129,10 @@ pub trait MetaStore: Send + Sync + 'static {
     /// expired keys and organisation-scoped keys never authenticate ingestion.
     async fn find_key_by_fast_hash(&self, fast_hash: &str) -> Result<Option<KeyRecord>, MetaError>;
     /// The active project key with this public key, only if it has no fast hash.
-    async fn find_legacy_key(&self, public_key: &str)
-    -> Result<Option<LegacyKeyRecord>, MetaError>;
+    async fn find_key_without_fast_hash(
+        &self,
+        public_key: &str,
+    ) -> Result<Option<UnhashedKeyRecord>, MetaError>;
     async fn project_count(&self) -> Result<i64, MetaError>;
     /// The id of the project called `name`, created (with its own organisation) if absent.
     /// Concurrent calls with one name (two `keys create --project X`) get one project: a

@@ -7,12 +7,14 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use spanbridge_proto::Secret;
+use spanbridge_proto::secret::UrlPassword;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::models::{ModelRow, ModelTables, PriceRow, TierRow, assemble_models, upsert_models};
 use super::{
-    KeyRecord, KeyRow, KeySummary, LegacyKeyRecord, MetaError, MetaStore, NewApiKey, UsageCount,
+    KeyRecord, KeyRow, KeySummary, MetaError, MetaStore, NewApiKey, UnhashedKeyRecord, UsageCount,
     new_id, read_only_error,
 };
 use crate::prices::{ModelDefinition, PriceFileModel};
@@ -46,33 +48,21 @@ pub struct PostgresMeta {
     has_prompts: bool,
 }
 
-/// `postgres://user:secret@host/db` with the password masked, for messages.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:****{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 impl PostgresMeta {
-    /// Connects (no migration; see `migrate`).
-    pub async fn connect(url: &str, source: Source, max_connections: u32) -> Result<Self, String> {
+    /// Connects (no migration; see `migrate`). The URL is a [`Secret`]: its password is
+    /// exposed only to the driver, and the error names the URL without it.
+    pub async fn connect(
+        url: &Secret<UrlPassword>,
+        source: Source,
+        max_connections: u32,
+    ) -> Result<Self, String> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect(url)
+            .connect(url.expose().trim())
             .await
             .map_err(|error| {
-                format!(
-                    "cannot connect to the Postgres metadata database {}: {error}",
-                    redact_url(url)
-                )
+                format!("cannot connect to the Postgres metadata database {url}: {error}")
             })?;
         Self::from_pool(pool, source).await
     }
@@ -265,10 +255,10 @@ impl MetaStore for PostgresMeta {
         Ok(row.map(KeyRow::record))
     }
 
-    async fn find_legacy_key(
+    async fn find_key_without_fast_hash(
         &self,
         public_key: &str,
-    ) -> Result<Option<LegacyKeyRecord>, MetaError> {
+    ) -> Result<Option<UnhashedKeyRecord>, MetaError> {
         let row: Option<KeyRow> = sqlx::query_as(AssertSqlSafe(
             self.key_query("k.public_key = $1 AND k.fast_hashed_secret_key IS NULL"),
         ))
@@ -278,7 +268,7 @@ impl MetaStore for PostgresMeta {
         .map_err(MetaError::during(
             "looking up a key without fast hash by its public key",
         ))?;
-        Ok(row.map(KeyRow::legacy))
+        Ok(row.map(KeyRow::unhashed))
     }
 
     async fn project_count(&self) -> Result<i64, MetaError> {
@@ -504,17 +494,5 @@ impl MetaStore for PostgresMeta {
         .fetch_optional(&self.pool)
         .await
         .map_err(MetaError::during("looking up a prompt id"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(
-            super::redact_url("postgres://u:secret@h:5432/db"),
-            "postgres://u:****@h:5432/db"
-        );
-        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
     }
 }

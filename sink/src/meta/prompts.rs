@@ -77,7 +77,7 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::meta::{KeyRecord, KeySummary, LegacyKeyRecord, MetaError, NewApiKey, UsageCount};
+    use crate::meta::{KeyRecord, KeySummary, MetaError, NewApiKey, UnhashedKeyRecord, UsageCount};
     use crate::prices::{ModelDefinition, PriceFileModel};
 
     /// A store with one prompt that counts its lookups.
@@ -94,7 +94,10 @@ mod tests {
         async fn find_key_by_fast_hash(&self, _: &str) -> Result<Option<KeyRecord>, MetaError> {
             Ok(None)
         }
-        async fn find_legacy_key(&self, _: &str) -> Result<Option<LegacyKeyRecord>, MetaError> {
+        async fn find_key_without_fast_hash(
+            &self,
+            _: &str,
+        ) -> Result<Option<UnhashedKeyRecord>, MetaError> {
             Ok(None)
         }
         async fn project_count(&self) -> Result<i64, MetaError> {

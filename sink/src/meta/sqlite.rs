@@ -8,7 +8,7 @@ use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 
 use super::models::{ModelTables, PriceRow, TierRow, assemble_models, upsert_models};
 use super::{
-    KeyRecord, KeyRow, KeySummary, LegacyKeyRecord, MetaError, MetaStore, NewApiKey, UsageCount,
+    KeyRecord, KeyRow, KeySummary, MetaError, MetaStore, NewApiKey, UnhashedKeyRecord, UsageCount,
     models::ModelRow, new_id,
 };
 use crate::prices::{ModelDefinition, PriceFileModel};
@@ -142,10 +142,10 @@ impl MetaStore for SqliteMeta {
         Ok(row.map(KeyRow::record))
     }
 
-    async fn find_legacy_key(
+    async fn find_key_without_fast_hash(
         &self,
         public_key: &str,
-    ) -> Result<Option<LegacyKeyRecord>, MetaError> {
+    ) -> Result<Option<UnhashedKeyRecord>, MetaError> {
         let row: Option<KeyRow> = sqlx::query_as(AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} WHERE k.public_key = ? AND k.fast_hashed_secret_key IS NULL AND {ACTIVE_KEY}"
         )))
@@ -153,7 +153,7 @@ impl MetaStore for SqliteMeta {
         .fetch_optional(&self.pool)
         .await
         .map_err(MetaError::during("looking up a key without fast hash by its public key"))?;
-        Ok(row.map(KeyRow::legacy))
+        Ok(row.map(KeyRow::unhashed))
     }
 
     async fn project_count(&self) -> Result<i64, MetaError> {

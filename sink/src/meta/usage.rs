@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{MetaStore, UsageCount};
-use crate::enrich::StoredRow;
+use spanbridge_proto::StoredRow;
 
 const DAY_US: i64 = 86_400_000_000;
 

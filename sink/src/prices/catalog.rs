@@ -147,7 +147,8 @@ impl CatalogInner {
     /// of a list waits for the source; a list older than the TTL is served as it is while one
     /// reload runs in the background. Reloading inline made every row that came after the TTL
     /// wait for it, and in embedded mode every client of that group commit with it
-    /// (docs/performance.md, seventh pass). Also says whether the list is within its TTL.
+    /// (docs/performance.md, "Conversion, pricing, privacy"). Also says whether the list is
+    /// within its TTL.
     async fn list(self: &Arc<Self>, project_id: Option<&str>) -> (ModelList, bool) {
         let key = project_id.unwrap_or_default().to_owned();
         let found = {

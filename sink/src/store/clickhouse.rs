@@ -1,5 +1,5 @@
-//! The production event store: Langfuse's ClickHouse tables — v4's `events_full`, v3's
-//! `traces` + `observations` (in [`legacy`]), or both, as `clickhouse.tables` says ([`schema`]);
+//! The Kafka deployment's event store: Langfuse's ClickHouse tables — v4's `events_full`, v3's
+//! `traces` + `observations` (in [`v3_tables`]), or both, as `clickhouse.tables` says ([`schema`]);
 //! `scores` (in [`scores`]) always — written with the `clickhouse` crate in RowBinary (one
 //! INSERT per table per batch) and read back with `FINAL`. RowBinary carries no column types,
 //! so each table's columns are checked once, before its first insert.
@@ -17,17 +17,14 @@ use async_trait::async_trait;
 use clickhouse::{Client, Compression, Row};
 use serde::{Deserialize, Serialize};
 
-mod legacy;
 mod schema;
 mod scores;
+mod v3_tables;
 pub use schema::TableSet;
-use spanbridge_proto::EventRow;
+use spanbridge_proto::{EventRow, ObservationQuery, Secret};
 
-use super::{EventReader, Store, StoreError};
-use crate::enrich::StoredRow;
-use crate::query::{Columns, ObservationQuery, Param};
-use crate::read::{EventRecord, ScoreRecord};
-use crate::scores::StoredScore;
+use super::{Store, StoreError, StoredRow, StoredScore, TraceReader};
+use crate::query::{Columns, Param, sql_tail};
 
 /// The store's name in errors and `/ready`.
 const CLICKHOUSE: &str = "clickhouse";
@@ -48,7 +45,7 @@ pub struct ClickHouseConfig {
     pub url: String,
     pub database: String,
     pub user: String,
-    pub password: String,
+    pub password: Secret,
     /// lz4 request/response compression (false: plain bodies).
     pub lz4: bool,
     /// Which tables are written and read.
@@ -220,8 +217,7 @@ fn from_ticks(costs: Vec<(String, i64)>) -> BTreeMap<String, f64> {
 }
 
 impl ClickHouseStore {
-    /// Every row of one trace of one project, whole, deduplicated with `FINAL`: what the read
-    /// API shows and what assembly reads back.
+    /// Every `events_full` row of one trace of one project, whole, deduplicated with `FINAL`.
     async fn whole_rows(
         &self,
         project_id: &str,
@@ -462,7 +458,7 @@ impl ClickHouseStore {
 
     fn client(config: &ClickHouseConfig) -> Client {
         // Plain RowBinary: the crate's own validation checks every field of every row against
-        // the table's types, ~6 % of the sink's CPU (docs/performance.md, seventh pass);
+        // the table's types, ~6 % of the sink's CPU (docs/performance.md, "ClickHouse writer");
         // `checked` makes the same check once per table instead.
         let mut client = Client::default()
             .with_url(&config.url)
@@ -476,7 +472,7 @@ impl ClickHouseStore {
             client = client.with_user(&config.user);
         }
         if !config.password.is_empty() {
-            client = client.with_password(&config.password);
+            client = client.with_password(config.password.expose());
         }
         client
     }
@@ -690,15 +686,11 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    fn reads_legacy(&self) -> bool {
-        self.config.tables.legacy()
-    }
-
     /// The `traces` rows of these traces, newest version of each (`FINAL`), by (project, id).
     async fn stored_traces(
         &self,
         keys: &[(String, String)],
-    ) -> Result<HashMap<(String, String), legacy::TracesRow>, StoreError> {
+    ) -> Result<HashMap<(String, String), v3_tables::TracesRow>, StoreError> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
@@ -712,7 +704,7 @@ impl ClickHouseStore {
             )
             .bind(projects)
             .bind(ids)
-            .fetch_all::<legacy::TracesRow>()
+            .fetch_all::<v3_tables::TracesRow>()
             .await
             .map_err(unavailable)?;
         Ok(rows
@@ -723,29 +715,29 @@ impl ClickHouseStore {
 
     /// `traces` and `observations` for the rows of a batch. A trace whose root is not in the
     /// batch is merged over its stored row, read first (one query for the batch).
-    async fn write_legacy(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
-        self.insert::<legacy::ObservationsRow<'_>, _>(
+    async fn write_v3(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
+        self.insert::<v3_tables::ObservationsRow<'_>, _>(
             "observations",
-            unshadowed(rows, legacy::observation_key).map(legacy::observation_row),
+            unshadowed(rows, v3_tables::observation_key).map(v3_tables::observation_row),
         )
         .await?;
-        let traces = legacy::traces_in(rows);
+        let traces = v3_tables::traces_in(rows);
         let rootless: Vec<(String, String)> = traces
             .iter()
-            .filter(|(_, rows)| legacy::root_of(rows).is_none())
+            .filter(|(_, rows)| v3_tables::root_of(rows).is_none())
             .map(|(key, _)| key.clone())
             .collect();
         let before = self.stored_traces(&rootless).await?;
-        let trace_rows: Vec<legacy::TracesRow> = traces
+        let trace_rows: Vec<v3_tables::TracesRow> = traces
             .iter()
-            .filter_map(|(key, rows)| legacy::trace_row(rows, before.get(key)))
+            .filter_map(|(key, rows)| v3_tables::trace_row(rows, before.get(key)))
             .collect();
-        self.insert::<legacy::TracesRow, _>("traces", trace_rows)
+        self.insert::<v3_tables::TracesRow, _>("traces", trace_rows)
             .await
     }
 
     /// Every row of one trace rebuilt from `observations` and its `traces` row.
-    async fn legacy_rows(
+    async fn v3_rows(
         &self,
         project_id: &str,
         trace_id: &str,
@@ -758,7 +750,7 @@ impl ClickHouseStore {
             )
             .bind(project_id)
             .bind(trace_id)
-            .fetch_all::<legacy::ObservationRead>()
+            .fetch_all::<v3_tables::ObservationRead>()
             .await
             .map_err(unavailable)?;
         let key = (project_id.to_owned(), trace_id.to_owned());
@@ -766,27 +758,41 @@ impl ClickHouseStore {
         let trace = traces.get(&key);
         Ok(observations
             .into_iter()
-            .map(|read| legacy::stored_row(read, trace))
+            .map(|read| v3_tables::stored_row(read, trace))
             .collect())
     }
 
-    /// The rows of one trace from the tables the mode reads: v3 when written (Langfuse's v1
-    /// API reads them in `legacy` and `dual` mode), else `events_full`.
-    async fn rows_for_api(
+    /// Every row of one trace, whole: from `events_full` when it is written (every column),
+    /// with the trace's input and output from its v3 `traces` row when that is written too
+    /// (`events_full` has no column for them); else rebuilt from the v3 tables.
+    async fn trace_rows(
         &self,
         project_id: &str,
         trace_id: &str,
     ) -> Result<Vec<StoredRow>, StoreError> {
-        if self.reads_legacy() {
-            self.legacy_rows(project_id, trace_id).await
-        } else {
-            self.whole_rows(project_id, trace_id).await
+        if !self.config.tables.events() {
+            return self.v3_rows(project_id, trace_id).await;
         }
+        let mut rows = self.whole_rows(project_id, trace_id).await?;
+        if self.config.tables.v3() && !rows.is_empty() {
+            let key = (project_id.to_owned(), trace_id.to_owned());
+            if let Some(trace) = self
+                .stored_traces(std::slice::from_ref(&key))
+                .await?
+                .get(&key)
+            {
+                for stored in &mut rows {
+                    stored.row.trace_input = trace.input.clone().unwrap_or_default();
+                    stored.row.trace_output = trace.output.clone().unwrap_or_default();
+                }
+            }
+        }
+        Ok(rows)
     }
 }
 
 #[async_trait]
-impl EventReader for ClickHouseStore {
+impl TraceReader for ClickHouseStore {
     fn name(&self) -> &'static str {
         CLICKHOUSE
     }
@@ -794,7 +800,7 @@ impl EventReader for ClickHouseStore {
     fn describe(&self) -> &'static str {
         match self.config.tables {
             TableSet::Events => "ClickHouse events_full",
-            TableSet::Legacy => "ClickHouse traces + observations",
+            TableSet::V3 => "ClickHouse traces + observations",
             TableSet::Both => "ClickHouse events_full + traces + observations",
         }
     }
@@ -807,24 +813,25 @@ impl EventReader for ClickHouseStore {
             .map_err(unavailable)
     }
 
-    /// Deduplicated with `FINAL`, as Langfuse reads.
-    async fn events_of_trace(
+    /// Deduplicated with `FINAL`, as Langfuse reads (its read-back takes the newest version by
+    /// `event_ts`).
+    async fn rows_of_trace(
         &self,
         project_id: &str,
         trace_id: &str,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let mut rows = self.rows_for_api(project_id, trace_id).await?;
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let mut rows = self.trace_rows(project_id, trace_id).await?;
         rows.sort_by(|a, b| {
             (a.row.start_time_us, &a.row.span_id).cmp(&(b.row.start_time_us, &b.row.span_id))
         });
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+        Ok(rows)
     }
 
     async fn scores_of_trace(
         &self,
         project_id: &str,
         trace_id: &str,
-    ) -> Result<Vec<ScoreRecord>, StoreError> {
+    ) -> Result<Vec<StoredScore>, StoreError> {
         scores::of_trace(&self.client, project_id, trace_id)
             .await
             .map_err(unavailable)
@@ -836,23 +843,20 @@ impl EventReader for ClickHouseStore {
         &self,
         project_id: &str,
         query: &ObservationQuery,
-    ) -> Result<Vec<EventRecord>, StoreError> {
+    ) -> Result<Vec<StoredRow>, StoreError> {
         if self.config.tables.events() {
-            let (tail, params) = query.sql_tail(project_id, &EVENTS_LIST);
+            let (tail, params) = sql_tail(query, project_id, &EVENTS_LIST);
             let sql = format!("SELECT ?fields FROM events_full FINAL {tail}");
             let rows = bind_all(self.client.query(&sql), params)
                 .fetch_all::<WholeRow>()
                 .await
                 .map_err(unavailable)?;
-            return Ok(rows
-                .into_iter()
-                .map(|row| EventRecord::from(stored_row(row)))
-                .collect());
+            return Ok(rows.into_iter().map(stored_row).collect());
         }
-        let (tail, params) = query.sql_tail(project_id, &OBSERVATIONS_LIST);
+        let (tail, params) = sql_tail(query, project_id, &OBSERVATIONS_LIST);
         let sql = format!("SELECT ?fields FROM observations FINAL {tail}");
         let rows = bind_all(self.client.query(&sql), params)
-            .fetch_all::<legacy::ObservationRead>()
+            .fetch_all::<v3_tables::ObservationRead>()
             .await
             .map_err(unavailable)?;
         let mut keys: Vec<(String, String)> = rows
@@ -866,7 +870,7 @@ impl EventReader for ClickHouseStore {
             .into_iter()
             .map(|read| {
                 let key = (project_id.to_owned(), read.trace_id().to_owned());
-                EventRecord::from(legacy::stored_row(read, traces.get(&key)))
+                v3_tables::stored_row(read, traces.get(&key))
             })
             .collect())
     }
@@ -890,8 +894,8 @@ impl Store for ClickHouseStore {
             )
             .await?;
         }
-        if self.config.tables.legacy() {
-            self.write_legacy(rows).await?;
+        if self.config.tables.v3() {
+            self.write_v3(rows).await?;
         }
         Ok(())
     }
@@ -899,20 +903,6 @@ impl Store for ClickHouseStore {
     async fn write_scores(&self, scores: &[StoredScore]) -> Result<(), StoreError> {
         self.insert::<scores::ScoresRow<'_>, _>("scores", scores.iter().map(scores::row_of))
             .await
-    }
-
-    /// Deduplicated with `FINAL` (Langfuse's read-back takes the newest version by
-    /// `event_ts`): from `events_full` when written (every column), else v3 tables.
-    async fn rows_of_trace(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Vec<StoredRow>, StoreError> {
-        if self.config.tables.events() {
-            self.whole_rows(project_id, trace_id).await
-        } else {
-            self.legacy_rows(project_id, trace_id).await
-        }
     }
 }
 

@@ -1,17 +1,19 @@
 //! The embedded event store: `events` (and `scores`, in [`scores`]) in the SQLite file, one
 //! transaction per batch.
 //!
-//! Reads go through the sqlx pool; writes through one dedicated rusqlite connection with a
-//! cached prepared statement, bound straight from the rows (no SQL text per batch, no
+//! Every read decodes whole rows by column name ([`stored_row`]) on a few read connections of
+//! its own (WAL: readers never block the writer); writes go through one dedicated rusqlite
+//! connection with a cached prepared statement, bound straight from the rows (no SQL text per batch, no
 //! intermediate argument buffer): the write is the largest single cost of the embedded
-//! gateway per span (docs/performance.md).
+//! gateway per span (docs/performance.md, "Embedded store (SQLite)").
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::SqlitePool;
@@ -19,17 +21,42 @@ use sqlx::SqlitePool;
 mod scores;
 use spanbridge_proto::EventRow;
 
-use super::{EventReader, Store, StoreError};
-use crate::enrich::StoredRow;
-use crate::query::{Columns, ObservationQuery, Param};
-use crate::read::{EventRecord, ScoreRecord};
-use crate::scores::StoredScore;
+use spanbridge_proto::ObservationQuery;
 
-/// `events` over a SQLite pool (reads) and the one writer connection (writes).
+use super::{Store, StoreError, StoredRow, StoredScore, TraceReader};
+use crate::query::{Columns, Param, sql_tail};
+
+/// `events` over a few read connections and the one writer connection.
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
     writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+/// Read connections: as many reads at once as there are connections, none of them waiting for
+/// the writer. A read commits nothing, so each sees every write committed before it started.
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+/// Read connections per store: the read API's requests and assembly's read-backs at once.
+const READ_CONNECTIONS: usize = 4;
+
+impl Readers {
+    /// Runs `read` on a free connection, or waits for one in turn.
+    fn read<T>(&self, read: impl FnOnce(&Connection) -> T) -> T {
+        for connection in &self.connections {
+            if let Ok(connection) = connection.try_lock() {
+                return read(&connection);
+            }
+        }
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len();
+        let connection = self.connections[turn]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        read(&connection)
+    }
 }
 
 /// Columns written per row (`is_deleted` is 0 for new rows, set in [`INSERT`]).
@@ -211,7 +238,8 @@ const DATABASE_SYNC_INTERVAL: Duration = Duration::from_millis(250);
 /// database file. That fsync flushed every page the passive checkpoints had copied since the
 /// last one (40–50 ms, a stall for every client waiting on the writer). This thread therefore
 /// also flushes the database file every [`DATABASE_SYNC_INTERVAL`], off the writer's path, so
-/// the writer's fsync finds little left (figures in docs/performance.md, fifth pass). The
+/// the writer's fsync finds little left (figures in docs/performance.md, "Embedded store
+/// (SQLite)"). The
 /// thread ends when the store is dropped.
 fn checkpoint_in_background(connection: Connection, writer: std::sync::Weak<Mutex<Connection>>) {
     let database = connection
@@ -281,7 +309,8 @@ impl SqliteStore {
         // A 32 MiB page cache for the writer: new traces insert at random places of the
         // primary-key and user/session indexes, and with SQLite's default 2 MiB most of those
         // pages were read back from the file on every commit. 64 MiB cost more RSS for no
-        // less CPU once the user and session indexes shrank (docs/performance.md).
+        // less CPU once the user and session indexes shrank (docs/performance.md, "Embedded
+        // store (SQLite)").
         connection
             .pragma_update(None, "cache_size", WRITER_CACHE_KIB)
             .map_err(error)?;
@@ -293,85 +322,22 @@ impl SqliteStore {
         let checkpointer = Connection::open(&path).map_err(error)?;
         let writer = Arc::new(Mutex::new(connection));
         checkpoint_in_background(checkpointer, Arc::downgrade(&writer));
-        Ok(Self { pool, writer })
-    }
-}
-
-/// One `events` row as the read API needs it, decoded by column name: a value of the wrong
-/// type is an error (the read API answers 503 and logs it), never a panic.
-#[derive(sqlx::FromRow)]
-struct ReadRow {
-    trace_id: String,
-    span_id: String,
-    parent_span_id: String,
-    start_time: i64,
-    end_time: Option<i64>,
-    completion_start_time: Option<i64>,
-    name: String,
-    r#type: String,
-    environment: String,
-    version: String,
-    release: String,
-    trace_name: String,
-    user_id: String,
-    session_id: String,
-    tags: String,
-    level: String,
-    status_message: String,
-    public: bool,
-    is_app_root: bool,
-    prompt_name: String,
-    prompt_version: Option<u32>,
-    provided_model_name: String,
-    model_id: String,
-    model_parameters: String,
-    usage_details: String,
-    cost_details: String,
-    input: String,
-    output: String,
-    metadata_names: String,
-    metadata_values: String,
-    trace_input: String,
-    trace_output: String,
-}
-
-impl From<ReadRow> for EventRecord {
-    fn from(row: ReadRow) -> Self {
-        EventRecord {
-            trace_id: row.trace_id,
-            span_id: row.span_id,
-            parent_span_id: row.parent_span_id,
-            start_time_us: row.start_time,
-            end_time_us: row.end_time,
-            completion_start_time_us: row.completion_start_time,
-            name: row.name,
-            r#type: row.r#type,
-            environment: row.environment,
-            version: row.version,
-            release: row.release,
-            trace_name: row.trace_name,
-            user_id: row.user_id,
-            session_id: row.session_id,
-            tags: from_json(&row.tags),
-            level: row.level,
-            status_message: row.status_message,
-            public: row.public,
-            is_app_root: row.is_app_root,
-            prompt_name: row.prompt_name,
-            prompt_version: row.prompt_version,
-            provided_model_name: row.provided_model_name,
-            model_id: row.model_id,
-            model_parameters: row.model_parameters,
-            usage_details: from_json(&row.usage_details),
-            cost_details: from_json(&row.cost_details),
-            input: row.input,
-            output: row.output,
-            metadata_names: from_json(&row.metadata_names),
-            metadata_values: from_json(&row.metadata_values),
-            trace_input: row.trace_input,
-            trace_output: row.trace_output,
-            ..Default::default()
-        }
+        let connections = (0..READ_CONNECTIONS)
+            .map(|_| {
+                let connection = Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                connection.busy_timeout(Duration::from_secs(5))?;
+                Ok(Mutex::new(connection))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(error)?;
+        let readers = Arc::new(Readers {
+            connections,
+            next: AtomicUsize::new(0),
+        });
+        Ok(Self { writer, readers })
     }
 }
 
@@ -404,7 +370,7 @@ fn unavailable(error: impl ToString) -> StoreError {
 }
 
 #[async_trait]
-impl EventReader for SqliteStore {
+impl TraceReader for SqliteStore {
     fn name(&self) -> &'static str {
         SQLITE
     }
@@ -414,59 +380,58 @@ impl EventReader for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        blocking(|| {
+            self.readers
+                .read(|connection| connection.query_row("SELECT 1", [], |_| Ok(())))
+        })
+        .map_err(unavailable)
     }
 
-    async fn events_of_trace(
+    /// By key: the primary key starts with project and trace.
+    async fn rows_of_trace(
         &self,
         project_id: &str,
         trace_id: &str,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let rows: Vec<ReadRow> = sqlx::query_as(
-            "SELECT trace_id, span_id, parent_span_id, start_time, end_time, completion_start_time,
-                    name, type, environment, version, release, trace_name, user_id, session_id,
-                    tags, level, status_message, public, is_app_root, prompt_name, prompt_version,
-                    provided_model_name, model_id, model_parameters, usage_details, cost_details,
-                    input, output, metadata_names, metadata_values, trace_input, trace_output
-             FROM events WHERE project_id = ? AND trace_id = ? AND is_deleted = 0
-             ORDER BY start_time, span_id",
-        )
-        .bind(project_id)
-        .bind(trace_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        blocking(|| {
+            self.readers.read(|connection| {
+                let mut select = connection.prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM events \
+                     WHERE project_id = ?1 AND trace_id = ?2 AND is_deleted = 0 \
+                     ORDER BY start_time, span_id"
+                ))?;
+                let rows = select.query_map([project_id, trace_id], stored_row)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
+        })
+        .map_err(unavailable)
     }
 
     async fn scores_of_trace(
         &self,
         project_id: &str,
         trace_id: &str,
-    ) -> Result<Vec<ScoreRecord>, StoreError> {
-        scores::of_trace(&self.pool, project_id, trace_id)
-            .await
-            .map_err(unavailable)
+    ) -> Result<Vec<StoredScore>, StoreError> {
+        blocking(|| {
+            self.readers
+                .read(|connection| scores::of_trace(connection, project_id, trace_id))
+        })
+        .map_err(unavailable)
     }
 
-    /// Read on the writer connection, like [`Store::rows_of_trace`]: whole rows.
     async fn list_observations(
         &self,
         project_id: &str,
         query: &ObservationQuery,
-    ) -> Result<Vec<EventRecord>, StoreError> {
-        let (tail, params) = query.sql_tail(project_id, &LIST_COLUMNS);
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let (tail, params) = sql_tail(query, project_id, &LIST_COLUMNS);
         blocking(|| {
-            let connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut select =
-                connection.prepare_cached(&format!("SELECT {COLUMNS} FROM events {tail}"))?;
-            let rows = select.query_map(values(params), stored_row)?;
-            rows.map(|row| row.map(EventRecord::from))
-                .collect::<rusqlite::Result<Vec<_>>>()
+            self.readers.read(|connection| {
+                let mut select =
+                    connection.prepare_cached(&format!("SELECT {COLUMNS} FROM events {tail}"))?;
+                let rows = select.query_map(values(params), stored_row)?;
+                rows.collect::<rusqlite::Result<Vec<_>>>()
+            })
         })
         .map_err(unavailable)
     }
@@ -573,25 +538,6 @@ impl Store for SqliteStore {
         })
         .map_err(unavailable)
     }
-
-    /// Read on the writer connection, so it sees every committed write (by key: the primary
-    /// key starts with project and trace).
-    async fn rows_of_trace(
-        &self,
-        project_id: &str,
-        trace_id: &str,
-    ) -> Result<Vec<StoredRow>, StoreError> {
-        blocking(|| {
-            let connection = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let mut select = connection.prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM events \
-                 WHERE project_id = ?1 AND trace_id = ?2 AND is_deleted = 0"
-            ))?;
-            let rows = select.query_map([project_id, trace_id], stored_row)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(unavailable)
-    }
 }
 
 #[cfg(test)]
@@ -634,10 +580,10 @@ mod tests {
         let rows: Vec<StoredRow> = (0..500).map(stored).collect();
         store.write(&rows).await.unwrap();
 
-        let read = store.events_of_trace("p", "t").await.unwrap();
+        let read = store.rows_of_trace("p", "t").await.unwrap();
         assert_eq!(read.len(), 500);
-        assert_eq!(read[0].input.len(), 2_000);
-        assert_eq!(read[0].tags, vec!["a".to_string()]);
+        assert_eq!(read[0].row.input.len(), 2_000);
+        assert_eq!(read[0].row.tags, vec!["a".to_string()]);
         assert_eq!(read[0].usage_details["input"], 3);
 
         // 500 rows of 2 KB are ~1 MB of WAL; the checkpoint thread copies them into the
@@ -683,7 +629,7 @@ mod tests {
             .list_observations("p", &by(Some("u2"), None))
             .await
             .unwrap();
-        let mut spans: Vec<&str> = user.iter().map(|r| r.span_id.as_str()).collect();
+        let mut spans: Vec<&str> = user.iter().map(|r| r.row.span_id.as_str()).collect();
         spans.sort();
         assert_eq!(
             spans,
@@ -695,7 +641,7 @@ mod tests {
             .list_observations("q", &by(None, Some("s3")))
             .await
             .unwrap();
-        let spans: Vec<&str> = session.iter().map(|r| r.span_id.as_str()).collect();
+        let spans: Vec<&str> = session.iter().map(|r| r.row.span_id.as_str()).collect();
         // Newest first, then by ids descending (all start at the same time here).
         assert_eq!(spans, ["s35", "s3", "s27", "s19", "s11"]);
         assert!(
@@ -716,7 +662,7 @@ mod tests {
             (by(Some("u2"), None), "events_user_idx"),
             (by(None, Some("s3")), "events_session_idx"),
         ] {
-            let (tail, params) = query.sql_tail("p", &LIST_COLUMNS);
+            let (tail, params) = sql_tail(&query, "p", &LIST_COLUMNS);
             let connection = store.writer.lock().unwrap();
             let mut explain = connection
                 .prepare(&format!(

@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::convert::vocab::content::Io;
 use crate::convert::vocab::messages::{
-    CHOICE_EVENT, choices_output, message_event_role, messages_io_from, role_message,
+    CHOICE_EVENT, choices_output, concat_lists, message_event_role, messages_io_from,
+    messages_io_parts, role_message,
 };
 use crate::convert::vocab::value;
 use crate::convert::vocab::view::SpanView;
@@ -90,13 +91,40 @@ pub fn messages_io(view: &SpanView) -> Option<Io> {
     messages_io_from(&view.attrs)
 }
 
-/// Rule 5: the `gen_ai.client.inference.operation.details` span event (semconv ≥ 1.37
-/// `span_and_event` mode) carries the same attributes as rule 20.
+/// The semconv ≥ 1.37 event that carries a span's content (`span_and_event` mode).
+pub const OPERATION_DETAILS_EVENT: &str = "gen_ai.client.inference.operation.details";
+
+/// Rule 5: `gen_ai.client.inference.operation.details` span events carry the attributes of
+/// rule 20. A span may have several (Strands: system instructions, input messages and output
+/// messages each in an event of its own; an agent loop one input event per turn): each list
+/// is merged over all of them in event order ([`concat_lists`]); the span's own
+/// `gen_ai.system_instructions` is used when no event has them. A tool span's own
+/// `gen_ai.tool.call.arguments` / `.result` win (its events only repeat them as messages), so
+/// this rule yields nothing there and rule 20 reads them.
 pub fn operation_details_event_io(view: &SpanView) -> Option<Io> {
-    view.events
+    let events: Vec<_> = view
+        .events
         .iter()
-        .filter(|e| e.name == "gen_ai.client.inference.operation.details")
-        .find_map(|e| messages_io_from(&e.attrs))
+        .filter(|e| e.name == OPERATION_DETAILS_EVENT)
+        .collect();
+    if events.is_empty() {
+        return None;
+    }
+    let tool_call = ["gen_ai.tool.call.arguments", "gen_ai.tool.call.result"]
+        .iter()
+        .any(|k| view.attrs.present(k).is_some());
+    if tool_call {
+        return None;
+    }
+    let merged =
+        |key: &str| concat_lists(events.iter().filter_map(|e| e.attrs.present(key)).collect());
+    let instructions = merged("gen_ai.system_instructions")
+        .or_else(|| view.attrs.present("gen_ai.system_instructions"));
+    messages_io_parts(
+        merged("gen_ai.input.messages"),
+        merged("gen_ai.output.messages"),
+        instructions,
+    )
 }
 
 /// Rule 6: semconv 1.28–1.36 message events. Each `gen_ai.{system,user,assistant,tool}.message`
@@ -120,7 +148,7 @@ pub fn message_events_io(view: &SpanView) -> Option<Io> {
 /// Rule 7: legacy `gen_ai.content.prompt` / `gen_ai.content.completion` events (Semantic
 /// Kernel, OpenLIT) carry `gen_ai.prompt` / `gen_ai.completion`; an event without that key
 /// contributes its whole attribute object, as Langfuse's recursive extraction does.
-pub fn legacy_content_events_io(view: &SpanView) -> Option<Io> {
+pub fn deprecated_content_events_io(view: &SpanView) -> Option<Io> {
     let find = |name: &str, key: &str| {
         let event = view.events.iter().find(|e| e.name == name)?;
         event.attrs.present(key).or_else(|| {

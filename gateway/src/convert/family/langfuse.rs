@@ -43,16 +43,84 @@ pub fn python_sdk_v330_generation(view: &SpanView) -> Option<&'static str> {
     (declared_span && old_python_sdk && generation_like).then_some("GENERATION")
 }
 
-/// Compares a `major.minor.patch` version (pre-release suffixes ignored); unparseable → false.
-fn version_at_most(version: &str, max: (u64, u64, u64)) -> bool {
+/// A `major.minor.patch` version (pre-release suffixes ignored); `None` when unparseable.
+fn parse_version(version: &str) -> Option<(u64, u64, u64)> {
     let mut parts = version
         .split(['.', '-', '+'])
         .map(|p| p.parse::<u64>().ok());
     let mut next = || parts.next().flatten();
     match (next(), next(), next()) {
-        (Some(a), b, c) => (a, b.unwrap_or(0), c.unwrap_or(0)) <= max,
-        _ => false,
+        (Some(a), b, c) => Some((a, b.unwrap_or(0), c.unwrap_or(0))),
+        _ => None,
     }
+}
+
+/// Whether a version is at most `max`; unparseable → false.
+fn version_at_most(version: &str, max: (u64, u64, u64)) -> bool {
+    parse_version(version).is_some_and(|v| v <= max)
+}
+
+/// The first major version of each Langfuse SDK that JSON-encodes every metadata value,
+/// strings included (Python SDK 5.x `_serialize_metadata_value`: "the server decodes metadata
+/// values from v5 SDKs, so encoding every value keeps "123" and 123 distinct"). The JS SDK's
+/// 5.x line still sends strings as they are (`@langfuse/tracing` 5.11 `_serialize`), so its
+/// encoding major is the next one. Keyed by the resource's `telemetry.sdk.language`.
+const METADATA_ENCODING_MAJOR: &[(&str, u64)] = &[("python", 5), ("nodejs", 6), ("webjs", 6)];
+
+/// Whether this span's Langfuse SDK JSON-encoded its metadata values: scope `langfuse-sdk`
+/// (what every Langfuse SDK names its tracer) at a version whose major is at least the one in
+/// [`METADATA_ENCODING_MAJOR`] for the SDK's language. Never guessed for any other client:
+/// older SDKs send plain strings, which stay as they are.
+pub fn encodes_metadata_values(view: &SpanView) -> bool {
+    if view.scope_name() != "langfuse-sdk" {
+        return false;
+    }
+    let Some(language) = view.resource.str("telemetry.sdk.language") else {
+        return false;
+    };
+    let Some((major, _, _)) = parse_version(view.scope_version()) else {
+        return false;
+    };
+    METADATA_ENCODING_MAJOR
+        .iter()
+        .any(|(l, first)| *l == language && major >= *first)
+}
+
+/// A metadata value as the client meant it: JSON-decoded when the SDK encoded it (see
+/// [`encodes_metadata_values`]; text that is not JSON stays as sent), else unchanged.
+pub fn metadata_value(encoded: bool, raw: Value) -> Value {
+    match raw {
+        Value::String(text) if encoded => {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+        other => other,
+    }
+}
+
+/// A `langfuse.{observation,trace}.metadata.<key>` attribute, decoded as [`metadata_value`].
+fn metadata_attr(view: &SpanView, key: &str) -> Option<Value> {
+    let raw = view.attrs.present(key)?;
+    Some(metadata_value(encodes_metadata_values(view), raw))
+}
+
+/// User id, session id and tags set through Langfuse metadata keys (§3.8), decoded.
+pub fn observation_metadata_user_id(view: &SpanView) -> Option<Value> {
+    metadata_attr(view, "langfuse.observation.metadata.langfuse_user_id")
+}
+pub fn trace_metadata_user_id(view: &SpanView) -> Option<Value> {
+    metadata_attr(view, "langfuse.trace.metadata.langfuse_user_id")
+}
+pub fn observation_metadata_session_id(view: &SpanView) -> Option<Value> {
+    metadata_attr(view, "langfuse.observation.metadata.langfuse_session_id")
+}
+pub fn trace_metadata_session_id(view: &SpanView) -> Option<Value> {
+    metadata_attr(view, "langfuse.trace.metadata.langfuse_session_id")
+}
+pub fn observation_metadata_tags(view: &SpanView) -> Option<Value> {
+    metadata_attr(view, "langfuse.observation.metadata.langfuse_tags")
+}
+pub fn trace_metadata_tags(view: &SpanView) -> Option<Value> {
+    metadata_attr(view, "langfuse.trace.metadata.langfuse_tags")
 }
 
 /// `langfuse.observation.level` through Langfuse v4's alias table (case-insensitive,

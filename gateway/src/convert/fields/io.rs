@@ -20,15 +20,16 @@ pub const IO: &[IoRule] = &[
     Derived(flue::io),
     Derived(genai::operation_details_event_io),
     Derived(genai::message_events_io),
-    Derived(genai::legacy_content_events_io),
+    Derived(genai::deprecated_content_events_io),
     Derived(google_adk::io),
-    Pair("prompt", "all_messages_events"), // Logfire (legacy)
+    Pair("prompt", "all_messages_events"), // Logfire (older format)
     Derived(livekit::io),
     Derived(logfire::events_io),
     Pair("mlflow.spanInputs", "mlflow.spanOutputs"),
     Pair("traceloop.entity.input", "traceloop.entity.output"),
-    Pair("input.value", "output.value"), // OpenInference, smolagents
-    Pair("input", "output"),             // Pydantic, Pipecat
+    Derived(openinference::llama_index_messages_io), // beyond Langfuse: LlamaIndex's messages
+    Pair("input.value", "output.value"),             // OpenInference, smolagents
+    Pair("input", "output"),                         // Pydantic, Pipecat
     Derived(logfire::pydantic_ai_io),
     Pair("tool_arguments", "tool_response"),
     Derived(openllmetry::indexed_prompt_io),

@@ -5,7 +5,7 @@
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 use serde_json::{Map, Value};
 
-use crate::convert::family::openllmetry;
+use crate::convert::family::{langfuse, mlflow, openllmetry};
 use crate::convert::vocab::content::is_content;
 use crate::convert::vocab::section::{ATTRIBUTES, Flat, RESOURCE, SCOPE, Section, walk};
 use crate::convert::vocab::value;
@@ -33,11 +33,13 @@ pub const ROLLUP_USAGE_KEY: &str = "spanbridge.rollup_usage";
 
 /// `extractMetadata(attrs, domain)`: the JSON blob (`langfuse.<domain>.metadata`, else
 /// `langfuse.metadata`) overlaid with the prefixed keys. Values stay as decoded (a
-/// JSON-encoded string stays a string).
+/// JSON-encoded string stays a string), except where the Langfuse SDK says it JSON-encoded
+/// every value (`encoded`, [`langfuse::encodes_metadata_values`]): those are decoded once.
 fn user_metadata(
     attrs: &Attrs,
     blob_key: &str,
     prefixes: &[&str],
+    encoded: bool,
     out: &mut Map<String, Value>,
     warnings: &mut Vec<String>,
 ) {
@@ -52,6 +54,7 @@ fn user_metadata(
             .map(|v| ("langfuse.metadata", v))
     });
     if let Some((key, raw)) = blob {
+        let raw = langfuse::metadata_value(encoded, raw);
         match value::as_object(&raw) {
             Some(object) => out.extend(object),
             None if raw.is_string() => warnings.push(format!("{key} is not a JSON object")),
@@ -63,7 +66,8 @@ fn user_metadata(
             let reserved =
                 *prefix == "ai.telemetry.metadata." && RESERVED_TELEMETRY_KEYS.contains(&key);
             if !reserved && !key.is_empty() {
-                out.insert(key.to_owned(), value::to_json(raw));
+                let decoded = langfuse::metadata_value(encoded, value::to_json(raw));
+                out.insert(key.to_owned(), decoded);
             }
         }
     }
@@ -85,6 +89,8 @@ fn attributes<'a>(view: &SpanView<'a>) -> Option<Vec<(&'a str, &'a AnyValue)>> {
 pub struct Metadata<'a> {
     object: Map<String, Value>,
     attributes: Option<Vec<(&'a str, &'a AnyValue)>>,
+    /// MLflow JSON-encodes every attribute value: its JSON strings are shown decoded.
+    decode_json_strings: bool,
     resource: Option<&'a Section>,
     scope: Option<&'a Section>,
 }
@@ -92,12 +98,14 @@ pub struct Metadata<'a> {
 /// The metadata of one span, before flattening.
 pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata<'a> {
     let mut object = Map::new();
-    // Resource-level trace metadata first, lowest precedence (Langfuse's legacy trace
-    // metadata reads it; the events path forgets it).
+    // Resource attributes are the application's, not the SDK's: never decoded.
+    // Resource-level trace metadata first, lowest precedence (Langfuse's path through
+    // ingestion events into the v3 tables reads it; the events path forgets it).
     user_metadata(
         view.resource,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
+        false,
         &mut object,
         warnings,
     );
@@ -119,10 +127,12 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
         user.extend(o);
     }
     user.extend(openllmetry::association_properties(view));
+    let encoded = langfuse::encodes_metadata_values(view);
     user_metadata(
         &view.attrs,
         "langfuse.observation.metadata",
         OBSERVATION_PREFIXES,
+        encoded,
         &mut user,
         warnings,
     );
@@ -130,12 +140,14 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
         &view.attrs,
         "langfuse.trace.metadata",
         TRACE_PREFIXES,
+        encoded,
         &mut user,
         warnings,
     );
     let mut metadata = Metadata {
         object,
         attributes,
+        decode_json_strings: mlflow::is_mlflow(view),
         resource: Some(view.resource_metadata),
         scope: view.scope_metadata,
     };
@@ -143,6 +155,14 @@ pub fn metadata<'a>(view: &SpanView<'a>, warnings: &mut Vec<String>) -> Metadata
         metadata.insert(key, value);
     }
     metadata
+}
+
+/// Text that is a JSON string literal (`"\"CHAT_MODEL\""`) as the string; anything else as is.
+fn json_string(text: String) -> String {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::String(decoded)) if text.starts_with('"') => decoded,
+        _ => text,
+    }
 }
 
 impl<'a> Metadata<'a> {
@@ -200,7 +220,11 @@ impl<'a> Metadata<'a> {
                         name.push('.');
                         name.push_str(k);
                         out.0.push(name);
-                        out.1.push(value::text_of(v));
+                        let text = value::text_of(v);
+                        out.1.push(match self.decode_json_strings {
+                            true => json_string(text),
+                            false => text,
+                        });
                     }
                 }
                 (RESOURCE, _, Some(section), _) | (SCOPE, _, _, Some(section)) => {

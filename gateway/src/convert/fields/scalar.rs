@@ -4,7 +4,9 @@
 
 use serde_json::Value;
 
-use crate::convert::family::{genai, genkit, langfuse, livekit, logfire, mlflow, vercel};
+use crate::convert::family::{
+    genai, genkit, langfuse, livekit, logfire, mlflow, openinference, vercel,
+};
 use crate::convert::vocab::source::{Attr, AttrOrResource, Derived, Resource, Source};
 use crate::convert::vocab::value;
 use crate::convert::vocab::view::SpanView;
@@ -12,6 +14,7 @@ use crate::convert::vocab::view::SpanView;
 /// Observation name (§3.5): tool name, Genkit, Logfire message, Vercel tool/operation, span name.
 pub const NAME: &[Source] = &[
     Derived(genai::tool_name),
+    Derived(openinference::tool_name), // beyond Langfuse
     Derived(genkit::name),
     Attr("logfire.msg"),
     Attr("ai.toolCall.name"),
@@ -27,13 +30,13 @@ pub const MODEL: &[Source] = &[
     Attr("gen_ai.request.model"),
     Attr("llm.response.model"),
     Attr("llm.model_name"),
+    Derived(mlflow::model_name), // beyond Langfuse: MLflow's JSON-encoded model, unquoted
     Attr("model"),
     Derived(genkit::model_name),
     Attr("llm.response.model_name"), // beyond Langfuse
     Attr("llm.request.model_name"),  // beyond Langfuse
     Attr("embedding.model_name"),    // beyond Langfuse: OpenInference embeddings
     Attr("reranker.model_name"),     // beyond Langfuse
-    Derived(mlflow::model_name),     // beyond Langfuse
 ];
 
 /// Environment (§3.7): span attribute, then resource, per key; normalised afterwards by
@@ -55,12 +58,13 @@ pub const VERSION: &[Source] = &[
 /// Release (§3.7).
 pub const RELEASE: &[Source] = &[Attr("langfuse.release"), Resource("langfuse.release")];
 
-/// User id (§3.8). Non-string values are JSON text.
+/// User id (§3.8). Non-string values are JSON text; metadata keys JSON-decoded where the
+/// Langfuse SDK encoded them ([`langfuse::encodes_metadata_values`]).
 pub const USER_ID: &[Source] = &[
     Attr("langfuse.user.id"),
     Attr("user.id"),
-    Attr("langfuse.observation.metadata.langfuse_user_id"),
-    Attr("langfuse.trace.metadata.langfuse_user_id"),
+    Derived(langfuse::observation_metadata_user_id),
+    Derived(langfuse::trace_metadata_user_id),
     Attr("ai.telemetry.metadata.userId"),
     Attr("traceloop.association.properties.user_id"), // beyond Langfuse: OpenLLMetry
     Attr("enduser.id"),                               // beyond Langfuse: older general OTel
@@ -72,8 +76,8 @@ pub const SESSION_ID: &[Source] = &[
     Attr("langfuse.session.id"),
     Attr("session.id"),
     Attr("gen_ai.conversation.id"),
-    Attr("langfuse.observation.metadata.langfuse_session_id"),
-    Attr("langfuse.trace.metadata.langfuse_session_id"),
+    Derived(langfuse::observation_metadata_session_id),
+    Derived(langfuse::trace_metadata_session_id),
     Attr("ai.telemetry.metadata.sessionId"),
     Attr("traceloop.association.properties.session_id"), // beyond Langfuse: OpenLLMetry
 ];
@@ -82,8 +86,8 @@ pub const SESSION_ID: &[Source] = &[
 pub const TAGS: &[Source] = &[
     Attr("langfuse.trace.tags"),
     Attr("langfuse.tags"),
-    Attr("langfuse.observation.metadata.langfuse_tags"),
-    Attr("langfuse.trace.metadata.langfuse_tags"),
+    Derived(langfuse::observation_metadata_tags),
+    Derived(langfuse::trace_metadata_tags),
     Attr("ai.telemetry.metadata.tags"),
     Attr("tag.tags"),
 ];

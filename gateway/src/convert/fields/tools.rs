@@ -123,11 +123,13 @@ pub fn definitions_by_name(tools: &[Value]) -> BTreeMap<String, String> {
 
 /// What JSON text holding a tool call must contain (an escape may hide the others). Searched
 /// with finders built once: completions are kilobytes of text.
-static CALL_MARKERS: LazyLock<[Finder<'static>; 4]> =
-    LazyLock::new(|| ["tool_call", "tool-call", "function", "\\u"].map(Finder::new));
+static CALL_MARKERS: LazyLock<[Finder<'static>; 5]> =
+    LazyLock::new(|| ["tool_call", "tool-call", "function", "toolUse", "\\u"].map(Finder::new));
 
 /// Tool calls the model made, from the output: OpenAI `tool_calls`, GenAI `tool_call` parts,
-/// Vercel `tool-call` items. Returns (JSON `{id, arguments, type, index}`, name) pairs.
+/// Vercel `tool-call` items, OpenInference's rebuilt `tool_calls[].tool_call` (LlamaIndex),
+/// Bedrock Converse `toolUse` blocks (Strands' default mode, whose message content is a JSON
+/// string inside the event: such a string is parsed too). Returns (JSON `{id, arguments, type, index}`, name) pairs.
 pub fn calls(output: Option<&Value>) -> Vec<(String, String)> {
     if let Some(Value::String(text)) = output
         && !CALL_MARKERS
@@ -193,9 +195,15 @@ fn collect_calls(node: &Value, out: &mut Vec<Call>, depth: usize) {
                         kind.to_owned()
                     },
                 ));
+            } else if let Some(Value::Object(block)) = o.get("toolUse") {
+                let name = block.get("name").and_then(Value::as_str).unwrap_or("");
+                let id = block.get("toolUseId").cloned().unwrap_or(Value::Null);
+                let args = block.get("input").cloned().unwrap_or(Value::Null);
+                out.push((id, name.to_owned(), args, "function".into()));
             } else {
                 for key in [
                     "tool_calls",
+                    "tool_call",
                     "parts",
                     "content",
                     "message",
@@ -206,6 +214,12 @@ fn collect_calls(node: &Value, out: &mut Vec<Call>, depth: usize) {
                         collect_calls(child, out, depth + 1);
                     }
                 }
+            }
+        }
+        // Content that is itself JSON text (Strands: `message` holds the content blocks).
+        Value::String(text) if text.starts_with('[') || text.starts_with('{') => {
+            if let Some(parsed) = value::parse_json(text) {
+                collect_calls(&parsed, out, depth + 1);
             }
         }
         _ => {}
@@ -229,5 +243,18 @@ mod tests {
         // A JSON escape can spell a marker differently: such text is still parsed.
         let escaped = part.replace("tool_call", r"tool\u005fcall");
         assert_eq!(calls(Some(&Value::String(escaped))).len(), 1);
+    }
+
+    #[test]
+    fn openinference_and_bedrock_tool_calls_are_found() {
+        let openinference = r#"[{"message":{"role":"assistant","tool_calls":[{"tool_call":{"id":"c1","function":{"name":"get_weather","arguments":"{\"city\": \"Paris\"}"}}}]}}]"#;
+        let found = calls(Some(&Value::String(openinference.into())));
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1, "get_weather");
+        let strands = r#"{"finish_reason":"tool_use","message":"[{\"toolUse\": {\"toolUseId\": \"c1\", \"name\": \"get_weather\", \"input\": {\"city\": \"Paris\"}}}]"}"#;
+        let found = calls(Some(&Value::String(strands.into())));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "get_weather");
+        assert!(found[0].0.contains("Paris"), "{}", found[0].0);
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashSet;
 use serde_json::{Map, Value};
 
-use crate::convert::family::{genai, genkit, google_adk, logfire, vercel};
+use crate::convert::family::{genai, genkit, google_adk, logfire, mlflow, openinference, vercel};
 use crate::convert::vocab::value;
 use crate::convert::vocab::view::SpanView;
 
@@ -18,7 +18,7 @@ use crate::convert::vocab::view::SpanView;
 const GENERIC_PREFIXES: &[&str] = &[
     "gen_ai.usage.",
     "llm.token_count.",
-    "llm.usage.", // beyond Langfuse: OpenLLMetry legacy (`llm.usage.total_tokens`)
+    "llm.usage.", // beyond Langfuse: OpenLLMetry's older keys (`llm.usage.total_tokens`)
 ];
 
 /// Keys under the prefixes that are not token counts.
@@ -99,6 +99,7 @@ type Counts<'a> = Vec<(&'a str, f64)>;
 pub fn usage(view: &SpanView, warnings: &mut Vec<String>) -> BTreeMap<String, u64> {
     let raw = langfuse_usage_details(view, warnings)
         .or_else(|| genkit::usage(view).map(|pairs| pairs.into_iter().collect()))
+        .or_else(|| mlflow::usage(view)) // beyond Langfuse
         .or_else(|| (view.scope_name() == vercel::SCOPE).then(|| vercel::usage(view)))
         .unwrap_or_else(|| generic_usage(view));
     let mut usage: BTreeMap<String, u64> = raw
@@ -127,6 +128,7 @@ pub fn is_rollup(view: &SpanView) -> bool {
         .is_some_and(|op| genai::ROLLUP_OPERATIONS.contains(&op))
         || vercel::is_rollup(view)
         || logfire::is_rollup(view)
+        || openinference::is_rollup(view)
 }
 
 /// §3.11 rule 1: `langfuse.observation.usage_details` (JSON object text). Invalid JSON falls
@@ -157,7 +159,7 @@ fn langfuse_usage_details(
 /// (`prompt_tokens`, `completion_tokens`, `total_tokens`, `*_tokens_details`) or the Responses
 /// one (`input_tokens`, `output_tokens`, …) becomes `input`/`output`/`total` with the details
 /// as `input_<k>` / `output_<k>`, subtracted from input/output. Anything else stays raw.
-/// Also the legacy ingestion API's `usageDetails` rule (legacy.md §1.4.1).
+/// Also the batch API's `usageDetails` rule (reference langfuse-legacy.md §1.4.1).
 pub fn openai_shape(usage: &Map<String, Value>) -> Option<Map<String, Value>> {
     let shapes = [
         (

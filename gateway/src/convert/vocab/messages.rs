@@ -52,21 +52,53 @@ pub fn with_system_instructions(messages: Value, instructions: Option<Value>) ->
     }
 }
 
+/// Input and output from GenAI message lists: the input messages with the system instructions
+/// prepended (or the instructions alone), the output messages. `None` when neither list is
+/// there.
+pub fn messages_io_parts(
+    input: Option<Value>,
+    output: Option<Value>,
+    instructions: Option<Value>,
+) -> Option<Io> {
+    if input.is_none() && output.is_none() {
+        return None;
+    }
+    let input = match input {
+        Some(messages) => Some(with_system_instructions(messages, instructions)),
+        None => instructions
+            .as_ref()
+            .and_then(system_message)
+            .map(|s| Value::Array(vec![s])),
+    };
+    Some(Io { input, output })
+}
+
+/// Several occurrences of one message-list attribute (one per event), in order, as one list:
+/// a single occurrence is returned verbatim; several are concatenated (JSON arrays
+/// flattened, anything else one entry). Strands sends a span's system instructions, input and
+/// output in separate events, and an agent-loop span one input event per turn.
+pub fn concat_lists(values: Vec<Value>) -> Option<Value> {
+    if values.len() <= 1 {
+        return values.into_iter().next();
+    }
+    let mut list = Vec::new();
+    for v in values {
+        match value::json_or_self(&v) {
+            Value::Array(items) => list.extend(items),
+            other => list.push(other),
+        }
+    }
+    Some(Value::Array(list))
+}
+
 /// Rule 20 on any attribute set: `gen_ai.input.messages` (system instructions prepended) /
 /// `gen_ai.output.messages`, else tool call arguments / result.
 pub fn messages_io_from(attrs: &Attrs) -> Option<Io> {
     let input = attrs.present("gen_ai.input.messages");
     let output = attrs.present("gen_ai.output.messages");
     let instructions = attrs.present("gen_ai.system_instructions");
-    if input.is_some() || output.is_some() {
-        let input = match input {
-            Some(messages) => Some(with_system_instructions(messages, instructions)),
-            None => instructions
-                .as_ref()
-                .and_then(system_message)
-                .map(|s| Value::Array(vec![s])),
-        };
-        return Some(Io { input, output });
+    if let Some(io) = messages_io_parts(input, output, instructions) {
+        return Some(io);
     }
     let input = attrs.present("gen_ai.tool.call.arguments");
     let output = attrs.present("gen_ai.tool.call.result");

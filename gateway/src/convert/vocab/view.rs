@@ -17,7 +17,7 @@ use super::value;
 /// Attribute names are namespaced (`langfuse.`, `gen_ai.`, `llm.`, `ai.`, …) and a span uses a
 /// few namespaces while the rules ask about all of them, so the set of first bytes of the keys
 /// answers most lookups of other namespaces without hashing or comparing (what this bought:
-/// docs/performance.md, "Namespace filter on attribute lookups").
+/// docs/performance.md, "Conversion, pricing, privacy").
 #[derive(Debug, Default)]
 pub struct Attrs<'a> {
     exact: FxHashMap<&'a str, &'a AnyValue>,

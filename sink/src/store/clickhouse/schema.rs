@@ -4,13 +4,17 @@
 //! Spanbridge inserts must be there with the types it writes, or migrate stops naming them.
 
 /// `clickhouse.tables`: what the sink writes, so the Langfuse UI the team runs shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TableSet {
     /// Langfuse v4 `events_only`: `events_full`.
     #[default]
     Events,
-    /// Langfuse v3, and v4 in `legacy` mode: `traces` + `observations`.
-    Legacy,
+    /// Langfuse v3, and v4 with `LANGFUSE_MIGRATION_V4_WRITE_MODE=legacy`: `traces` +
+    /// `observations` (the v3 tables).
+    /// `"legacy"` is still read, with a deprecation warning at start.
+    #[serde(alias = "legacy")]
+    V3,
     /// Langfuse v4 `dual`: all of them.
     Both,
 }
@@ -20,8 +24,8 @@ impl TableSet {
         matches!(self, Self::Events | Self::Both)
     }
 
-    pub fn legacy(self) -> bool {
-        matches!(self, Self::Legacy | Self::Both)
+    pub fn v3(self) -> bool {
+        matches!(self, Self::V3 | Self::Both)
     }
 }
 
@@ -51,12 +55,12 @@ pub(super) const SCRIPTS: &[Script] = &[
     Script {
         table: "traces",
         sql: include_str!("traces.sql"),
-        needed: TableSet::legacy,
+        needed: TableSet::v3,
     },
     Script {
         table: "observations",
         sql: include_str!("observations.sql"),
-        needed: TableSet::legacy,
+        needed: TableSet::v3,
     },
     Script {
         table: "scores",
@@ -202,10 +206,7 @@ mod tests {
     fn each_mode_creates_its_tables_and_scores() {
         let tables = |set| scripts(set).map(|s| s.table).collect::<Vec<_>>();
         assert_eq!(tables(TableSet::Events), ["events_full", "scores"]);
-        assert_eq!(
-            tables(TableSet::Legacy),
-            ["traces", "observations", "scores"]
-        );
+        assert_eq!(tables(TableSet::V3), ["traces", "observations", "scores"]);
         assert_eq!(
             tables(TableSet::Both),
             ["events_full", "traces", "observations", "scores"]

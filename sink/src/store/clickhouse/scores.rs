@@ -4,8 +4,9 @@
 use clickhouse::{Client, Row};
 use serde::{Deserialize, Serialize};
 
-use crate::read::ScoreRecord;
-use crate::scores::{StoredScore, metadata_pairs, nullable};
+use spanbridge_proto::{Score, StoredScore};
+
+use crate::scores::{metadata_pairs, nullable};
 
 /// One `scores` row as inserted. Times are DateTime64(3): milliseconds.
 #[derive(Row, Serialize)]
@@ -60,12 +61,12 @@ pub(super) fn row_of(stored: &StoredScore) -> ScoresRow<'_> {
         source: &s.source,
         comment: nullable(&s.comment),
         metadata: metadata_pairs(s).collect(),
-        author_user_id: None,
+        author_user_id: stored.author_user_id.as_deref(),
         config_id: nullable(&s.config_id),
         data_type: &s.data_type,
         string_value: s.string_value.as_deref(),
         queue_id: nullable(&s.queue_id),
-        created_at: written_ms,
+        created_at: stored.created_at_us.div_euclid(1000),
         updated_at: written_ms,
         event_ts: written_ms,
         is_deleted: 0,
@@ -77,14 +78,16 @@ pub(super) fn row_of(stored: &StoredScore) -> ScoresRow<'_> {
     }
 }
 
-/// The columns the read API needs.
+/// One `scores` row as read back: the columns of [`ScoresRow`] a [`StoredScore`] holds.
 #[derive(Row, Deserialize)]
 struct ReadRow {
     id: String,
-    project_id: String,
     timestamp: i64,
+    project_id: String,
     environment: String,
     trace_id: Option<String>,
+    session_id: Option<String>,
+    dataset_run_id: Option<String>,
     observation_id: Option<String>,
     name: String,
     value: f64,
@@ -93,20 +96,24 @@ struct ReadRow {
     metadata: Vec<(String, String)>,
     author_user_id: Option<String>,
     config_id: Option<String>,
-    queue_id: Option<String>,
-    execution_trace_id: Option<String>,
     data_type: String,
     string_value: Option<String>,
+    queue_id: Option<String>,
     created_at: i64,
-    updated_at: i64,
+    event_ts: i64,
+    execution_trace_id: Option<String>,
+    ingestion_api_key: String,
+    ingestion_sdk_name: String,
+    ingestion_sdk_version: String,
 }
 
-/// The scores of one trace, deduplicated with `FINAL` as Langfuse reads them.
+/// The scores of one trace, deduplicated with `FINAL` as Langfuse reads them, by timestamp
+/// then id. NULL texts read as empty, as the contract's `Score` says "not set".
 pub(super) async fn of_trace(
     client: &Client,
     project_id: &str,
     trace_id: &str,
-) -> Result<Vec<ScoreRecord>, clickhouse::error::Error> {
+) -> Result<Vec<StoredScore>, clickhouse::error::Error> {
     let rows = client
         .query(
             "SELECT ?fields FROM scores FINAL \
@@ -119,26 +126,37 @@ pub(super) async fn of_trace(
         .await?;
     Ok(rows
         .into_iter()
-        .map(|row| ScoreRecord {
-            id: row.id,
-            project_id: row.project_id,
-            timestamp_us: row.timestamp * 1000,
-            environment: row.environment,
-            trace_id: row.trace_id,
-            observation_id: row.observation_id,
-            name: row.name,
-            value: row.value,
-            source: row.source,
-            comment: row.comment,
-            metadata: row.metadata,
-            author_user_id: row.author_user_id,
-            config_id: row.config_id,
-            queue_id: row.queue_id,
-            execution_trace_id: row.execution_trace_id,
-            data_type: row.data_type,
-            string_value: row.string_value,
-            created_at_us: row.created_at * 1000,
-            updated_at_us: row.updated_at * 1000,
+        .map(|row| {
+            let (metadata_names, metadata_values) = row.metadata.into_iter().unzip();
+            StoredScore {
+                project_id: row.project_id,
+                ingestion_api_key: row.ingestion_api_key,
+                ingestion_sdk_name: row.ingestion_sdk_name,
+                ingestion_sdk_version: row.ingestion_sdk_version,
+                event_ts_us: row.event_ts * 1000,
+                created_at_us: row.created_at * 1000,
+                author_user_id: row.author_user_id,
+                score: Score {
+                    id: row.id,
+                    timestamp_us: row.timestamp * 1000,
+                    environment: row.environment,
+                    trace_id: row.trace_id.unwrap_or_default(),
+                    session_id: row.session_id.unwrap_or_default(),
+                    dataset_run_id: row.dataset_run_id.unwrap_or_default(),
+                    observation_id: row.observation_id.unwrap_or_default(),
+                    name: row.name,
+                    value: row.value,
+                    source: row.source,
+                    comment: row.comment.unwrap_or_default(),
+                    metadata_names,
+                    metadata_values,
+                    config_id: row.config_id.unwrap_or_default(),
+                    data_type: row.data_type,
+                    string_value: row.string_value,
+                    queue_id: row.queue_id.unwrap_or_default(),
+                    execution_trace_id: row.execution_trace_id.unwrap_or_default(),
+                },
+            }
         })
         .collect())
 }
