@@ -37,6 +37,7 @@ pub struct Settings {
     pub logs: Option<LogOptions>,
     pub kafka: KafkaSettings,
     pub clickhouse: ClickHouseSettings,
+    pub langfuse_v2: LangfuseV2Settings,
     pub meta: MetaSettings,
     pub sink: SinkSettings,
     /// Rules applied at the door (the types and their checks live in the gateway's `privacy`).
@@ -353,6 +354,56 @@ pub enum ClickHouseCompression {
     None,
 }
 
+/// A Langfuse v2 deployment's own Postgres database as the event store: the sink writes the
+/// rows v2's UI and API read (`traces`, `observations`, `scores`, `trace_sessions`), as v2
+/// writes them. Empty `url` = not used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LangfuseV2Settings {
+    /// `postgres://user:password@host:5432/langfuse` (v2's `DATABASE_URL`); a secret when it
+    /// holds a password: masked by `spanbridge config` and in every message.
+    pub url: String,
+    /// Most Postgres connections of the event store.
+    pub max_connections: u32,
+}
+
+impl Default for LangfuseV2Settings {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl LangfuseV2Settings {
+    pub fn is_set(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+
+    fn validate(&self, clickhouse_url: &str) -> Result<(), String> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        let url = self.url.trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(format!(
+                "langfuse_v2.url must be a postgres:// URL, got {}",
+                spanbridge_sink::meta::postgres::redact_url(url)
+            ));
+        }
+        if !clickhouse_url.trim().is_empty() {
+            return Err(
+                "langfuse_v2.url and clickhouse.url are both set: choose one event store".into(),
+            );
+        }
+        if self.max_connections == 0 {
+            return Err("langfuse_v2.max_connections must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Where projects, API keys and model prices live. Empty `url` = the embedded SQLite file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -637,6 +688,7 @@ impl Settings {
         self.embedded.validate()?;
         self.kafka.validate()?;
         self.clickhouse.validate()?;
+        self.langfuse_v2.validate(&self.clickhouse.url)?;
         self.meta.validate()?;
         self.sink.validate()?;
         // Privacy and sampling: compiling is the check (unknown action or pattern, bad regex,
@@ -657,6 +709,8 @@ impl Settings {
             masked.privacy.hash_key = "********".into();
         }
         masked.meta.url = spanbridge_sink::meta::postgres::redact_url(&masked.meta.url);
+        masked.langfuse_v2.url =
+            spanbridge_sink::meta::postgres::redact_url(&masked.langfuse_v2.url);
         for (name, value) in masked.kafka.options.iter_mut() {
             if name.contains("password") || name.contains("secret") {
                 *value = toml::Value::String("********".into());
