@@ -766,6 +766,39 @@ mod tests {
     }
 
     #[test]
+    fn langfuse_v2_url_is_checked_and_its_password_masked() {
+        let unset = load_with::<&str>(&[]).unwrap();
+        assert!(!unset.langfuse_v2.is_set(), "empty = not used");
+        let url = "postgres://langfuse:s3cret-pw@db:5432/langfuse";
+        let set = load_with(&[("langfuse_v2.url", url)]).unwrap();
+        assert!(set.langfuse_v2.is_set());
+        let masked = set.to_masked_toml();
+        assert!(!masked.contains("s3cret-pw"), "{masked}");
+        assert!(
+            masked.contains("postgres://langfuse:****@db:5432/langfuse"),
+            "{masked}"
+        );
+        let error = load_with(&[("langfuse_v2.url", "mysql://u:s3cret-pw@db/x")]).unwrap_err();
+        assert!(
+            error.contains("langfuse_v2.url") && !error.contains("s3cret-pw"),
+            "{error}"
+        );
+        let error = load_with(&[
+            ("langfuse_v2.url", url),
+            ("clickhouse.url", "http://clickhouse:8123"),
+        ])
+        .unwrap_err();
+        assert!(
+            error.contains("langfuse_v2.url") && error.contains("clickhouse.url"),
+            "{error}"
+        );
+        let mut settings = vec![("langfuse_v2.url", toml::Value::String(url.into()))];
+        settings.push(("langfuse_v2.max_connections", toml::Value::Integer(0)));
+        let error = load_with(&settings).unwrap_err();
+        assert!(error.contains("langfuse_v2.max_connections"), "{error}");
+    }
+
+    #[test]
     fn old_names_are_read_with_a_deprecation_warning() {
         let old = load_with(&[("clickhouse.tables", "legacy")]).unwrap();
         assert_eq!(old.clickhouse.tables, TableSet::V3);

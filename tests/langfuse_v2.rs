@@ -1168,3 +1168,93 @@ async fn postgres_refusing_connections_gives_503_and_loses_nothing_acknowledged(
     .await;
     assert_eq!(status, 200, "reads work again: {trace}");
 }
+
+fn stored_row(
+    trace: &str,
+    span: &str,
+    parent: &str,
+    name: &str,
+    event_ts_us: i64,
+) -> spanbridge_proto::StoredRow {
+    spanbridge_proto::StoredRow {
+        project_id: PROJECT.into(),
+        event_ts_us,
+        row: spanbridge_proto::EventRow {
+            trace_id: trace.into(),
+            span_id: span.into(),
+            parent_span_id: parent.into(),
+            is_app_root: parent.is_empty(),
+            start_time_us: 1_762_423_200_000_000,
+            name: name.into(),
+            r#type: "SPAN".into(),
+            trace_name: "concurrent".into(),
+            session_id: "concurrent-session".into(),
+            tags: vec![format!("tag-{span}")],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn concurrent_writers_of_one_trace_never_conflict_and_older_versions_never_win() {
+    use spanbridge_sink::store::Store;
+    use spanbridge_sink::store::langfuse_v2::LangfuseV2Store;
+    let db = TestDb::v2("concurrent").await;
+    let store = LangfuseV2Store::connect(&db.url(), 8)
+        .await
+        .expect("v2 store");
+    // Two sinks during a rebalance: both write the same trace, its session and overlapping
+    // rows, many times at once.
+    let mut tasks = Vec::new();
+    for writer in 0..2 {
+        for round in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let rows = vec![
+                    stored_row("ct", "root", "", "root", 1_000 + round),
+                    stored_row(
+                        "ct",
+                        &format!("child-{writer}-{round}"),
+                        "root",
+                        "child",
+                        1_000 + round,
+                    ),
+                    stored_row("ct", "shared", "root", "shared", 1_000 + round),
+                ];
+                store.write(&rows).await
+            }));
+        }
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("no unique-constraint or deadlock failure");
+    }
+    let mut pg = db.connect().await;
+    let counts = rows(
+        &mut pg,
+        "SELECT (SELECT count(*) FROM traces WHERE id = 'ct') AS traces,
+                (SELECT count(*) FROM observations WHERE trace_id = 'ct') AS observations,
+                (SELECT count(*) FROM trace_sessions WHERE id = 'concurrent-session') AS sessions",
+    )
+    .await;
+    assert_eq!(
+        counts[0],
+        json!({"traces": 1, "observations": 42, "sessions": 1})
+    );
+    let tags = rows(&mut pg, "SELECT tags FROM traces WHERE id = 'ct'").await;
+    let tags = tags[0]["tags"].as_array().expect("tags").clone();
+    assert_eq!(tags.len(), 42, "the sorted union of every writer's tags");
+    let mut sorted = tags.clone();
+    sorted.sort_by_key(|t| t.to_string());
+    assert_eq!(tags, sorted);
+
+    // A replayed older version never replaces a newer one.
+    let newer = stored_row("ct", "shared", "root", "newer", 5_000_000);
+    store.write(&[newer]).await.expect("newer");
+    let older = stored_row("ct", "shared", "root", "older", 4_000_000);
+    store.write(&[older]).await.expect("older");
+    let shared = rows(&mut pg, "SELECT name FROM observations WHERE id = 'shared'").await;
+    assert_eq!(shared[0]["name"], "newer");
+}
