@@ -1258,3 +1258,88 @@ async fn concurrent_writers_of_one_trace_never_conflict_and_older_versions_never
     let shared = rows(&mut pg, "SELECT name FROM observations WHERE id = 'shared'").await;
     assert_eq!(shared[0]["name"], "newer");
 }
+
+/// utime + stime of a process in seconds (/proc/PID/stat, clock ticks of 100 Hz).
+fn cpu_seconds_of(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // After the command name: state is field 0, utime 11, stime 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The store's write cost on this machine: rows per CPU-second of the writing process (the
+/// store's row building, binding and the Postgres protocol) and Postgres's CPU per row (its
+/// backends serving this database). `ROWS` (default 20000) rows in batches of 200: 20 traces of
+/// 10 spans, one a gpt-4o generation priced at write time. Debug or release, as built:
+/// `cargo test --release --test langfuse_v2 write_cost -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+async fn write_cost() {
+    use spanbridge_sink::store::Store;
+    use spanbridge_sink::store::langfuse_v2::LangfuseV2Store;
+    let total: usize = std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(20_000);
+    let db = TestDb::v2("bench").await;
+    let store = LangfuseV2Store::connect(&db.url(), 4).await.expect("v2 store");
+    let mut pg = db.connect().await;
+    let batches: Vec<Vec<spanbridge_proto::StoredRow>> = (0..total.div_ceil(200))
+        .map(|b| {
+            let mut rows = Vec::with_capacity(200);
+            for t in 0..20 {
+                let trace = format!("bench-{b}-{t}");
+                for s in 0..10 {
+                    let parent = if s == 0 { String::new() } else { "s0".to_owned() };
+                    let mut row = stored_row(&trace, &format!("{trace}-s{s}"), &parent, "step", 1_000);
+                    row.row.parent_span_id = if s == 0 { String::new() } else { format!("{trace}-s0") };
+                    row.row.session_id = format!("bench-session-{b}");
+                    row.row.input = r#"{"messages":[{"role":"user","content":"hello there"}]}"#.into();
+                    row.row.metadata_names = vec!["attributes.k".into(), "scope.name".into()];
+                    row.row.metadata_values = vec!["v".into(), "bench".into()];
+                    if s == 1 {
+                        row.row.r#type = "GENERATION".into();
+                        row.row.provided_model_name = "gpt-4o".into();
+                        row.usage_details = [("input".to_owned(), 100), ("output".to_owned(), 50)].into();
+                    }
+                    rows.push(row);
+                }
+            }
+            rows
+        })
+        .collect();
+    // Warm the pool's connections (and Postgres's caches) with one batch.
+    store.write(&batches[0]).await.expect("warm-up");
+    let backends: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut pg)
+    .await
+    .expect("backends");
+    let pg_cpu = || backends.iter().map(|p| cpu_seconds_of(&p.to_string())).sum::<f64>();
+    let (own_before, pg_before, started) = (cpu_seconds_of("self"), pg_cpu(), Instant::now());
+    let mut written = 0usize;
+    for batch in &batches[1..] {
+        store.write(batch).await.expect("write");
+        written += batch.len();
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let (own, pg) = (cpu_seconds_of("self") - own_before, pg_cpu() - pg_before);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM observations")
+        .fetch_one(&mut pg_conn(&db).await)
+        .await
+        .expect("count");
+    assert_eq!(stored as usize, written + batches[0].len());
+    println!(
+        "langfuse_v2 write_cost: {written} rows in {} batches of 200, {wall:.2} s wall, \
+         writer {own:.2} CPU-s = {:.0} rows per writer CPU-second, Postgres {pg:.2} CPU-s = {:.1} µs per row ({} backends), {:.0} rows/s wall",
+        batches.len() - 1,
+        written as f64 / own.max(1e-9),
+        pg * 1e6 / written as f64,
+        backends.len(),
+        written as f64 / wall,
+    );
+}
+
+async fn pg_conn(db: &TestDb) -> PgConnection {
+    db.connect().await
+}
