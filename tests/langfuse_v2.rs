@@ -877,6 +877,17 @@ async fn sdk_2_batch_api_and_otlp_land_as_v2_writes_them_and_v2_reads_them() {
     let (status, trace) = get_json(&server, &format!("/api/public/traces/{T}"), &v2_auth()).await;
     assert_eq!(status, 200, "{trace}");
     assert_eq!(trace["name"], "agent-run", "{trace}");
+    assert_eq!(
+        trace["version"], "v7",
+        "the trace's fields from v2's traces row: {trace}"
+    );
+    assert_eq!(
+        trace["metadata"],
+        // The read API renders metadata leaves as text for every store.
+        json!({"env": "test", "nested": {"a": "1", "b": "2"}, "finished": "true"}),
+        "{trace}"
+    );
+    assert_eq!(trace["tags"], json!(["agent", "done", "prod"]), "{trace}");
     let observations = trace["observations"].as_array().expect("observations");
     let generation = observations
         .iter()
@@ -906,6 +917,32 @@ async fn sdk_2_batch_api_and_otlp_land_as_v2_writes_them_and_v2_reads_them() {
     let data = list["data"].as_array().expect("data");
     assert_eq!(data.len(), 1, "{list}");
     assert_eq!(data[0]["id"], G);
+
+    // A trace-create alone: a traces row, no observation, and the read API finds it.
+    let (status, _) = post_events(
+        &server,
+        &[json!({"id": "evt-lonely", "type": "trace-create", "timestamp": "2025-11-06T12:00:00.000Z",
+                 "body": {"id": "lonely-trace", "name": "lonely", "timestamp": "2025-11-06T12:00:00.000Z"}})],
+    )
+    .await;
+    assert_eq!(status, 207);
+    wait_for(
+        &mut pg,
+        "SELECT count(*) FROM traces WHERE id = 'lonely-trace'",
+        1,
+        Duration::from_secs(10),
+    )
+    .await;
+    let lonely = rows(&mut pg, "SELECT (SELECT count(*) FROM observations WHERE trace_id = 'lonely-trace') AS observations, (SELECT tags FROM traces WHERE id = 'lonely-trace') AS tags").await;
+    assert_eq!(
+        lonely[0],
+        json!({"observations": 0, "tags": []}),
+        "v2 writes no observation for a trace"
+    );
+    let (status, trace) = get_json(&server, "/api/public/traces/lonely-trace", &v2_auth()).await;
+    assert_eq!(status, 200, "{trace}");
+    assert_eq!(trace["name"], "lonely");
+    assert_eq!(trace["observations"], json!([]), "{trace}");
 
     // An OTLP GenAI trace: its root span becomes the traces row, the generation is priced
     // from v2's models table at write time (gpt-4o, 100 × 5e-6 + 50 × 1.5e-5).
@@ -1262,9 +1299,17 @@ async fn concurrent_writers_of_one_trace_never_conflict_and_older_versions_never
 /// utime + stime of a process in seconds (/proc/PID/stat, clock ticks of 100 Hz).
 fn cpu_seconds_of(pid: &str) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // After the command name: state is field 0, utime 11, stime 12.
     (ticks(11) + ticks(12)) / 100.0
 }
@@ -1279,9 +1324,14 @@ fn cpu_seconds_of(pid: &str) -> f64 {
 async fn write_cost() {
     use spanbridge_sink::store::Store;
     use spanbridge_sink::store::langfuse_v2::LangfuseV2Store;
-    let total: usize = std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(20_000);
+    let total: usize = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(20_000);
     let db = TestDb::v2("bench").await;
-    let store = LangfuseV2Store::connect(&db.url(), 4).await.expect("v2 store");
+    let store = LangfuseV2Store::connect(&db.url(), 4)
+        .await
+        .expect("v2 store");
     let mut pg = db.connect().await;
     let batches: Vec<Vec<spanbridge_proto::StoredRow>> = (0..total.div_ceil(200))
         .map(|b| {
@@ -1289,17 +1339,28 @@ async fn write_cost() {
             for t in 0..20 {
                 let trace = format!("bench-{b}-{t}");
                 for s in 0..10 {
-                    let parent = if s == 0 { String::new() } else { "s0".to_owned() };
-                    let mut row = stored_row(&trace, &format!("{trace}-s{s}"), &parent, "step", 1_000);
-                    row.row.parent_span_id = if s == 0 { String::new() } else { format!("{trace}-s0") };
+                    let parent = if s == 0 {
+                        String::new()
+                    } else {
+                        "s0".to_owned()
+                    };
+                    let mut row =
+                        stored_row(&trace, &format!("{trace}-s{s}"), &parent, "step", 1_000);
+                    row.row.parent_span_id = if s == 0 {
+                        String::new()
+                    } else {
+                        format!("{trace}-s0")
+                    };
                     row.row.session_id = format!("bench-session-{b}");
-                    row.row.input = r#"{"messages":[{"role":"user","content":"hello there"}]}"#.into();
+                    row.row.input =
+                        r#"{"messages":[{"role":"user","content":"hello there"}]}"#.into();
                     row.row.metadata_names = vec!["attributes.k".into(), "scope.name".into()];
                     row.row.metadata_values = vec!["v".into(), "bench".into()];
                     if s == 1 {
                         row.row.r#type = "GENERATION".into();
                         row.row.provided_model_name = "gpt-4o".into();
-                        row.usage_details = [("input".to_owned(), 100), ("output".to_owned(), 50)].into();
+                        row.usage_details =
+                            [("input".to_owned(), 100), ("output".to_owned(), 50)].into();
                     }
                     rows.push(row);
                 }
@@ -1315,7 +1376,12 @@ async fn write_cost() {
     .fetch_all(&mut pg)
     .await
     .expect("backends");
-    let pg_cpu = || backends.iter().map(|p| cpu_seconds_of(&p.to_string())).sum::<f64>();
+    let pg_cpu = || {
+        backends
+            .iter()
+            .map(|p| cpu_seconds_of(&p.to_string()))
+            .sum::<f64>()
+    };
     let (own_before, pg_before, started) = (cpu_seconds_of("self"), pg_cpu(), Instant::now());
     let mut written = 0usize;
     for batch in &batches[1..] {

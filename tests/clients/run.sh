@@ -66,4 +66,6 @@ if [ ! -d "$cache/node-langfuse/node_modules/langfuse" ]; then
   (cd "$cache/node-langfuse" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund langfuse@3)
 fi
 NODE_PATH="$cache/node-langfuse/node_modules" node tests/clients/langfuse_js.mjs "http://127.0.0.1:$http_port" "$pk" "$sk"
-echo "real clients: 8 passed, 0 failed"
+# The same real clients into a Langfuse v2 database (langfuse_v2.url), checked with v2's read SQL.
+bash tests/clients/langfuse_v2_store.sh
+echo "real clients: 9 passed, 0 failed"

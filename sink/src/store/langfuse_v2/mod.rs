@@ -997,8 +997,10 @@ fn observation_row(row: &PgRow) -> Result<StoredRow, sqlx::Error> {
     })
 }
 
-/// The `t-<traceId>` row of a trace that has no observations (a batch API `trace-create`
-/// alone), so the read API and assembly see the trace.
+/// The trace's `traces` row as its `t-<traceId>` row (how the batch API's trace row travels
+/// and how the read API recognises a trace's own row, never listed as an observation): the
+/// read API's trace fields and assembly's read-back come from v2's trace row itself, and a
+/// trace without observations (a `trace-create` alone) is found.
 async fn trace_only_row(
     pool: &PgPool,
     project_id: &str,
@@ -1137,12 +1139,11 @@ impl TraceReader for LangfuseV2Store {
             .map(observation_row)
             .collect::<Result<Vec<_>, _>>()
             .map_err(unavailable)?;
-        if out.is_empty() {
-            out.extend(
-                trace_only_row(&self.pool, project_id, trace_id)
-                    .await
-                    .map_err(unavailable)?,
-            );
+        if let Some(trace) = trace_only_row(&self.pool, project_id, trace_id)
+            .await
+            .map_err(unavailable)?
+        {
+            out.insert(0, trace);
         }
         Ok(out)
     }
