@@ -1409,3 +1409,93 @@ async fn write_cost() {
 async fn pg_conn(db: &TestDb) -> PgConnection {
     db.connect().await
 }
+
+#[tokio::test]
+async fn the_kafka_deployment_sink_writes_v2s_tables() {
+    use support::services::{Broker, Process, available};
+    if !available("the_kafka_deployment_sink_writes_v2s_tables") {
+        return;
+    }
+    let db = TestDb::v2("kafka").await;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("dir");
+    let (brokers, url) = (broker.bootstrap(), db.url());
+    let meta_path = dir.path().join("unused.db").display().to_string();
+    let topics = Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+        .arg("migrate")
+        .env("SPANBRIDGE_KAFKA__BROKERS", &brokers)
+        .env("SPANBRIDGE_KAFKA__PARTITIONS", "2")
+        .env("SPANBRIDGE_EMBEDDED__PATH", &meta_path)
+        .output()
+        .expect("migrate");
+    assert!(
+        topics.status.success(),
+        "{}",
+        String::from_utf8_lossy(&topics.stderr)
+    );
+    let settings = [
+        ("SPANBRIDGE_KAFKA__BROKERS", brokers.as_str()),
+        ("SPANBRIDGE_LANGFUSE_V2__URL", url.as_str()),
+        ("SPANBRIDGE_META__URL", url.as_str()),
+        ("SPANBRIDGE_META__SOURCE", "langfuse"),
+        ("SPANBRIDGE_AUTH__SALT", SALT),
+        ("SPANBRIDGE_EMBEDDED__PATH", meta_path.as_str()),
+        ("SPANBRIDGE_SINK__MAX_BATCH_WAIT_MS", "200"),
+        ("SPANBRIDGE_LOG__LEVEL", "warn"),
+    ];
+    let gateway = Process::start("gateway", &settings);
+    let _sink = Process::start("sink", &settings);
+    let events = kit_events();
+    for part in [&events[..4], &events[4..]] {
+        let (status, answer) = post_batch(
+            &gateway.http_url(INGESTION),
+            &v2_auth(),
+            &json!({ "batch": part }),
+        )
+        .await;
+        assert_eq!(status, 207, "{answer}");
+        assert_eq!(answer["errors"], json!([]), "{answer}");
+    }
+    let mut pg = db.connect().await;
+    wait_for(
+        &mut pg,
+        &format!(
+            "SELECT count(*) FROM observations WHERE trace_id = '{T}' AND end_time IS NOT NULL"
+        ),
+        2,
+        Duration::from_secs(60),
+    )
+    .await;
+    wait_for(
+        &mut pg,
+        "SELECT count(*) FROM scores",
+        2,
+        Duration::from_secs(30),
+    )
+    .await;
+    // The generation's update may land in a later batch than its create: wait for its cost.
+    wait_for(
+        &mut pg,
+        &format!("SELECT count(*) FROM observations WHERE id = '{G}' AND calculated_total_cost IS NOT NULL AND end_time IS NOT NULL"),
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_for(
+        &mut pg,
+        &format!("SELECT count(*) FROM traces WHERE id = '{T}' AND output IS NOT NULL"),
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    check_reference_rows(&mut pg).await;
+    check_v2_reads(&run_queries(&mut pg).await);
+    // The gateway's read API reads v2's tables too.
+    let response = client()
+        .get(gateway.http_url(&format!("/api/public/traces/{T}")))
+        .header("authorization", v2_auth())
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+}
