@@ -1,11 +1,13 @@
 //! A Langfuse v2 deployment's Postgres as the event store (`langfuse_v2.url`), checked the way
 //! v2 reads it: the real binary, a real Postgres loaded with v2.95's schema and seed (the
-//! langfuse-v2 kit in /work/shared/langfuse-v2), the SDK-2.x batch API events of the kit's test
-//! trace and an OTLP GenAI trace, then the rows compared column by column with the rows v2
-//! itself wrote (`reference_rows.json`) and every read query of v2's UI and public API
-//! (`queries.json`) run with its parameters and checked. Also: a database that is not v2's is
-//! refused with the missing tables named and nothing created; Postgres refusing connections
-//! mid-stream gives clients 503 and loses nothing acknowledged; the read API reads the store.
+//! langfuse-v2 kit, copied to tests/fixtures/langfuse-v2; `LANGFUSE_V2_KIT` = another copy),
+//! the SDK-2.x batch API events of the kit's test trace and an OTLP GenAI trace, then the rows
+//! compared column by column with the rows v2 itself wrote (`reference_rows.json`) and every
+//! read query of v2's UI and public API (`queries.json`) run with its parameters and checked,
+//! in `serve` and in the Kafka deployment. Also: a database that is not v2's is refused with
+//! the missing tables named and nothing created; Postgres refusing connections mid-stream gives
+//! clients 503 and loses nothing acknowledged; concurrent writers of one trace never conflict;
+//! the read API reads the store.
 
 mod support;
 
@@ -33,10 +35,12 @@ const SESSION: &str = "session-7f3c0e52";
 const USER: &str = "user-42";
 
 fn kit(file: &str) -> PathBuf {
-    PathBuf::from(
-        std::env::var("LANGFUSE_V2_KIT").unwrap_or_else(|_| "/work/shared/langfuse-v2".into()),
-    )
-    .join(file)
+    std::env::var_os("LANGFUSE_V2_KIT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/langfuse-v2")
+        })
+        .join(file)
 }
 
 /// A database that exists for one test, dropped after it.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real clients into a Langfuse v2 database: a fresh Postgres database on 127.0.0.1:5432 loaded
-# with v2.95's schema and seed (the langfuse-v2 kit, LANGFUSE_V2_KIT), `spanbridge serve` with
+# with v2.95's schema and seed (tests/fixtures/langfuse-v2, or LANGFUSE_V2_KIT), `spanbridge serve` with
 # langfuse_v2.url and meta.source = "langfuse" on it (v2's seeded key, SALT "mysalt"), then the
 # OpenTelemetry Python SDK + the Langfuse Python SDK 5.x (otel_python.py) and the Langfuse Python
 # SDK 2.60.10 (low-level, decorators, LangChain callback; langfuse_v2.py) send their traces and
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cache="${SB_CLIENTS_CACHE:-$HOME/.cache/spanbridge-clients}"
-kit="${LANGFUSE_V2_KIT:-/work/shared/langfuse-v2}"
+kit="${LANGFUSE_V2_KIT:-tests/fixtures/langfuse-v2}"
 cargo build --quiet --bin spanbridge
 db="spanbridge_v2_clients_$$_$(date +%s)"
 psql_q() { psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qAt "$@"; }
