@@ -41,6 +41,7 @@ pub struct Settings {
     pub logs: Option<LogOptions>,
     pub kafka: KafkaSettings,
     pub clickhouse: ClickHouseSettings,
+    pub langfuse_v2: LangfuseV2Settings,
     pub meta: MetaSettings,
     pub sink: SinkSettings,
     /// Rules applied at the door (the types and their checks live in the gateway's `privacy`).
@@ -402,6 +403,56 @@ pub enum ClickHouseCompression {
     None,
 }
 
+/// A Langfuse v2 deployment's own Postgres database as the event store: the sink writes the
+/// rows v2's UI and API read (`traces`, `observations`, `scores`, `trace_sessions`), as v2
+/// writes them. Empty `url` = not used.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LangfuseV2Settings {
+    /// `postgres://user:password@host:5432/langfuse` (v2's `DATABASE_URL`): its password is
+    /// masked wherever the URL is printed.
+    pub url: Secret<UrlPassword>,
+    /// Most Postgres connections of the event store.
+    pub max_connections: u32,
+}
+
+impl Default for LangfuseV2Settings {
+    fn default() -> Self {
+        Self {
+            url: Secret::default(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl LangfuseV2Settings {
+    pub fn is_set(&self) -> bool {
+        !self.url.expose().trim().is_empty()
+    }
+
+    fn validate(&self, clickhouse_url: &str) -> Result<(), String> {
+        if !self.is_set() {
+            return Ok(());
+        }
+        let url = self.url.expose().trim();
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(format!(
+                "langfuse_v2.url must be a postgres:// URL, got {}",
+                self.url
+            ));
+        }
+        if !clickhouse_url.trim().is_empty() {
+            return Err(
+                "langfuse_v2.url and clickhouse.url are both set: choose one event store".into(),
+            );
+        }
+        if self.max_connections == 0 {
+            return Err("langfuse_v2.max_connections must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
 /// Where projects, API keys and model prices live. Empty `url` = the embedded SQLite file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -688,6 +739,7 @@ impl Settings {
         self.embedded.validate()?;
         self.kafka.validate()?;
         self.clickhouse.validate()?;
+        self.langfuse_v2.validate(&self.clickhouse.url)?;
         self.meta.validate()?;
         self.sink.validate()?;
         self.upstream.validate()?;
@@ -746,6 +798,39 @@ mod tests {
         assert_eq!(clustered.clickhouse.cluster, "prod_cluster");
         let error = load_with(&[("clickhouse.cluster", "a; DROP TABLE x")]).unwrap_err();
         assert!(error.contains("clickhouse.cluster"), "{error}");
+    }
+
+    #[test]
+    fn langfuse_v2_url_is_checked_and_its_password_masked() {
+        let unset = load_with::<&str>(&[]).unwrap();
+        assert!(!unset.langfuse_v2.is_set(), "empty = not used");
+        let url = "postgres://langfuse:s3cret-pw@db:5432/langfuse";
+        let set = load_with(&[("langfuse_v2.url", url)]).unwrap();
+        assert!(set.langfuse_v2.is_set());
+        let masked = set.to_toml();
+        assert!(!masked.contains("s3cret-pw"), "{masked}");
+        assert!(
+            masked.contains("postgres://langfuse:**REDACTED**@db:5432/langfuse"),
+            "{masked}"
+        );
+        let error = load_with(&[("langfuse_v2.url", "mysql://u:s3cret-pw@db/x")]).unwrap_err();
+        assert!(
+            error.contains("langfuse_v2.url") && !error.contains("s3cret-pw"),
+            "{error}"
+        );
+        let error = load_with(&[
+            ("langfuse_v2.url", url),
+            ("clickhouse.url", "http://clickhouse:8123"),
+        ])
+        .unwrap_err();
+        assert!(
+            error.contains("langfuse_v2.url") && error.contains("clickhouse.url"),
+            "{error}"
+        );
+        let mut settings = vec![("langfuse_v2.url", toml::Value::String(url.into()))];
+        settings.push(("langfuse_v2.max_connections", toml::Value::Integer(0)));
+        let error = load_with(&settings).unwrap_err();
+        assert!(error.contains("langfuse_v2.max_connections"), "{error}");
     }
 
     #[test]

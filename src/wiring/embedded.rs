@@ -1,6 +1,6 @@
 //! Embedded (`spanbridge serve` without Kafka, the default): gateway and sink in one process, the
-//! in-process queue between them; events in the SQLite file (or ClickHouse when
-//! `clickhouse.url` is set), metadata as `[meta]` says.
+//! in-process queue between them; events in the event store the settings choose (the SQLite
+//! file, ClickHouse, or a Langfuse v2 deployment's Postgres), metadata as `[meta]` says.
 
 use std::sync::Arc;
 use std::time::Duration;

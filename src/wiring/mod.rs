@@ -24,6 +24,7 @@ use spanbridge_gateway::upstream::Upstream;
 use spanbridge_gateway::{Gateway, Limits};
 use spanbridge_sink::assemble::Assembler;
 use spanbridge_sink::store::clickhouse::{ClickHouseConfig, ClickHouseStore};
+use spanbridge_sink::store::langfuse_v2::LangfuseV2Store;
 use spanbridge_sink::store::sqlite::SqliteStore;
 use spanbridge_sink::store::{Store, StoreError, TraceReader};
 use spanbridge_sink::write::Writer;
@@ -34,8 +35,9 @@ use tokio_util::sync::CancellationToken;
 use crate::admin::{self, ReadyCheck};
 use crate::config::{ClickHouseCompression, Settings};
 
-/// The event store chosen by the settings: ClickHouse when `clickhouse.url` is set, else the
-/// SQLite file; what the sink writes to and the read API and `/ready` read.
+/// The event store chosen by the settings: a Langfuse v2 deployment's Postgres when
+/// `langfuse_v2.url` is set, ClickHouse when `clickhouse.url` is, else the SQLite file; what
+/// the sink writes to and the read API and `/ready` read.
 pub(crate) struct EventStore {
     pub store: Arc<dyn Store>,
     pub reader: Arc<dyn TraceReader>,
@@ -44,6 +46,20 @@ pub(crate) struct EventStore {
 
 impl EventStore {
     pub(crate) async fn open(settings: &Settings) -> Result<Self, String> {
+        if settings.langfuse_v2.is_set() {
+            let store = Arc::new(
+                LangfuseV2Store::connect(
+                    &settings.langfuse_v2.url,
+                    settings.langfuse_v2.max_connections,
+                )
+                .await?,
+            );
+            return Ok(Self {
+                store: store.clone(),
+                reader: store,
+                sqlite: None,
+            });
+        }
         if settings.clickhouse.url.trim().is_empty() {
             let pool = spanbridge_sink::db::open_sqlite(&settings.embedded.path).await?;
             let store = Arc::new(SqliteStore::open(pool.clone())?);

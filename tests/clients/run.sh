@@ -154,4 +154,6 @@ run front-door-v2 py venv-langfuse-v2 tests/clients/langfuse_v2_front_door.py "$
 if wanted front-door-js; then node_dir node-langfuse-client @langfuse/client; fi
 run front-door-js env NODE_PATH="$cache/node-langfuse-client/node_modules" node tests/clients/langfuse_front_door.mjs \
   "$url" "$upstream_url" "$pk" "$sk"
+# The same real clients into a Langfuse v2 database (langfuse_v2.url), checked with v2's read SQL.
+run langfuse-v2-store bash tests/clients/langfuse_v2_store.sh
 echo "real clients: $passed passed, 0 failed"

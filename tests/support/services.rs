@@ -270,6 +270,23 @@ impl Process {
         process
     }
 
+    /// `spanbridge COMMAND` (`gateway`, `sink`) with exactly these settings.
+    pub fn start(command: &'static str, settings: &[(&str, &str)]) -> Self {
+        let mut process = Process {
+            child: None,
+            command,
+            env: settings
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            http_port: 0,
+            grpc_port: 0,
+            admin_port: 0,
+        };
+        process.spawn();
+        process
+    }
+
     fn spawn(&mut self) {
         self.http_port = free_port();
         self.grpc_port = free_port();

@@ -46,6 +46,11 @@ pub struct PostgresMeta {
     /// Prompts are Langfuse's (`prompts`): looked up for `prompt_id` only in a Langfuse
     /// database that has the table; Spanbridge's own database has none.
     has_prompts: bool,
+    /// "This key is a project key": Langfuse v2's `api_keys` has no `scope` (every key is a
+    /// project key there).
+    project_scope_expr: &'static str,
+    /// "This project is live" over `p`: Langfuse v2's `projects` has no `deleted_at`.
+    live_project_expr: &'static str,
 }
 
 impl PostgresMeta {
@@ -75,15 +80,30 @@ impl PostgresMeta {
             suspended_expr: "coalesce(o.cloud_free_tier_usage_threshold_state::text = 'BLOCKED', false)",
             has_pricing_tiers: true,
             has_prompts: false,
+            project_scope_expr: "k.scope::text = 'PROJECT'",
+            live_project_expr: "p.deleted_at IS NULL",
         };
         if source == Source::Langfuse {
-            let (has_state, has_tiers, has_prompts): (bool, bool, bool) = sqlx::query_as(
-                "SELECT EXISTS (SELECT 1 FROM information_schema.columns
-                                WHERE table_schema = current_schema() AND table_name = 'organizations'
-                                  AND column_name = 'cloud_free_tier_usage_threshold_state'),
-                        to_regclass('pricing_tiers') IS NOT NULL,
-                        to_regclass('prompts') IS NOT NULL",
-            )
+            let column = |table: &str, column: &str| {
+                format!(
+                    "EXISTS (SELECT 1 FROM information_schema.columns
+                             WHERE table_schema = current_schema() AND table_name = '{table}'
+                               AND column_name = '{column}')"
+                )
+            };
+            let (has_state, has_tiers, has_prompts, has_scope, has_deleted_at): (
+                bool,
+                bool,
+                bool,
+                bool,
+                bool,
+            ) = sqlx::query_as(AssertSqlSafe(format!(
+                "SELECT {}, to_regclass('pricing_tiers') IS NOT NULL,
+                        to_regclass('prompts') IS NOT NULL, {}, {}",
+                column("organizations", "cloud_free_tier_usage_threshold_state"),
+                column("api_keys", "scope"),
+                column("projects", "deleted_at"),
+            )))
             .fetch_one(&meta.pool)
             .await
             .map_err(|error| format!("cannot inspect the Langfuse database: {error}"))?;
@@ -98,6 +118,12 @@ impl PostgresMeta {
             }
             meta.has_pricing_tiers = has_tiers;
             meta.has_prompts = has_prompts;
+            if !has_scope {
+                meta.project_scope_expr = "true";
+            }
+            if !has_deleted_at {
+                meta.live_project_expr = "true";
+            }
         }
         Ok(meta)
     }
@@ -123,9 +149,11 @@ impl PostgresMeta {
                     o.name AS organization_name, k.public_key, k.fast_hashed_secret_key, {suspended} AS ingestion_suspended, k.hashed_secret_key
              FROM api_keys k JOIN projects p ON p.id = k.project_id
                   JOIN organizations o ON o.id = p.org_id
-             WHERE {filter} AND k.scope::text = 'PROJECT' AND p.deleted_at IS NULL
+             WHERE {filter} AND {scope} AND {live}
                AND (k.expires_at IS NULL OR k.expires_at > (now() AT TIME ZONE 'UTC'))",
-            suspended = self.suspended_expr
+            suspended = self.suspended_expr,
+            scope = self.project_scope_expr,
+            live = self.live_project_expr,
         )
     }
 
@@ -272,11 +300,12 @@ impl MetaStore for PostgresMeta {
     }
 
     async fn project_count(&self) -> Result<i64, MetaError> {
-        Ok(
-            sqlx::query_scalar("SELECT count(*) FROM projects WHERE deleted_at IS NULL")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT count(*) FROM projects p WHERE {}",
+            self.live_project_expr
+        )))
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Insert-or-get under the unique index on live project names (migration 0002): of two
@@ -356,7 +385,8 @@ impl MetaStore for PostgresMeta {
                     to_char(k.created_at, {ISO}) AS created_at, k.note,
                     to_char(k.last_used_at, {ISO}) AS last_used_at
              FROM api_keys k JOIN projects p ON p.id = k.project_id
-             WHERE p.deleted_at IS NULL ORDER BY k.created_at, k.public_key"
+             WHERE {} ORDER BY k.created_at, k.public_key",
+            self.live_project_expr
         )))
         .fetch_all(&self.pool)
         .await

@@ -3,6 +3,7 @@
 //! read: the read API, `/ready` and assembly's read-back.
 
 pub mod clickhouse;
+pub mod langfuse_v2;
 pub mod sqlite;
 
 use async_trait::async_trait;
