@@ -17,5 +17,8 @@ pub mod keys;
 pub mod read;
 
 pub use keys::{KeyRecord, UnhashedKeyRecord};
-pub use read::{Cursor, ObservationQuery, StoreError, StoredRow, StoredScore, TraceReader};
+pub use read::{
+    Cursor, DailyRow, ListedTrace, ObservationQuery, SessionPage, SessionQuery, SessionSummary,
+    StoreError, StoredRow, StoredScore, TraceFilter, TracePage, TraceQuery, TraceReader,
+};
 pub use v1::{EventBatch, EventBatches, EventRow, PartialRow, Score, TraceFields};
