@@ -2,7 +2,8 @@
 //! spans into `EventRow`s, and publishing to the sink (Kafka or in-process).
 //!
 //! Request path, in folder order: `receive/` → `auth` → `convert/` → `publish/`; `api` is the
-//! read API over the store's `TraceReader`.
+//! read API over the store's `TraceReader`; `viewer` the
+//! browser UI on top of it.
 
 pub mod api;
 pub mod auth;
@@ -14,5 +15,6 @@ pub mod observe;
 pub mod privacy;
 pub mod publish;
 pub mod receive;
+pub mod viewer;
 
 pub use ingest::{Gateway, Limits, SdkInfo};

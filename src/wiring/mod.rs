@@ -204,7 +204,14 @@ pub(crate) async fn serve_gateway(
     let shutdown = CancellationToken::new();
     let http = axum::serve(
         http_listener,
-        spanbridge_gateway::receive::http::router(gateway.clone(), reader),
+        spanbridge_gateway::receive::http::router_with(
+            gateway.clone(),
+            reader,
+            &spanbridge_gateway::viewer::ViewerOptions {
+                enabled: settings.viewer.enabled,
+                upstream_url: None,
+            },
+        ),
     )
     .with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let grpc = tonic::transport::Server::builder()

@@ -30,6 +30,7 @@ use crate::receive::batch_api;
 use crate::receive::decode::{Encoding, decode_request, decompress};
 use crate::receive::scores;
 use crate::receive::signal::{Logs, Signal, Traces};
+use crate::viewer::{self, ViewerOptions};
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
 #[derive(Clone, PartialEq, Message)]
@@ -40,8 +41,18 @@ struct RpcStatus {
     message: String,
 }
 
-/// All HTTP routes of the gateway port: OTLP, health, and the read API over `reader`.
+/// All HTTP routes of the gateway port: OTLP, health, the read API over `reader`, and the
+/// viewer (on).
 pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
+    router_with(gateway, reader, &ViewerOptions::enabled())
+}
+
+/// [`router`] with the viewer as the settings say (`/ui/` and the `/` redirect).
+pub fn router_with(
+    gateway: Arc<Gateway>,
+    reader: Arc<dyn TraceReader>,
+    viewer: &ViewerOptions,
+) -> Router {
     Router::new()
         .route("/v1/traces", post(export_signal::<Traces>))
         .route("/api/public/otel/v1/traces", post(export_signal::<Traces>))
@@ -52,6 +63,7 @@ pub fn router(gateway: Arc<Gateway>, reader: Arc<dyn TraceReader>) -> Router {
         .merge(batch_api::routes())
         .with_state(gateway.clone())
         .merge(api::routes(ReadApi { gateway, reader }))
+        .merge(viewer::routes(viewer))
 }
 
 pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
