@@ -427,4 +427,122 @@ mod tests {
         assert_eq!(params[9], Param::Int(11));
         assert_eq!(params[10], Param::Int(0));
     }
+
+    const TRACES: TraceColumns = TraceColumns {
+        heads: "events",
+        is_head: "parent_span_id = ''",
+        project_id: "project_id",
+        trace_id: "trace_id",
+        timestamp_us: "start_time",
+        day: "(start_time / 86400000000)",
+        name: "trace_name",
+        user_id: "user_id",
+        session_id: "session_id",
+        environment: "environment",
+        has_tag: "has(tags, ?)",
+        observations: "events",
+        is_observation: "1",
+        observation_project_id: "project_id",
+        observation_trace_id: "trace_id",
+        model: "model",
+        total_cost: "cost",
+        input_usage: "i",
+        output_usage: "o",
+        total_usage: "t",
+    };
+
+    #[test]
+    fn a_trace_page_is_its_filters_order_and_place() {
+        let query = TraceQuery {
+            filter: TraceFilter {
+                user_id: Some("u".into()),
+                tags: vec!["a".into(), "b".into()],
+                from_us: Some(5),
+                ..Default::default()
+            },
+            ascending: true,
+            offset: 20,
+            limit: 10,
+        };
+        let (sql, params) = trace_page(&query, "p", &TRACES);
+        assert_eq!(
+            sql,
+            "SELECT trace_id AS tid FROM events WHERE parent_span_id = '' AND project_id = ? \
+             AND user_id = ? AND has(tags, ?) AND has(tags, ?) AND start_time >= ? \
+             ORDER BY start_time ASC, trace_id ASC LIMIT ? OFFSET ?"
+        );
+        assert_eq!(params.len(), 7);
+        assert_eq!(params[5..], [Param::Int(10), Param::Int(20)]);
+        let (count, params) = trace_count(&query.filter, "p", &TRACES);
+        assert!(count.starts_with("SELECT count(*) AS n FROM events WHERE"));
+        assert_eq!(params.len(), 5);
+    }
+
+    #[test]
+    fn sessions_filter_their_first_trace_in_having() {
+        let query = SessionQuery {
+            from_us: Some(1),
+            limit: 5,
+            ..Default::default()
+        };
+        let ((page, page_params), (count, count_params)) = session_page(&query, "p", &TRACES);
+        assert!(
+            page.contains("GROUP BY session_id HAVING min(start_time) >= ?"),
+            "{page}"
+        );
+        assert!(
+            page.ends_with("ORDER BY created DESC, sid DESC LIMIT ? OFFSET ?"),
+            "{page}"
+        );
+        assert_eq!(page_params.len(), 4);
+        assert!(
+            count.starts_with("SELECT count(*) AS n FROM (SELECT session_id AS sid"),
+            "{count}"
+        );
+        assert_eq!(count_params.len(), 2);
+    }
+
+    #[test]
+    fn daily_rows_total_each_day_before_its_models() {
+        let group = |day: i64, model: &str, n: u64, cost: f64| DailyRow {
+            day,
+            model: Some(model.into()),
+            count_traces: 1,
+            count_observations: n,
+            total_cost: cost,
+            input_usage: n,
+            ..Default::default()
+        };
+        let rows = daily_rows(
+            vec![(1, 3), (2, 1)],
+            vec![
+                group(1, "b", 2, 0.5),
+                group(1, "", 3, 0.0),
+                group(1, "a", 1, 0.25),
+                group(2, "a", 1, 1.0),
+            ],
+        );
+        let days: Vec<(i64, Option<&str>, u64, u64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.day,
+                    r.model.as_deref(),
+                    r.count_traces,
+                    r.count_observations,
+                )
+            })
+            .collect();
+        assert_eq!(
+            days,
+            [
+                (2, None, 1, 1),
+                (2, Some("a"), 1, 1),
+                (1, None, 3, 6),
+                (1, Some("a"), 1, 1),
+                (1, Some("b"), 1, 2),
+            ]
+        );
+        assert_eq!(rows[2].total_cost, 0.75);
+    }
 }
