@@ -29,7 +29,7 @@ function bars(days, value, format, id) {
       x: i * step + step * 0.15, y: height - barHeight, width: Math.max(1, step * 0.7), height: Math.max(barHeight, v > 0 ? 1 : 0), rx: 2, class: 'chart-bar',
     }, svg('title', null, `${day.date}: ${format(v)}`));
     chart.appendChild(bar);
-    if (days.length <= 31 && (days.length <= 10 || i % Math.ceil(days.length / 10) === 0)) {
+    if (days.length <= 10 || i % Math.ceil(days.length / 10) === 0) {
       chart.appendChild(svg('text', { x: i * step + step / 2, y: height + 16, class: 'chart-label', 'text-anchor': 'middle' }, String(day.date).slice(5)));
     }
   });
@@ -60,7 +60,17 @@ export function dashboardPage(main, context) {
       return;
     }
     if (stopped) return;
-    const daily = (answer.data ?? []).slice().sort((a, b) => String(a.date).localeCompare(String(b.date)));
+    // Every day of the range, days without traces as zero, so the charts have a time axis.
+    const byDate = new Map((answer.data ?? []).map((d) => [String(d.date), d]));
+    const daily = [];
+    for (let day = new Date(Date.UTC(from.getUTCFullYear(), from.getUTCMonth(), from.getUTCDate()));
+      day <= new Date(); day = new Date(day.getTime() + 86400_000)) {
+      const date = day.toISOString().slice(0, 10);
+      daily.push(byDate.get(date) ?? { date, countTraces: 0, countObservations: 0, totalCost: 0, usage: [] });
+      byDate.delete(date);
+    }
+    daily.push(...byDate.values());
+    daily.sort((a, b) => String(a.date).localeCompare(String(b.date)));
     const models = new Map();
     let traces = 0;
     let observations = 0;
