@@ -669,3 +669,8 @@ async fn lists_filter_page_and_scope_on_clickhouse_events_full() {
 async fn lists_filter_page_and_scope_on_clickhouse_v3_tables() {
     check_lists_on_clickhouse("v3").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_filter_page_and_scope_on_clickhouse_in_dual_mode() {
+    check_lists_on_clickhouse("both").await;
+}

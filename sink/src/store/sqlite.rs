@@ -388,6 +388,25 @@ pub(crate) const TRACE_COLUMNS: TraceColumns = TraceColumns {
     total_usage: "ifnull(json_extract(usage_details, '$.total'), 0)",
 };
 
+/// [`TRACE_COLUMNS`] reading the index that narrows the filter most. Without statistics SQLite
+/// prefers walking the time-ordered root index (no sort) and checking every root against a
+/// user or session, which on 1M traces reads them all; a user's or session's rows are few.
+fn trace_columns_for(filter: &TraceFilter) -> TraceColumns {
+    let heads = if filter.user_id.is_some() {
+        "events INDEXED BY events_user_idx"
+    } else if filter.session_id.is_some() {
+        "events INDEXED BY events_session_idx"
+    } else if filter.name.is_some() {
+        "events INDEXED BY events_trace_name_idx"
+    } else {
+        return TRACE_COLUMNS;
+    };
+    TraceColumns {
+        heads,
+        ..TRACE_COLUMNS
+    }
+}
+
 /// The rows and score ids of a page of traces, and the page as the contract lists it.
 fn listed_traces(
     connection: &Connection,
@@ -596,9 +615,9 @@ impl SqliteStore {
         project_id: &str,
         query: &TraceQuery,
     ) -> Result<TracePage, StoreError> {
-        let (count_sql, count_params) =
-            query::trace_count(&query.filter, project_id, &TRACE_COLUMNS);
-        let (page_sql, page_params) = query::trace_page(query, project_id, &TRACE_COLUMNS);
+        let columns = trace_columns_for(&query.filter);
+        let (count_sql, count_params) = query::trace_count(&query.filter, project_id, &columns);
+        let (page_sql, page_params) = query::trace_page(query, project_id, &columns);
         blocking(|| {
             self.readers.read(|connection| {
                 let total: i64 = connection
