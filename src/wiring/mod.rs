@@ -209,6 +209,8 @@ pub(crate) async fn serve_gateway(
             reader,
             &spanbridge_gateway::viewer::ViewerOptions {
                 enabled: settings.viewer.enabled,
+                // `[upstream] url` (a Langfuse web app in front) goes here once that setting
+                // exists: `/` then redirects there instead of to `/ui/`.
                 upstream_url: None,
             },
         ),

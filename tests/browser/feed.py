@@ -9,6 +9,7 @@ With LABEL, sends only one small trace named "live-<LABEL>" (the polling check).
 import base64
 import json
 import sys
+import time
 import urllib.request
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -107,6 +108,7 @@ sent["traces"]["chat"] = {"id": hexid(root.get_span_context().trace_id, 32),
                           "generation": hexid(gen.get_span_context().span_id, 16)}
 sent["tokens"] += 150
 sent["cost"] += 0.0006
+time.sleep(0.05)  # the session's second turn starts later (times are kept to the millisecond)
 
 root, gen = chat_trace("weather-followup", "alice", "sess-weather", "And tomorrow?",
                        "Tomorrow looks rainy.", 200, 20, 0.0008, tool=False)
