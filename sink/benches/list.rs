@@ -43,7 +43,12 @@ fn trace_rows(n: usize, random: &mut SplitMix64) -> [StoredRow; 2] {
         session_id: session,
         tags,
         r#type: "SPAN".into(),
-        environment: if n.is_multiple_of(10) { "staging" } else { "default" }.into(),
+        environment: if n.is_multiple_of(10) {
+            "staging"
+        } else {
+            "default"
+        }
+        .into(),
         input: "{\"question\":\"What is the weather like?\"}".into(),
         output: "{\"answer\":\"Sunny.\"}".into(),
         ..Default::default()
