@@ -49,6 +49,7 @@ pub struct Settings {
     pub sampling: SamplingSettings,
     /// The team's Langfuse, which gets every HTTP request Spanbridge does not serve itself.
     pub upstream: UpstreamSettings,
+    pub viewer: ViewerSettings,
     /// Deprecated names the loaded settings used, one warning each, logged once logging is up.
     #[serde(skip)]
     pub deprecations: Vec<String>,
@@ -85,6 +86,21 @@ impl Default for GatewaySettings {
             request_timeout_secs: 30,
             shutdown_timeout_secs: 30,
         }
+    }
+}
+
+/// `[viewer]`: the browser UI under `/ui/` on the HTTP port.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ViewerSettings {
+    /// Serve the viewer (and redirect `/` to it); `false` answers `/ui/` with 404 for
+    /// deployments that only want the API on that port.
+    pub enabled: bool,
+}
+
+impl Default for ViewerSettings {
+    fn default() -> Self {
+        Self { enabled: true }
     }
 }
 

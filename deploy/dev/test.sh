@@ -22,3 +22,5 @@ fi
 export SB_TEST_REQUIRE_PROMTOOL=1
 cargo test --workspace --locked
 bash tests/clients/run.sh
+# The viewer in headless Chromium (Debian's chromium + chromium-driver, installed when missing).
+bash tests/browser/run.sh

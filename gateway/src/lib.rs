@@ -2,8 +2,8 @@
 //! spans into `EventRow`s, and publishing to the sink (Kafka or in-process).
 //!
 //! Request path, in folder order: `receive/` → `auth` → `convert/` → `publish/`; `api` is the
-//! read API over the store's `TraceReader`; `upstream` passes every other HTTP request through
-//! to the team's Langfuse.
+//! read API over the store's `TraceReader`; `viewer` the browser UI on top of it; `upstream`
+//! passes every other HTTP request through to the team's Langfuse.
 
 pub mod api;
 pub mod auth;
@@ -16,5 +16,6 @@ pub mod privacy;
 pub mod publish;
 pub mod receive;
 pub mod upstream;
+pub mod viewer;
 
 pub use ingest::{Gateway, Limits, SdkInfo};

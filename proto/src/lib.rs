@@ -18,7 +18,10 @@ pub mod read;
 pub mod secret;
 
 pub use keys::{KeyRecord, UnhashedKeyRecord};
-pub use read::{Cursor, ObservationQuery, StoreError, StoredRow, StoredScore, TraceReader};
+pub use read::{
+    Cursor, DailyRow, ListedTrace, ObservationQuery, SessionPage, SessionQuery, SessionSummary,
+    StoreError, StoredRow, StoredScore, TraceFilter, TracePage, TraceQuery, TraceReader,
+};
 pub use secret::Secret;
 pub use v1::{EventBatch, EventBatches, EventRow, PartialRow, Score, TraceFields};
 

@@ -67,6 +67,12 @@ pub enum StoreError {
     /// dead-letters their message instead of retrying forever.
     #[error("{store} refused the rows: {detail}")]
     Rejected { store: &'static str, detail: String },
+    /// The store cannot answer this kind of read at all (the read API answers 501, naming it).
+    #[error("{what} is not available on the {store} store")]
+    Unsupported {
+        store: &'static str,
+        what: &'static str,
+    },
 }
 
 impl StoreError {
@@ -98,8 +104,102 @@ pub struct ObservationQuery {
     pub to_start_time_us: Option<i64>,
     /// Only rows after this one in the list order.
     pub after: Option<Cursor>,
+    /// Rows of the list order to skip (the v1 list's pages).
+    pub offset: usize,
     /// Rows to return at most.
     pub limit: usize,
+}
+
+/// Which traces a trace list, session list or daily metrics covers; `None` / empty = no
+/// filter. A trace is one root row (no parent): its timestamp is the root's start, and the
+/// trace-level fields assembly copies onto every row of a trace are read from it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceFilter {
+    /// The trace's name (or, without one, its root span's name).
+    pub name: Option<String>,
+    pub user_id: Option<String>,
+    pub session_id: Option<String>,
+    /// Every one of these tags.
+    pub tags: Vec<String>,
+    /// Any of these environments.
+    pub environments: Vec<String>,
+    /// Timestamp at or after (µs).
+    pub from_us: Option<i64>,
+    /// Timestamp before (µs).
+    pub to_us: Option<i64>,
+}
+
+/// A page of `GET /api/public/traces`: the filter, the order and the page's place.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TraceQuery {
+    pub filter: TraceFilter,
+    /// Oldest first instead of newest first (ties by trace id, the same direction).
+    pub ascending: bool,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A listed trace: every live row of it (whole, by start time then id, as
+/// [`TraceReader::rows_of_trace`] returns them) and the ids of its scores; the read API
+/// shapes it (latency, cost, observation ids) as it shapes one trace.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ListedTrace {
+    pub trace_id: String,
+    pub rows: Vec<StoredRow>,
+    pub score_ids: Vec<String>,
+}
+
+/// One page of traces and how many traces the filter matches in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TracePage {
+    pub traces: Vec<ListedTrace>,
+    pub total_items: u64,
+}
+
+/// A page of `GET /api/public/sessions`: sessions whose first trace is in the time range,
+/// with a trace in one of the environments; newest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionQuery {
+    pub environments: Vec<String>,
+    /// The session's first trace at or after (µs).
+    pub from_us: Option<i64>,
+    /// The session's first trace before (µs).
+    pub to_us: Option<i64>,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+/// A session as its traces describe it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionSummary {
+    pub id: String,
+    /// Its first trace's timestamp (µs).
+    pub created_at_us: i64,
+    /// The environment of one of its traces (the greatest, so every store picks the same).
+    pub environment: String,
+    pub count_traces: u64,
+}
+
+/// One page of sessions and how many sessions match in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionPage {
+    pub sessions: Vec<SessionSummary>,
+    pub total_items: u64,
+}
+
+/// A group of `GET /api/public/metrics/daily`: one UTC day of trace timestamps, and within it
+/// one model (`model: None` = the day's totals over every observation).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DailyRow {
+    /// Days since 1970-01-01.
+    pub day: i64,
+    pub model: Option<String>,
+    pub count_traces: u64,
+    pub count_observations: u64,
+    pub total_cost: f64,
+    pub input_usage: u64,
+    pub output_usage: u64,
+    pub total_usage: u64,
 }
 
 /// A position in a list: the last row a page returned. The order is start time, trace id,
@@ -141,6 +241,31 @@ pub trait TraceReader: Send + Sync + 'static {
         project_id: &str,
         query: &ObservationQuery,
     ) -> Result<Vec<StoredRow>, StoreError>;
+    /// How many observations the query's filters match (its cursor, offset and limit aside).
+    async fn count_observations(
+        &self,
+        project_id: &str,
+        query: &ObservationQuery,
+    ) -> Result<u64, StoreError>;
+    /// One page of a project's traces, by timestamp, filtered, with the total.
+    async fn list_traces(
+        &self,
+        project_id: &str,
+        query: &TraceQuery,
+    ) -> Result<TracePage, StoreError>;
+    /// One page of a project's sessions (ids of traces' sessions), newest first, with the total.
+    async fn list_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError>;
+    /// Traces, observations, cost and usage per day of the filtered traces (every day, newest
+    /// first; a day's per-model rows follow its total row).
+    async fn daily_metrics(
+        &self,
+        project_id: &str,
+        filter: &TraceFilter,
+    ) -> Result<Vec<DailyRow>, StoreError>;
 }
 
 /// A row's metadata as one object, rebuilt from its flattened dot-paths (`metadata_names`,

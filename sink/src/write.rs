@@ -383,6 +383,38 @@ mod tests {
         ) -> Result<Vec<StoredRow>, StoreError> {
             Ok(Vec::new())
         }
+
+        async fn count_observations(
+            &self,
+            _: &str,
+            _: &spanbridge_proto::ObservationQuery,
+        ) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+
+        async fn list_traces(
+            &self,
+            _: &str,
+            _: &spanbridge_proto::TraceQuery,
+        ) -> Result<spanbridge_proto::TracePage, StoreError> {
+            Ok(Default::default())
+        }
+
+        async fn list_sessions(
+            &self,
+            _: &str,
+            _: &spanbridge_proto::SessionQuery,
+        ) -> Result<spanbridge_proto::SessionPage, StoreError> {
+            Ok(Default::default())
+        }
+
+        async fn daily_metrics(
+            &self,
+            _: &str,
+            _: &spanbridge_proto::TraceFilter,
+        ) -> Result<Vec<spanbridge_proto::DailyRow>, StoreError> {
+            Ok(Vec::new())
+        }
     }
 
     #[async_trait]

@@ -229,7 +229,13 @@ pub(crate) async fn serve_gateway(
     } else {
         None
     };
-    let router = spanbridge_gateway::receive::http::router(gateway.clone(), reader, upstream);
+    let viewer = spanbridge_gateway::viewer::ViewerOptions {
+        enabled: settings.viewer.enabled,
+        // With an upstream Langfuse, `/` is its web app (passed through).
+        redirect_root: upstream.is_none(),
+    };
+    let router =
+        spanbridge_gateway::receive::http::router(gateway.clone(), reader, &viewer, upstream);
     // The peer address is the pass-through's `X-Forwarded-For`.
     let http = axum::serve(
         http_listener,

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::macros::format_description;
 
 use spanbridge_proto::read::metadata;
-use spanbridge_proto::{StoredRow, StoredScore};
+use spanbridge_proto::{ListedTrace, SessionSummary, StoredRow, StoredScore};
 
 /// Score data types the trace endpoint returns (Langfuse's `getScoresForTraces`).
 const TRACE_SCORE_TYPES: &[&str] = &["NUMERIC", "BOOLEAN", "CATEGORICAL", "TEXT"];
@@ -462,6 +462,62 @@ pub fn trace(records: &[StoredRow]) -> Option<Value> {
     }))
 }
 
+/// A trace of `GET /api/public/traces` (Langfuse's `TraceWithDetails`): the fields of
+/// [`trace`], with observation and score ids instead of whole objects, the viewer's path, and
+/// the token total (a Spanbridge extra); None when the trace has no rows.
+pub fn listed_trace(listed: &ListedTrace, project_id: &str) -> Option<Value> {
+    let mut trace = trace(&listed.rows)?;
+    let observation_ids: Vec<&str> = listed
+        .rows
+        .iter()
+        .filter(|r| !is_trace_row(r))
+        .map(|r| r.row.span_id.as_str())
+        .collect();
+    let total_tokens: u64 = listed
+        .rows
+        .iter()
+        .filter_map(|r| r.usage_details.get("total"))
+        .sum();
+    let created = listed.rows.iter().map(|r| r.event_ts_us).min();
+    let updated = listed.rows.iter().map(|r| r.event_ts_us).max();
+    if let Value::Object(object) = &mut trace {
+        object.insert("observations".into(), json!(observation_ids));
+        object.insert("scores".into(), json!(listed.score_ids));
+        object.insert("projectId".into(), json!(project_id));
+        object.insert(
+            "htmlPath".into(),
+            json!(format!("/project/{project_id}/traces/{}", listed.trace_id)),
+        );
+        object.insert("bookmarked".into(), json!(false));
+        object.insert("externalId".into(), Value::Null);
+        object.insert("totalTokens".into(), json!(total_tokens));
+        object.insert("createdAt".into(), created.map_or(Value::Null, iso_time));
+        object.insert("updatedAt".into(), updated.map_or(Value::Null, iso_time));
+    }
+    Some(trace)
+}
+
+/// A session of `GET /api/public/sessions` (Langfuse's `Session`, with `countTraces`).
+pub fn session(session: &SessionSummary, project_id: &str) -> Value {
+    json!({
+        "id": session.id,
+        "createdAt": iso_time(session.created_at_us),
+        "projectId": project_id,
+        "environment": session.environment,
+        "countTraces": session.count_traces,
+    })
+}
+
+/// A UTC day number (days since 1970-01-01) as `YYYY-MM-DD`.
+pub fn iso_date(day: i64) -> Value {
+    let format = format_description!("[year]-[month]-[day]");
+    i32::try_from(day + 2_440_588)
+        .ok()
+        .and_then(|julian| time::Date::from_julian_day(julian).ok())
+        .and_then(|date| date.format(&format).ok())
+        .map_or(Value::Null, Value::String)
+}
+
 /// Trace I/O: what a span set explicitly for the trace, else the root observation's I/O.
 fn trace_content(
     ordered: &[&StoredRow],
@@ -486,6 +542,41 @@ mod tests {
             row,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn day_numbers_are_iso_dates() {
+        assert_eq!(iso_date(0), json!("1970-01-01"));
+        assert_eq!(iso_date(20_795), json!("2026-12-08"));
+    }
+
+    #[test]
+    fn a_listed_trace_has_ids_and_its_path() {
+        let row = |span: &str, parent: &str, cost: f64| StoredRow {
+            row: EventRow {
+                trace_id: "t".into(),
+                span_id: span.into(),
+                parent_span_id: parent.into(),
+                start_time_us: 1_000_000,
+                end_time_us: Some(3_000_000),
+                ..Default::default()
+            },
+            cost_details: BTreeMap::from([("total".into(), cost)]),
+            usage_details: BTreeMap::from([("total".into(), 7)]),
+            ..Default::default()
+        };
+        let listed = ListedTrace {
+            trace_id: "t".into(),
+            rows: vec![row("a", "", 0.25), row("b", "a", 0.5)],
+            score_ids: vec!["s1".into()],
+        };
+        let trace = listed_trace(&listed, "p").unwrap();
+        assert_eq!(trace["observations"], json!(["a", "b"]));
+        assert_eq!(trace["scores"], json!(["s1"]));
+        assert_eq!(trace["htmlPath"], "/project/p/traces/t");
+        assert_eq!(trace["totalCost"], 0.75);
+        assert_eq!(trace["totalTokens"], 14);
+        assert_eq!(trace["latency"], 2.0);
     }
 
     #[test]

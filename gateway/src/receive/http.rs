@@ -32,6 +32,7 @@ use crate::receive::decode::{Encoding, decode_request, decompress};
 use crate::receive::scores;
 use crate::receive::signal::{Logs, Signal, Traces};
 use crate::upstream::{self, Upstream};
+use crate::viewer::{self, ViewerOptions};
 
 /// `google.rpc.Status`, the OTLP/HTTP error body.
 #[derive(Clone, PartialEq, Message)]
@@ -42,11 +43,13 @@ struct RpcStatus {
     message: String,
 }
 
-/// All HTTP routes of the gateway port: OTLP, health, and the read API over `reader`; what
-/// none of them serves goes to `upstream` (the team's Langfuse), or is a 404 naming the setting.
+/// All HTTP routes of the gateway port: OTLP, health, the read API over `reader` and the
+/// viewer (as `viewer` says); what none of them serves goes to `upstream` (the team's
+/// Langfuse), or is a 404 naming the setting.
 pub fn router(
     gateway: Arc<Gateway>,
     reader: Arc<dyn TraceReader>,
+    viewer: &ViewerOptions,
     upstream: Option<Arc<Upstream>>,
 ) -> Router {
     let local = Router::new()
@@ -58,7 +61,8 @@ pub fn router(
         .route("/health", get(|| async { "ok" }))
         .merge(batch_api::routes())
         .with_state(gateway.clone())
-        .merge(api::routes(ReadApi { gateway, reader }));
+        .merge(api::routes(ReadApi { gateway, reader }))
+        .merge(viewer::routes(viewer));
     upstream::front_door(local, upstream)
 }
 

@@ -21,10 +21,13 @@ mod schema;
 mod scores;
 mod v3_tables;
 pub use schema::TableSet;
-use spanbridge_proto::{EventRow, ObservationQuery, Secret};
+use spanbridge_proto::{
+    DailyRow, EventRow, ListedTrace, ObservationQuery, Secret, SessionPage, SessionQuery,
+    SessionSummary, TraceFilter, TracePage, TraceQuery,
+};
 
 use super::{Store, StoreError, StoredRow, StoredScore, TraceReader};
-use crate::query::{Columns, Param, sql_tail};
+use crate::query::{self, Columns, Param, TraceColumns, sql_tail, sql_where};
 
 /// The store's name in errors and `/ready`.
 const CLICKHOUSE: &str = "clickhouse";
@@ -599,6 +602,96 @@ const OBSERVATIONS_LIST: Columns = Columns {
     session_is: "trace_id IN (SELECT id FROM traces FINAL WHERE is_deleted = 0 AND session_id = ?)",
 };
 
+/// Traces over `events_full` (read with `FINAL`): a trace is its root row (no parent).
+const EVENTS_TRACES: TraceColumns = TraceColumns {
+    heads: "events_full FINAL",
+    is_head: "is_deleted = 0 AND parent_span_id = ''",
+    project_id: "project_id",
+    trace_id: "trace_id",
+    timestamp_us: "toUnixTimestamp64Micro(start_time)",
+    day: "toInt64(intDiv(toUnixTimestamp64Micro(start_time), 86400000000))",
+    name: "if(trace_name = '', name, trace_name)",
+    user_id: "user_id",
+    session_id: "session_id",
+    environment: "toString(environment)",
+    has_tag: "has(tags, ?)",
+    observations: "events_full FINAL",
+    is_observation: "is_deleted = 0 AND span_id != concat('t-', trace_id)",
+    observation_project_id: "project_id",
+    observation_trace_id: "trace_id",
+    model: "provided_model_name",
+    total_cost: "toFloat64(cost_details['total'])",
+    input_usage: "usage_details['input']",
+    output_usage: "usage_details['output']",
+    total_usage: "usage_details['total']",
+};
+
+/// Traces over v3 `traces` (one row per trace) and `observations`, read with `FINAL`.
+const V3_TRACES: TraceColumns = TraceColumns {
+    heads: "traces FINAL",
+    is_head: "is_deleted = 0",
+    project_id: "project_id",
+    trace_id: "id",
+    timestamp_us: "toUnixTimestamp64Micro(timestamp)",
+    day: "toInt64(intDiv(toUnixTimestamp64Micro(timestamp), 86400000000))",
+    name: "name",
+    user_id: "ifNull(user_id, '')",
+    session_id: "ifNull(session_id, '')",
+    environment: "toString(environment)",
+    has_tag: "has(tags, ?)",
+    observations: "observations FINAL",
+    is_observation: "is_deleted = 0",
+    observation_project_id: "project_id",
+    observation_trace_id: "trace_id",
+    model: "ifNull(provided_model_name, '')",
+    total_cost: "toFloat64(cost_details['total'])",
+    input_usage: "usage_details['input']",
+    output_usage: "usage_details['output']",
+    total_usage: "usage_details['total']",
+};
+
+#[derive(Row, Deserialize)]
+struct CountRead {
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct TraceIdRead {
+    tid: String,
+}
+
+#[derive(Row, Deserialize)]
+struct ScoreIdRead {
+    tid: String,
+    id: String,
+}
+
+#[derive(Row, Deserialize)]
+struct SessionRead {
+    sid: String,
+    created: i64,
+    env: String,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct DayRead {
+    day: i64,
+    n: u64,
+}
+
+#[derive(Row, Deserialize)]
+struct DayGroupRead {
+    day: i64,
+    model: String,
+    traces: u64,
+    n: u64,
+    cost: f64,
+    input: u64,
+    output: u64,
+    total: u64,
+}
+
 fn bind_all(mut query: clickhouse::query::Query, params: Vec<Param>) -> clickhouse::query::Query {
     for param in params {
         query = match param {
@@ -791,6 +884,111 @@ impl ClickHouseStore {
     }
 }
 
+impl ClickHouseStore {
+    /// How this store's tables spell traces: `events_full` when it is written (as the
+    /// observation list reads), else the v3 tables.
+    fn trace_columns(&self) -> &'static TraceColumns {
+        if self.config.tables.events() {
+            &EVENTS_TRACES
+        } else {
+            &V3_TRACES
+        }
+    }
+
+    async fn count(&self, sql: &str, params: Vec<Param>) -> Result<u64, StoreError> {
+        bind_all(self.client.query(sql), params)
+            .fetch_one::<CountRead>()
+            .await
+            .map(|count| count.n)
+            .map_err(unavailable)
+    }
+
+    /// Every row of these traces, whole (as [`Self::trace_rows`] reads one trace).
+    async fn rows_of_traces(
+        &self,
+        project_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let keys: Vec<(String, String)> = ids
+            .iter()
+            .map(|id| (project_id.to_owned(), id.clone()))
+            .collect();
+        if !self.config.tables.events() {
+            let observations = self
+                .client
+                .query(
+                    "SELECT ?fields FROM observations FINAL \
+                     WHERE project_id = ? AND trace_id IN ? AND is_deleted = 0",
+                )
+                .bind(project_id)
+                .bind(ids)
+                .fetch_all::<v3_tables::ObservationRead>()
+                .await
+                .map_err(unavailable)?;
+            let traces = self.stored_traces(&keys).await?;
+            return Ok(observations
+                .into_iter()
+                .map(|read| {
+                    let key = (project_id.to_owned(), read.trace_id().to_owned());
+                    v3_tables::stored_row(read, traces.get(&key))
+                })
+                .collect());
+        }
+        let mut rows: Vec<StoredRow> = self
+            .client
+            .query(
+                "SELECT ?fields FROM events_full FINAL \
+                 WHERE project_id = ? AND trace_id IN ? AND is_deleted = 0",
+            )
+            .bind(project_id)
+            .bind(ids)
+            .fetch_all::<WholeRow>()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(stored_row)
+            .collect();
+        if self.config.tables.v3() {
+            let traces = self.stored_traces(&keys).await?;
+            for stored in &mut rows {
+                let key = (project_id.to_owned(), stored.row.trace_id.clone());
+                if let Some(trace) = traces.get(&key) {
+                    stored.row.trace_input = trace.input.clone().unwrap_or_default();
+                    stored.row.trace_output = trace.output.clone().unwrap_or_default();
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn listed(
+        &self,
+        project_id: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<ListedTrace>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = self.rows_of_traces(project_id, &ids).await?;
+        let scores = self
+            .client
+            .query(
+                "SELECT ifNull(trace_id, '') AS tid, id FROM scores FINAL \
+                 WHERE project_id = ? AND trace_id IN ? AND is_deleted = 0 \
+                 ORDER BY timestamp, id",
+            )
+            .bind(project_id)
+            .bind(&ids)
+            .fetch_all::<ScoreIdRead>()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|score| (score.tid, score.id))
+            .collect();
+        Ok(query::listed(ids, rows, scores))
+    }
+}
+
 #[async_trait]
 impl TraceReader for ClickHouseStore {
     fn name(&self) -> &'static str {
@@ -873,6 +1071,105 @@ impl TraceReader for ClickHouseStore {
                 v3_tables::stored_row(read, traces.get(&key))
             })
             .collect())
+    }
+
+    async fn count_observations(
+        &self,
+        project_id: &str,
+        query: &ObservationQuery,
+    ) -> Result<u64, StoreError> {
+        let (table, columns) = if self.config.tables.events() {
+            ("events_full", &EVENTS_LIST)
+        } else {
+            ("observations", &OBSERVATIONS_LIST)
+        };
+        let (filter, params) = sql_where(query, project_id, columns);
+        self.count(
+            &format!("SELECT count(*) AS n FROM {table} FINAL {filter}"),
+            params,
+        )
+        .await
+    }
+
+    async fn list_traces(
+        &self,
+        project_id: &str,
+        query: &TraceQuery,
+    ) -> Result<TracePage, StoreError> {
+        let columns = self.trace_columns();
+        let (count_sql, count_params) = query::trace_count(&query.filter, project_id, columns);
+        let total_items = self.count(&count_sql, count_params).await?;
+        let (page_sql, page_params) = query::trace_page(query, project_id, columns);
+        let ids = bind_all(self.client.query(&page_sql), page_params)
+            .fetch_all::<TraceIdRead>()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|read| read.tid)
+            .collect();
+        Ok(TracePage {
+            traces: self.listed(project_id, ids).await?,
+            total_items,
+        })
+    }
+
+    async fn list_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError> {
+        let ((page_sql, page_params), (count_sql, count_params)) =
+            query::session_page(query, project_id, self.trace_columns());
+        let total_items = self.count(&count_sql, count_params).await?;
+        let sessions = bind_all(self.client.query(&page_sql), page_params)
+            .fetch_all::<SessionRead>()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|read| SessionSummary {
+                id: read.sid,
+                created_at_us: read.created,
+                environment: read.env,
+                count_traces: read.n,
+            })
+            .collect();
+        Ok(SessionPage {
+            sessions,
+            total_items,
+        })
+    }
+
+    async fn daily_metrics(
+        &self,
+        project_id: &str,
+        filter: &TraceFilter,
+    ) -> Result<Vec<DailyRow>, StoreError> {
+        let ((traces_sql, traces_params), (groups_sql, groups_params)) =
+            query::daily_metrics(filter, project_id, self.trace_columns());
+        let traces = bind_all(self.client.query(&traces_sql), traces_params)
+            .fetch_all::<DayRead>()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|read| (read.day, read.n))
+            .collect();
+        let groups = bind_all(self.client.query(&groups_sql), groups_params)
+            .fetch_all::<DayGroupRead>()
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|read| DailyRow {
+                day: read.day,
+                model: Some(read.model),
+                count_traces: read.traces,
+                count_observations: read.n,
+                total_cost: read.cost,
+                input_usage: read.input,
+                output_usage: read.output,
+                total_usage: read.total,
+            })
+            .collect();
+        Ok(query::daily_rows(traces, groups))
     }
 }
 

@@ -21,10 +21,13 @@ use sqlx::SqlitePool;
 mod scores;
 use spanbridge_proto::EventRow;
 
-use spanbridge_proto::ObservationQuery;
+use spanbridge_proto::{
+    DailyRow, ObservationQuery, SessionPage, SessionQuery, SessionSummary, TraceFilter, TracePage,
+    TraceQuery,
+};
 
 use super::{Store, StoreError, StoredRow, StoredScore, TraceReader};
-use crate::query::{Columns, Param, sql_tail};
+use crate::query::{self, Columns, Param, TraceColumns, sql_tail, sql_where};
 
 /// `events` over a few read connections and the one writer connection.
 #[derive(Clone)]
@@ -362,6 +365,82 @@ const LIST_COLUMNS: Columns = Columns {
     session_is: "session_id = ?",
 };
 
+/// Traces over `events`: a trace is its root row (no parent); the partial indexes of migration
+/// 0006 hold exactly those rows, so page 1 and the count read an index, not the table.
+pub(crate) const TRACE_COLUMNS: TraceColumns = TraceColumns {
+    heads: "events",
+    is_head: "parent_span_id = '' AND is_deleted = 0",
+    project_id: "project_id",
+    trace_id: "trace_id",
+    timestamp_us: "start_time",
+    day: "(start_time / 86400000000)",
+    name: "iif(trace_name = '', name, trace_name)",
+    user_id: "user_id",
+    session_id: "session_id",
+    environment: "environment",
+    has_tag: "EXISTS (SELECT 1 FROM json_each(events.tags) WHERE json_each.value = ?)",
+    observations: "events",
+    is_observation: "is_deleted = 0 AND span_id != 't-' || trace_id",
+    observation_project_id: "project_id",
+    observation_trace_id: "trace_id",
+    model: "provided_model_name",
+    total_cost: "ifnull(json_extract(cost_details, '$.total'), 0.0)",
+    input_usage: "ifnull(json_extract(usage_details, '$.input'), 0)",
+    output_usage: "ifnull(json_extract(usage_details, '$.output'), 0)",
+    total_usage: "ifnull(json_extract(usage_details, '$.total'), 0)",
+};
+
+/// [`TRACE_COLUMNS`] reading the index that narrows the filter most. Without statistics SQLite
+/// prefers walking the time-ordered root index (no sort) and checking every root against a
+/// user or session, which on 1M traces reads them all; a user's or session's rows are few.
+fn trace_columns_for(filter: &TraceFilter) -> TraceColumns {
+    let heads = if filter.user_id.is_some() {
+        "events INDEXED BY events_user_idx"
+    } else if filter.session_id.is_some() {
+        "events INDEXED BY events_session_idx"
+    } else if filter.name.is_some() {
+        "events INDEXED BY events_trace_name_idx"
+    } else {
+        return TRACE_COLUMNS;
+    };
+    TraceColumns {
+        heads,
+        ..TRACE_COLUMNS
+    }
+}
+
+/// The rows and score ids of a page of traces, and the page as the contract lists it.
+fn listed_traces(
+    connection: &Connection,
+    project_id: &str,
+    ids: Vec<String>,
+) -> rusqlite::Result<Vec<spanbridge_proto::ListedTrace>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = vec!["?"; ids.len()].join(", ");
+    let mut params = vec![rusqlite::types::Value::Text(project_id.to_owned())];
+    params.extend(ids.iter().cloned().map(rusqlite::types::Value::Text));
+    let rows = connection
+        .prepare(&format!(
+            "SELECT {COLUMNS} FROM events \
+             WHERE project_id = ? AND is_deleted = 0 AND trace_id IN ({marks})"
+        ))?
+        .query_map(rusqlite::params_from_iter(params.iter()), stored_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let scores = connection
+        .prepare(&format!(
+            "SELECT trace_id, id FROM scores \
+             WHERE project_id = ? AND is_deleted = 0 AND trace_id IN ({marks}) \
+             ORDER BY timestamp, id"
+        ))?
+        .query_map(rusqlite::params_from_iter(params.iter()), |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(query::listed(ids, rows, scores))
+}
+
 fn unavailable(error: impl ToString) -> StoreError {
     StoreError::Unavailable {
         store: SQLITE,
@@ -434,6 +513,129 @@ impl TraceReader for SqliteStore {
             })
         })
         .map_err(unavailable)
+    }
+
+    async fn count_observations(
+        &self,
+        project_id: &str,
+        query: &ObservationQuery,
+    ) -> Result<u64, StoreError> {
+        let (filter, params) = sql_where(query, project_id, &LIST_COLUMNS);
+        blocking(|| {
+            self.readers.read(|connection| {
+                connection
+                    .prepare_cached(&format!("SELECT count(*) FROM events {filter}"))?
+                    .query_row(values(params), |row| row.get::<_, i64>(0))
+            })
+        })
+        .map(|count| count.max(0) as u64)
+        .map_err(unavailable)
+    }
+
+    /// The partial indexes of migration 0006 order the roots by time, and by name then time.
+    async fn list_traces(
+        &self,
+        project_id: &str,
+        query: &TraceQuery,
+    ) -> Result<TracePage, StoreError> {
+        self.list_traces_on(project_id, query).await
+    }
+
+    async fn list_sessions(
+        &self,
+        project_id: &str,
+        query: &SessionQuery,
+    ) -> Result<SessionPage, StoreError> {
+        let ((page_sql, page_params), (count_sql, count_params)) =
+            query::session_page(query, project_id, &TRACE_COLUMNS);
+        blocking(|| {
+            self.readers.read(|connection| {
+                let total: i64 = connection
+                    .prepare_cached(&count_sql)?
+                    .query_row(values(count_params), |row| row.get(0))?;
+                let sessions = connection
+                    .prepare_cached(&page_sql)?
+                    .query_map(values(page_params), |row| {
+                        Ok(SessionSummary {
+                            id: row.get("sid")?,
+                            created_at_us: row.get("created")?,
+                            environment: row.get("env")?,
+                            count_traces: row.get::<_, i64>("n")?.max(0) as u64,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(SessionPage {
+                    sessions,
+                    total_items: total.max(0) as u64,
+                })
+            })
+        })
+        .map_err(|error: rusqlite::Error| unavailable(error))
+    }
+
+    async fn daily_metrics(
+        &self,
+        project_id: &str,
+        filter: &TraceFilter,
+    ) -> Result<Vec<DailyRow>, StoreError> {
+        let ((traces_sql, traces_params), (groups_sql, groups_params)) =
+            query::daily_metrics(filter, project_id, &TRACE_COLUMNS);
+        let count = |value: i64| value.max(0) as u64;
+        blocking(|| {
+            self.readers.read(|connection| {
+                let traces = connection
+                    .prepare_cached(&traces_sql)?
+                    .query_map(values(traces_params), |row| {
+                        Ok((row.get::<_, i64>("day")?, count(row.get("n")?)))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let groups = connection
+                    .prepare_cached(&groups_sql)?
+                    .query_map(values(groups_params), |row| {
+                        Ok(DailyRow {
+                            day: row.get("day")?,
+                            model: Some(row.get("model")?),
+                            count_traces: count(row.get("traces")?),
+                            count_observations: count(row.get("n")?),
+                            total_cost: row.get("cost")?,
+                            input_usage: count(row.get("input")?),
+                            output_usage: count(row.get("output")?),
+                            total_usage: count(row.get("total")?),
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(query::daily_rows(traces, groups))
+            })
+        })
+        .map_err(|error: rusqlite::Error| unavailable(error))
+    }
+}
+
+impl SqliteStore {
+    async fn list_traces_on(
+        &self,
+        project_id: &str,
+        query: &TraceQuery,
+    ) -> Result<TracePage, StoreError> {
+        let columns = trace_columns_for(&query.filter);
+        let (count_sql, count_params) = query::trace_count(&query.filter, project_id, &columns);
+        let (page_sql, page_params) = query::trace_page(query, project_id, &columns);
+        blocking(|| {
+            self.readers.read(|connection| {
+                let total: i64 = connection
+                    .prepare_cached(&count_sql)?
+                    .query_row(values(count_params), |row| row.get(0))?;
+                let ids = connection
+                    .prepare_cached(&page_sql)?
+                    .query_map(values(page_params), |row| row.get::<_, String>(0))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(TracePage {
+                    traces: listed_traces(connection, project_id, ids)?,
+                    total_items: total.max(0) as u64,
+                })
+            })
+        })
+        .map_err(|error: rusqlite::Error| unavailable(error))
     }
 }
 
