@@ -3,7 +3,7 @@
 //! root span and one generation each, 10,000 users, 100,000 sessions, 20 names, 30 days) are
 //! written through `SqliteStore::write`, then each list query runs through
 //! `TraceReader::list_traces` (the count, the page's ids, its rows and score ids — all a
-//! request reads) and the median of the runs is printed (docs/performance-list.md).
+//! request reads) and the median of the runs is printed (docs/performance.md, "Trace list on SQLite").
 //!
 //! `cargo bench -p spanbridge-sink --bench list [-- TRACES [RUNS]]`: by default 1,000,000
 //! traces and 9 runs per query.
