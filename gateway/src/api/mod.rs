@@ -10,8 +10,9 @@ pub mod shape;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -332,15 +333,25 @@ fn api_error(status: StatusCode, message: &str) -> Response {
     response
 }
 
-async fn read_project(gateway: &Gateway, headers: &HeaderMap) -> Result<Project, Response> {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    gateway
-        .auth
-        .authenticate(authorization)
-        .await
-        .map_err(|error| api_error(error.http_status(), &error.to_string()))
+/// The project of the request's key: every read route takes it as an argument, so none can
+/// answer without a valid key (the same key cache as ingestion); a bad key is its 401/403.
+struct KeyProject(Project);
+
+impl FromRequestParts<ReadApi> for KeyProject {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, api: &ReadApi) -> Result<Self, Response> {
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        api.gateway
+            .auth
+            .authenticate(authorization)
+            .await
+            .map(KeyProject)
+            .map_err(|error| api_error(error.http_status(), &error.to_string()))
+    }
 }
 
 fn store_unavailable(error: StoreError) -> Response {
@@ -356,13 +367,9 @@ fn store_unavailable(error: StoreError) -> Response {
 
 async fn get_trace(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Path(trace_id): Path<String>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let project_id = &project.project_id;
     let rows = match api.reader.rows_of_trace(project_id, &trace_id).await {
         Ok(rows) => rows,
@@ -402,13 +409,9 @@ async fn observations_of_trace(api: &ReadApi, project_id: &str, trace_id: &str) 
 
 async fn list_observations(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let project_id = &project.project_id;
     if let [(name, trace_id)] = pairs.as_slice()
         && name == "traceId"
@@ -439,13 +442,9 @@ async fn list_observations(
 
 async fn list_traces(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let (query, page) = match parse_traces(&pairs) {
         Ok(parsed) => parsed,
         Err(message) => return api_error(StatusCode::BAD_REQUEST, &message),
@@ -466,13 +465,9 @@ async fn list_traces(
 
 async fn list_sessions(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let (query, page) = match parse_sessions(&pairs) {
         Ok(parsed) => parsed,
         Err(message) => return api_error(StatusCode::BAD_REQUEST, &message),
@@ -494,13 +489,9 @@ async fn list_sessions(
 /// The session with its traces (the newest [`SESSION_TRACES_MAX`], oldest first).
 async fn get_session(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Path(session_id): Path<String>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let project_id = &project.project_id;
     let query = TraceQuery {
         filter: TraceFilter {
@@ -538,13 +529,9 @@ async fn get_session(
 
 async fn daily_metrics(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let parsed =
         parse_page(&pairs).and_then(|page| Ok((parse_trace_filter(&pairs, "traceName")?, page)));
     let (filter, page) = match parsed {
@@ -593,13 +580,9 @@ async fn daily_metrics(
 /// v4's observation list: one page of `limit` rows, and `meta.cursor` when there is more.
 async fn list_observations_v2(
     State(api): State<ReadApi>,
-    headers: HeaderMap,
+    KeyProject(project): KeyProject,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Response {
-    let project = match read_project(&api.gateway, &headers).await {
-        Ok(project) => project,
-        Err(response) => return response,
-    };
     let ObservationsV2 { mut query, fields } = match ObservationsV2::parse(&pairs) {
         Ok(parsed) => parsed,
         Err(message) => return api_error(StatusCode::BAD_REQUEST, &message),
