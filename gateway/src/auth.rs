@@ -73,7 +73,14 @@ pub fn parse_authorization(value: Option<&str>) -> Result<Credentials, IngestErr
             "missing Authorization header: send `Basic base64(public_key:secret_key)` or `Bearer secret_key`".into(),
         )
     })?;
-    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value, ""));
+    let value = value.trim();
+    // OTLP exporters that do not percent-decode `OTEL_EXPORTER_OTLP_HEADERS` (Claude Code 2.1)
+    // send the literal `%20` the OTel spec has users write for the space; base64 and Langfuse
+    // keys never contain `%`, so both spellings mean the same credentials.
+    let (scheme, rest) = match value.split_once(' ') {
+        Some(split) => split,
+        None => value.split_once("%20").unwrap_or((value, "")),
+    };
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("basic") {
         let decoded = base64::engine::general_purpose::STANDARD
@@ -351,6 +358,17 @@ mod tests {
         );
         assert!(parse_authorization(None).is_err());
         assert!(parse_authorization(Some("Basic !!!")).is_err());
+        // The separator as an exporter that does not percent-decode its headers sends it.
+        let encoded = parse_authorization(Some(&format!("Basic%20{basic}"))).unwrap();
+        assert_eq!(encoded.public_key.as_deref(), Some("pk-lf-1"));
+        assert_eq!(encoded.secret_key, "sk-lf-2:x");
+        assert_eq!(
+            parse_authorization(Some("Bearer%20sk-lf-3"))
+                .unwrap()
+                .secret_key,
+            "sk-lf-3"
+        );
+        assert!(parse_authorization(Some("Basic%20")).is_err());
         assert!(parse_authorization(Some("Token abc")).is_err());
     }
 }

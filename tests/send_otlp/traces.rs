@@ -122,6 +122,40 @@ async fn hand_written_otlp_json_with_hex_ids_and_string_ints_is_accepted() {
     assert_eq!(generation["usageDetails"]["input"], 7);
 }
 
+/// Claude Code 2.1 does not percent-decode `OTEL_EXPORTER_OTLP_HEADERS`, so the header README
+/// tells users to write (`Authorization=Basic%20…`) arrives with a literal `%20`.
+#[tokio::test]
+async fn a_key_whose_space_arrives_as_a_literal_percent_20_is_accepted() {
+    let server = Server::start();
+    let trace_id = "abcdef0123456789abcdef0123456781";
+    let body = json!({"resourceSpans": [{"resource": {"attributes": []}, "scopeSpans": [{"scope": {"name": "manual"}, "spans": [{
+        "traceId": trace_id, "spanId": "00f067aa0ba902b9", "name": "percent-encoded-key",
+        "startTimeUnixNano": "1786003200000000000", "endTimeUnixNano": "1786003201000000000"
+    }]}]}]});
+    let encoded = test_auth().replacen(' ', "%20", 1);
+    let response = post(
+        server.http_url("/v1/traces"),
+        "application/json",
+        None,
+        body.to_string().into_bytes(),
+        &encoded,
+    )
+    .await;
+    assert_eq!(response.status(), 200, "{encoded}");
+    let trace = trace(&server, trace_id).await;
+    assert_eq!(trace["name"], "percent-encoded-key");
+    let wrong = basic_auth(PUBLIC_KEY, "sk-lf-not-the-key").replacen(' ', "%20", 1);
+    let refused = post(
+        server.http_url("/v1/traces"),
+        "application/json",
+        None,
+        body.to_string().into_bytes(),
+        &wrong,
+    )
+    .await;
+    assert_eq!(refused.status(), 401);
+}
+
 #[tokio::test]
 async fn a_trace_without_any_cost_reads_back_a_total_cost_of_zero() {
     let server = Server::start();
