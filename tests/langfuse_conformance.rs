@@ -458,27 +458,10 @@ async fn run_suite_on_clickhouse(mode: &str) {
         return;
     }
     let _serial = support::services::one_stack_at_a_time().await;
-    let clickhouse = ClickHouse::start();
-    let url = clickhouse.url();
-    let settings = [
-        ("SPANBRIDGE_CLICKHOUSE__URL", url.as_str()),
-        ("SPANBRIDGE_CLICKHOUSE__COMPRESSION", "none"),
-        ("SPANBRIDGE_CLICKHOUSE__TABLES", mode),
-    ];
-    let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
-        .arg("migrate")
-        .envs(settings)
-        .env(
-            "SPANBRIDGE_EMBEDDED__PATH",
-            clickhouse.dir.path().join("migrate.db"),
-        )
-        .output()
-        .expect("run spanbridge migrate");
-    assert!(
-        migrated.status.success(),
-        "{mode}: migrate: {}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    let (clickhouse, settings) = ClickHouse::migrated(mode);
+    let settings = settings
+        .each_ref()
+        .map(|(key, value)| (*key, value.as_str()));
     run_suite(&format!("clickhouse {mode}"), Server::start_with(&settings)).await;
     drop(clickhouse);
 }

@@ -623,37 +623,17 @@ async fn lists_filter_page_and_scope_on_the_embedded_store() {
     check_lists(&server, "sqlite").await;
 }
 
-/// One ClickHouse run at a time (a server and the engine each): a 2-core machine stays usable.
-static ONE_CLICKHOUSE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// The embedded server over a fresh ClickHouse with the mode's tables (`spanbridge migrate`
 /// first, as users run it).
 async fn check_lists_on_clickhouse(mode: &str) {
     if !available(&format!("list API through ClickHouse ({mode})")) {
         return;
     }
-    let _serial = ONE_CLICKHOUSE_AT_A_TIME.lock().await;
-    let clickhouse = ClickHouse::start();
-    let url = clickhouse.url();
-    let settings = [
-        ("SPANBRIDGE_CLICKHOUSE__URL", url.as_str()),
-        ("SPANBRIDGE_CLICKHOUSE__COMPRESSION", "none"),
-        ("SPANBRIDGE_CLICKHOUSE__TABLES", mode),
-    ];
-    let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
-        .arg("migrate")
-        .envs(settings)
-        .env(
-            "SPANBRIDGE_EMBEDDED__PATH",
-            clickhouse.dir.path().join("migrate.db"),
-        )
-        .output()
-        .expect("run spanbridge migrate");
-    assert!(
-        migrated.status.success(),
-        "{mode}: migrate: {}",
-        String::from_utf8_lossy(&migrated.stderr)
-    );
+    let _serial = support::services::one_stack_at_a_time().await;
+    let (clickhouse, settings) = ClickHouse::migrated(mode);
+    let settings = settings
+        .each_ref()
+        .map(|(key, value)| (*key, value.as_str()));
     let server = Server::start_with(&settings);
     check_lists(&server, &format!("clickhouse {mode}")).await;
     drop(server);

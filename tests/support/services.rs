@@ -142,6 +142,32 @@ pub struct ClickHouse {
 }
 
 impl ClickHouse {
+    /// A ClickHouse whose tables `spanbridge migrate` created for `tables` (as users run it),
+    /// and the settings that point a server at it (uncompressed: the adapter refuses lz4).
+    pub fn migrated(tables: &str) -> (Self, [(&'static str, String); 3]) {
+        let clickhouse = Self::start();
+        let settings = [
+            ("SPANBRIDGE_CLICKHOUSE__URL", clickhouse.url()),
+            ("SPANBRIDGE_CLICKHOUSE__COMPRESSION", "none".to_owned()),
+            ("SPANBRIDGE_CLICKHOUSE__TABLES", tables.to_owned()),
+        ];
+        let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_spanbridge"))
+            .arg("migrate")
+            .envs(settings.iter().map(|(key, value)| (key, value)))
+            .env(
+                "SPANBRIDGE_EMBEDDED__PATH",
+                clickhouse.dir.path().join("migrate.db"),
+            )
+            .output()
+            .expect("run spanbridge migrate");
+        assert!(
+            migrated.status.success(),
+            "{tables}: migrate: {}",
+            String::from_utf8_lossy(&migrated.stderr)
+        );
+        (clickhouse, settings)
+    }
+
     pub fn start() -> Self {
         let mut clickhouse = Self {
             child: None,
