@@ -20,7 +20,7 @@ use sqlx::{Connection, PgConnection};
 use support::batch_api::{INGESTION, post_batch};
 use support::*;
 
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+use support::postgres::{ADMIN_URL, TestDb};
 const PROJECT: &str = "spanbridge-project";
 const V2_PUBLIC_KEY: &str = "pk-lf-spanbridge-0000-0000-0000-000000000001";
 const V2_SECRET_KEY: &str = "sk-lf-spanbridge-0000-0000-0000-000000000001";
@@ -43,28 +43,7 @@ fn kit(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// A database that exists for one test, dropped after it.
-struct TestDb {
-    name: String,
-}
-
 impl TestDb {
-    async fn create(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or_default();
-        let name = format!("spanbridge_v2_{tag}_{}_{nanos}", std::process::id());
-        let mut admin = PgConnection::connect(ADMIN_URL)
-            .await
-            .expect("Postgres on 127.0.0.1:5432 (see DESIGN.md, test services)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create database");
-        Self { name }
-    }
-
     /// A database with v2.95's schema and seed (psql: schema.sql resets search_path, so it
     /// runs in its own session, as the kit says).
     async fn v2(tag: &str) -> Self {
@@ -93,10 +72,6 @@ impl TestDb {
         db
     }
 
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-
     async fn connect(&self) -> PgConnection {
         let mut connection = PgConnection::connect(&self.url()).await.expect("connect");
         sqlx::query("SET TIME ZONE 'UTC'")
@@ -104,26 +79,6 @@ impl TestDb {
             .await
             .expect("utc");
         connection
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        let _ = std::thread::spawn(move || {
-            if let Ok(runtime) = tokio::runtime::Runtime::new() {
-                runtime.block_on(async {
-                    if let Ok(mut admin) = PgConnection::connect(ADMIN_URL).await {
-                        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&mut admin)
-                        .await;
-                    }
-                });
-            }
-        })
-        .join();
     }
 }
 

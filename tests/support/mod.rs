@@ -4,6 +4,7 @@
 
 pub mod batch_api;
 pub mod pieces;
+pub mod postgres;
 pub mod services;
 pub mod upstream;
 
